@@ -1,0 +1,249 @@
+"""The image-embedder model contract: one module, one check per rule.
+
+Run once at load time. Combines the backend's tensor details with the model's
+metadata into one immutable :class:`ModelSpec` that pre- and postprocessing
+consume; nothing on the per-image path re-reads metadata.
+
+The rules (each message says expected vs actual):
+
+Input
+  * exactly one input tensor
+  * dtype uint8 or float32
+  * rank 4, batch 1, layout NHWC with 3 (RGB) channels (ONNX backends may
+    report NCHW, which they transpose themselves: ``layout`` says which)
+  * float32 input needs NormalizationOptions (1 or 3 means and stds, stds
+    non-zero) in the metadata; uint8 input is fed raw pixels
+  * when the metadata names a colour space it is RGB
+Outputs
+  * at least one output tensor
+  * each dtype uint8 or float32; uint8 outputs carry quantization params
+  * each shape [1, N] or [1, 1, 1, N]
+Metadata
+  * when present, as many input / output tensor metadata as tensors
+  * a preprocessing recipe, when present, is valid and ends at the input size
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .backends.base import TensorSpec
+from .errors import InputContractError, MetadataError, ModelContractError, OutputContractError
+from .metadata import RECIPE_KEY, ModelMetadata, NormalizationOptions
+from .preprocess import DEFAULT_RECIPE, Recipe
+
+__all__ = ["ModelSpec", "OutputSpec", "check_contract"]
+
+_INPUT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+_OUTPUT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One embedding head."""
+
+    index: int  # position among the model outputs (= head_index)
+    name: Optional[str]  # head_name: from the output tensor metadata
+    dtype: np.dtype
+    size: int
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the embedder needs to know about a model, checked."""
+
+    height: int
+    width: int
+    input_dtype: np.dtype
+    layout: str  # "NHWC" or "NCHW"
+    normalization: Optional[NormalizationOptions]  # None for uint8 input
+    recipe: Recipe
+    outputs: tuple[OutputSpec, ...]
+    metadata: Optional[ModelMetadata] = field(default=None, compare=False)
+
+    @property
+    def scale_offset(self) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """Per-channel float32 (scale, offset) with ``x * scale + offset == (x - mean) / std``."""
+        if self.input_dtype == np.uint8 or self.normalization is None:
+            return None, None
+        mean = np.broadcast_to(np.asarray(self.normalization.mean, np.float64), (3,))
+        std = np.broadcast_to(np.asarray(self.normalization.std, np.float64), (3,))
+        return (1.0 / std).astype(np.float32), (-mean / std).astype(np.float32)
+
+
+# -- input rules ---------------------------------------------------------------
+
+
+def _check_input_count(inputs: Sequence[TensorSpec]) -> TensorSpec:
+    if len(inputs) != 1:
+        raise InputContractError(f"expected exactly 1 input tensor, got {len(inputs)}")
+    return inputs[0]
+
+
+def _check_input_dtype(t: TensorSpec) -> None:
+    if t.dtype not in _INPUT_DTYPES:
+        raise InputContractError(f"input tensor {t.name!r}: expected dtype uint8 or float32, got {t.dtype}")
+
+
+def _check_input_rank(t: TensorSpec) -> None:
+    if len(t.shape) != 4:
+        raise InputContractError(
+            f"input tensor {t.name!r}: expected shape [1, H, W, 3] (rank 4), got {list(t.shape)}"
+        )
+
+
+def _check_input_batch(t: TensorSpec) -> None:
+    if t.shape[0] != 1:
+        raise InputContractError(f"input tensor {t.name!r}: expected batch size 1, got {t.shape[0]} (shape {list(t.shape)})")
+
+
+def _check_input_channels(t: TensorSpec, allow_nchw: bool) -> str:
+    if t.shape[3] == 3:
+        return "NHWC"
+    if allow_nchw and t.shape[1] == 3:
+        return "NCHW"
+    hint = " (the layout looks like NCHW; export with NHWC input)" if t.shape[1] == 3 else ""
+    raise InputContractError(
+        f"input tensor {t.name!r}: expected 3 (RGB) channels in shape [1, H, W, 3], "
+        f"got {t.shape[3]} channels (shape {list(t.shape)}){hint}"
+    )
+
+
+def _check_input_size(t: TensorSpec, layout: str) -> tuple[int, int]:
+    h, w = (t.shape[1], t.shape[2]) if layout == "NHWC" else (t.shape[2], t.shape[3])
+    if h < 1 or w < 1:
+        raise InputContractError(f"input tensor {t.name!r}: expected a fixed positive H and W, got {list(t.shape)}")
+    return h, w
+
+
+def _check_normalization(t: TensorSpec, md: Optional[ModelMetadata]) -> Optional[NormalizationOptions]:
+    if t.dtype == np.uint8:
+        return None  # raw pixels, as MediaPipe feeds uint8 models
+    if md is None:
+        raise InputContractError(
+            f"input tensor {t.name!r} is float32: expected NormalizationOptions in the model metadata, "
+            "got a model without metadata (add it with edge_embedder.metadata.populate_tflite_metadata)"
+        )
+    norm = md.inputs[0].normalization if md.inputs else None
+    if norm is None:
+        raise InputContractError(
+            f"input tensor {t.name!r} is float32: expected NormalizationOptions in the input tensor metadata, got none"
+        )
+    if len(norm.mean) not in (1, 3) or len(norm.std) not in (1, 3):
+        raise InputContractError(
+            f"normalization: expected 1 or 3 means and stds, got {len(norm.mean)} means and {len(norm.std)} stds"
+        )
+    if any((not math.isfinite(s)) or s == 0 for s in norm.std) or not all(math.isfinite(m) for m in norm.mean):
+        raise InputContractError(f"normalization: expected finite means and non-zero stds, got mean={norm.mean} std={norm.std}")
+    return norm
+
+
+def _check_color_space(md: Optional[ModelMetadata]) -> None:
+    if md is None or not md.inputs:
+        return
+    cs = md.inputs[0].color_space
+    if cs not in (None, "RGB", "UNKNOWN"):
+        raise InputContractError(f"input color space: expected RGB, got {cs}")
+
+
+# -- output rules --------------------------------------------------------------
+
+
+def _check_output_count(outputs: Sequence[TensorSpec]) -> None:
+    if not outputs:
+        raise OutputContractError("expected at least 1 output tensor, got 0")
+
+
+def _check_output_dtype(t: TensorSpec) -> None:
+    if t.dtype not in _OUTPUT_DTYPES:
+        raise OutputContractError(f"output tensor {t.name!r}: expected dtype uint8 or float32, got {t.dtype}")
+    if t.dtype == np.uint8 and not t.scale > 0:
+        raise OutputContractError(
+            f"output tensor {t.name!r}: uint8 output needs quantization parameters (scale > 0), got scale={t.scale}"
+        )
+
+
+def _check_output_shape(t: TensorSpec) -> int:
+    s = list(t.shape)
+    if (len(s) == 2 and s[0] == 1 and s[1] >= 1) or (len(s) == 4 and s[:3] == [1, 1, 1] and s[3] >= 1):
+        return s[-1]
+    raise OutputContractError(f"output tensor {t.name!r}: expected shape [1, N] or [1, 1, 1, N], got {s}")
+
+
+# -- metadata rules ------------------------------------------------------------
+
+
+def _check_metadata_counts(md: Optional[ModelMetadata], n_in: int, n_out: int) -> None:
+    if md is None:
+        return
+    if md.inputs and len(md.inputs) != n_in:
+        raise MetadataError(
+            f"The number of input tensors ({n_in}) should match the number of input tensor metadata ({len(md.inputs)})"
+        )
+    if md.outputs and len(md.outputs) != n_out:
+        raise MetadataError(
+            f"The number of output tensors ({n_out}) should match the number of output tensor metadata ({len(md.outputs)})"
+        )
+
+
+def _check_recipe(md: Optional[ModelMetadata], h: int, w: int) -> Recipe:
+    data = md.custom_json(RECIPE_KEY) if md is not None else None
+    if data is None:
+        return DEFAULT_RECIPE
+    try:
+        recipe = Recipe.from_json(data)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ModelContractError):
+            raise
+        raise ModelContractError(f"recipe: cannot parse {data!r}: {exc}") from None
+    recipe.validate(h, w)
+    return recipe
+
+
+def check_contract(
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    metadata: Optional[ModelMetadata],
+    *,
+    allow_nchw: bool = False,
+) -> ModelSpec:
+    """Check every rule and return the model's spec.
+
+    Raises:
+      InputContractError, OutputContractError, ModelContractError, MetadataError.
+    """
+    t = _check_input_count(inputs)
+    _check_input_dtype(t)
+    _check_input_rank(t)
+    _check_input_batch(t)
+    layout = _check_input_channels(t, allow_nchw)
+    h, w = _check_input_size(t, layout)
+    _check_metadata_counts(metadata, len(inputs), len(outputs))
+    norm = _check_normalization(t, metadata)
+    _check_color_space(metadata)
+    _check_output_count(outputs)
+    heads = []
+    for i, o in enumerate(outputs):
+        _check_output_dtype(o)
+        size = _check_output_shape(o)
+        name = None
+        if metadata is not None and i < len(metadata.outputs):
+            name = metadata.outputs[i].name
+        heads.append(OutputSpec(i, name, o.dtype, size, o.scale, o.zero_point))
+    recipe = _check_recipe(metadata, h, w)
+    return ModelSpec(
+        height=h,
+        width=w,
+        input_dtype=t.dtype,
+        layout=layout,
+        normalization=norm,
+        recipe=recipe,
+        outputs=tuple(heads),
+        metadata=metadata,
+    )

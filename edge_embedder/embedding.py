@@ -1,0 +1,118 @@
+"""Results, postprocessing and cosine similarity.
+
+Postprocessing mirrors MediaPipe: dequantize uint8 outputs with the tensor's
+quantization parameters; ``l2_normalize`` multiplies by ``1 / sqrt(sum(v*v))``
+(an all-zero vector is left as it is); ``quantize`` (after L2 when both) maps
+each value with ``clamp(round(v * 128), -128, 127)``, halves away from zero,
+and returns int8 values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from .errors import EmbeddingMismatchError
+
+__all__ = ["Embedding", "ImageEmbedderResult", "cosine_similarity", "l2_normalize", "quantize"]
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """One head's embedding.
+
+    Attributes:
+      embedding: float32 vector, or int8 vector when quantized.
+      head_index: the model output index.
+      head_name: the output tensor's metadata name, None when absent.
+    """
+
+    embedding: np.ndarray
+    head_index: int
+    head_name: Optional[str] = None
+
+    @property
+    def quantized(self) -> bool:
+        return self.embedding.dtype == np.int8
+
+    @property
+    def quantized_bytes(self) -> bytes:
+        """The int8 values as raw bytes (quantized embeddings only)."""
+        if not self.quantized:
+            raise EmbeddingMismatchError("quantized_bytes: the embedding is float, expected a quantized one")
+        return self.embedding.tobytes()
+
+
+@dataclass(frozen=True)
+class ImageEmbedderResult:
+    """All heads of one embedded image.
+
+    ``timestamp_ms`` is the caller's timestamp in VIDEO / LIVE_STREAM mode and
+    None in IMAGE mode (no timestamps are invented).
+    """
+
+    embeddings: list[Embedding]
+    timestamp_ms: Optional[int] = None
+
+
+def dequantize(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return ((raw.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)).reshape(-1)
+
+
+def l2_normalize(v: np.ndarray) -> np.ndarray:
+    norm_sq = float(np.dot(v.astype(np.float64), v.astype(np.float64)))
+    if norm_sq == 0.0:
+        return v
+    return (v * np.float32(1.0 / np.sqrt(norm_sq))).astype(np.float32)
+
+
+def quantize(v: np.ndarray) -> np.ndarray:
+    x = v.astype(np.float64) * 128.0
+    r = np.sign(x) * np.floor(np.abs(x) + 0.5)  # halves away from zero
+    return np.clip(r, -128, 127).astype(np.int8)
+
+
+VectorLike = Union[Embedding, np.ndarray, bytes, Sequence[float]]
+
+
+def _as_vector(x: VectorLike, which: str) -> tuple[np.ndarray, bool]:
+    if isinstance(x, Embedding):
+        return x.embedding, x.quantized
+    if isinstance(x, (bytes, bytearray, memoryview)):
+        return np.frombuffer(bytes(x), dtype=np.int8), True
+    a = np.asarray(x)
+    if a.dtype in (np.int8, np.uint8) and isinstance(x, np.ndarray):
+        # MediaPipe hands out quantized embeddings as uint8 arrays holding int8 values.
+        return a.view(np.int8).reshape(-1), True
+    if a.dtype.kind not in "fiu":
+        raise EmbeddingMismatchError(f"{which}: expected a numeric vector, got dtype {a.dtype}")
+    return a.reshape(-1), False
+
+
+def cosine_similarity(u: VectorLike, v: VectorLike) -> float:
+    """Cosine similarity of two float or two quantized embeddings.
+
+    Accepts :class:`Embedding` objects, numpy vectors (int8/uint8 arrays count
+    as quantized) or ``bytes`` (quantized).
+
+    Raises:
+      EmbeddingMismatchError (a ValueError): a float and a quantized
+        embedding, different sizes, an empty vector or a zero norm.
+    """
+    a, qa = _as_vector(u, "u")
+    b, qb = _as_vector(v, "v")
+    if qa != qb:
+        raise EmbeddingMismatchError(
+            f"cannot compare a {'quantized' if qa else 'float'} embedding with a {'quantized' if qb else 'float'} one"
+        )
+    if a.size != b.size:
+        raise EmbeddingMismatchError(f"embeddings have different sizes: {a.size} vs {b.size}")
+    if a.size == 0:
+        raise EmbeddingMismatchError("cannot compute cosine similarity of empty embeddings")
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    na, nb = float(np.dot(a64, a64)), float(np.dot(b64, b64))
+    if na == 0.0 or nb == 0.0:
+        raise EmbeddingMismatchError("cannot compute cosine similarity with a zero-norm embedding")
+    return float(np.dot(a64, b64) / (np.sqrt(na) * np.sqrt(nb)))

@@ -1,0 +1,668 @@
+"""TFLite model metadata: read and write the ``M001`` flatbuffer ourselves.
+
+The TFLite metadata schema (``metadata_schema.fbs`` of TFLite Support, schema
+1.5) is small and stable, so it is read and written here with the plain
+``flatbuffers`` runtime instead of depending on ``tflite-support`` (which needs
+numpy<2 and protobuf<4) or MediaPipe's metadata writer (which fails to import
+from the current wheel). Only the parts an image embedder needs are modelled:
+model name / description / version / author / license, per-tensor name,
+description, content (image or feature), image colour space and default size,
+normalization options and stats, subgraph custom metadata. Fields we do not
+model are ignored on read.
+
+Reading (:func:`read_tflite_metadata`, :class:`MetadataReader`) and writing
+(:func:`populate_tflite_metadata`, :class:`MetadataWriter`) are separate, as in
+TFLite Support. The same :class:`ModelMetadata` maps to and from ONNX
+``metadata_props`` (:func:`to_onnx_props`, :func:`from_onnx_props`).
+
+Table layout reminder: field *i* of a table lives at vtable offset ``4 + 2*i``;
+a union field *u* stores its type at index *u* and its value at *u + 1*.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import flatbuffers
+from flatbuffers import number_types as nt
+from flatbuffers.table import Table
+
+from .errors import MetadataError, ModelLoadError
+
+__all__ = [
+    "NormalizationOptions",
+    "TensorMetadata",
+    "ModelMetadata",
+    "MetadataReader",
+    "MetadataWriter",
+    "read_tflite_metadata",
+    "populate_tflite_metadata",
+    "to_onnx_props",
+    "from_onnx_props",
+    "METADATA_NAME",
+    "RECIPE_KEY",
+]
+
+METADATA_NAME = "TFLITE_METADATA"
+METADATA_IDENTIFIER = b"M001"
+TFLITE_IDENTIFIER = b"TFL3"
+RECIPE_KEY = "edge_embedder.recipe"
+ONNX_PROPS_PREFIX = "edge_embedder."
+
+_COLOR_SPACES = {0: "UNKNOWN", 1: "RGB", 2: "GRAYSCALE"}
+_COLOR_SPACE_IDS = {v: k for k, v in _COLOR_SPACES.items()}
+# ContentProperties union members.
+_CONTENT_FEATURE, _CONTENT_IMAGE = 1, 2
+_CONTENT_NAMES = {1: "feature", 2: "image", 3: "bounding_box", 4: "audio"}
+# ProcessUnitOptions union member.
+_PU_NORMALIZATION = 1
+
+
+@dataclass(frozen=True)
+class NormalizationOptions:
+    """Per-channel ``(x - mean) / std``; one value applies to every channel."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+
+
+@dataclass(frozen=True)
+class TensorMetadata:
+    """Metadata of one input or output tensor."""
+
+    name: str | None = None
+    description: str | None = None
+    content: str | None = None  # "image", "feature", ... or None when absent
+    color_space: str | None = None  # "RGB", "GRAYSCALE", "UNKNOWN" (image content)
+    default_size: tuple[int, int] | None = None  # (width, height)
+    normalization: NormalizationOptions | None = None
+    stats_min: tuple[float, ...] | None = None
+    stats_max: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The subset of TFLite model metadata an image embedder uses."""
+
+    name: str | None = None
+    description: str | None = None
+    version: str | None = None
+    author: str | None = None
+    license: str | None = None
+    inputs: tuple[TensorMetadata, ...] = ()
+    outputs: tuple[TensorMetadata, ...] = ()
+    custom_metadata: tuple[tuple[str, bytes], ...] = ()
+    min_parser_version: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        custom = self.custom_metadata
+        if isinstance(custom, Mapping):
+            custom = custom.items()
+        object.__setattr__(
+            self, "custom_metadata", tuple((str(k), bytes(v)) for k, v in custom)
+        )
+
+    def custom(self, name: str) -> bytes | None:
+        """The data of the custom metadata entry ``name``, or None."""
+        for key, value in self.custom_metadata:
+            if key == name:
+                return value
+        return None
+
+    def custom_json(self, name: str) -> Any:
+        """The custom metadata entry ``name`` decoded as UTF-8 JSON, or None."""
+        data = self.custom(name)
+        if data is None:
+            return None
+        try:
+            return json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MetadataError(
+                f"custom metadata {name!r}: expected UTF-8 JSON, got {data[:40]!r}: {exc}"
+            ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable view (custom data as text when it is UTF-8)."""
+
+        def tensor(t: TensorMetadata) -> dict[str, Any]:
+            d: dict[str, Any] = {
+                "name": t.name,
+                "description": t.description,
+                "content": t.content,
+            }
+            if t.color_space is not None:
+                d["color_space"] = t.color_space
+            if t.default_size is not None:
+                d["default_size"] = {"width": t.default_size[0], "height": t.default_size[1]}
+            if t.normalization is not None:
+                d["normalization"] = {
+                    "mean": list(t.normalization.mean),
+                    "std": list(t.normalization.std),
+                }
+            if t.stats_min is not None or t.stats_max is not None:
+                d["stats"] = {"min": _opt_list(t.stats_min), "max": _opt_list(t.stats_max)}
+            return d
+
+        custom: dict[str, Any] = {}
+        for key, value in self.custom_metadata:
+            try:
+                custom[key] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                custom[key] = value.hex()
+        return {
+            "name": self.name,
+            "description": self.description,
+            "version": self.version,
+            "author": self.author,
+            "license": self.license,
+            "min_parser_version": self.min_parser_version,
+            "inputs": [tensor(t) for t in self.inputs],
+            "outputs": [tensor(t) for t in self.outputs],
+            "custom_metadata": custom,
+        }
+
+
+def _opt_list(v: Sequence[float] | None) -> list[float] | None:
+    return None if v is None else list(v)
+
+
+# --------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------
+
+
+class _T:
+    """Thin accessor over a flatbuffers Table (field index based)."""
+
+    __slots__ = ("tab",)
+
+    def __init__(self, buf: bytes | bytearray | memoryview, pos: int) -> None:
+        self.tab = Table(buf, pos)
+
+    @classmethod
+    def root(cls, buf: bytes | bytearray | memoryview, offset: int = 0) -> "_T":
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        return cls(buf, n + offset)
+
+    def _off(self, i: int) -> int:
+        return self.tab.Offset(4 + 2 * i)
+
+    def string(self, i: int) -> str | None:
+        o = self._off(i)
+        if not o:
+            return None
+        return self.tab.String(o + self.tab.Pos).decode("utf-8", errors="replace")
+
+    def scalar(self, i: int, flags: Any, default: Any = 0) -> Any:
+        o = self._off(i)
+        return self.tab.Get(flags, o + self.tab.Pos) if o else default
+
+    def table(self, i: int) -> "_T | None":
+        o = self._off(i)
+        if not o:
+            return None
+        return _T(self.tab.Bytes, self.tab.Indirect(o + self.tab.Pos))
+
+    def union(self, i: int) -> "_T | None":
+        o = self._off(i)
+        if not o:
+            return None
+        return _T(self.tab.Bytes, self.tab.Indirect(o + self.tab.Pos))
+
+    def vec_len(self, i: int) -> int:
+        o = self._off(i)
+        return self.tab.VectorLen(o) if o else 0
+
+    def tables(self, i: int) -> list["_T"]:
+        o = self._off(i)
+        if not o:
+            return []
+        start, n = self.tab.Vector(o), self.tab.VectorLen(o)
+        return [_T(self.tab.Bytes, self.tab.Indirect(start + 4 * j)) for j in range(n)]
+
+    def strings(self, i: int) -> list[str]:
+        o = self._off(i)
+        if not o:
+            return []
+        start, n = self.tab.Vector(o), self.tab.VectorLen(o)
+        return [self.tab.String(start + 4 * j).decode("utf-8", "replace") for j in range(n)]
+
+    def scalars(self, i: int, flags: Any) -> list[Any] | None:
+        o = self._off(i)
+        if not o:
+            return None
+        start, n = self.tab.Vector(o), self.tab.VectorLen(o)
+        size = flags.bytewidth
+        return [self.tab.Get(flags, start + size * j) for j in range(n)]
+
+    def bytes_vec(self, i: int) -> bytes | None:
+        o = self._off(i)
+        if not o:
+            return None
+        start, n = self.tab.Vector(o), self.tab.VectorLen(o)
+        return bytes(self.tab.Bytes[start : start + n])
+
+
+def _check_identifier(buf: bytes, ident: bytes, what: str) -> None:
+    if len(buf) < 8:
+        raise ModelLoadError(f"{what}: expected a flatbuffer of at least 8 bytes, got {len(buf)}")
+    if bytes(buf[4:8]) != ident:
+        raise ModelLoadError(
+            f"{what}: expected file identifier {ident.decode()!r}, got {bytes(buf[4:8])!r}"
+        )
+
+
+def _tflite_metadata_buffers(model: bytes) -> dict[str, bytes]:
+    """The named entries of a TFLite model's ``metadata`` vector, as bytes."""
+    _check_identifier(model, TFLITE_IDENTIFIER, "TFLite model")
+    root = _T.root(model)
+    # Model: version 0, operator_codes 1, subgraphs 2, description 3, buffers 4,
+    # metadata_buffer 5, metadata 6, signature_defs 7.
+    buffers = root.tables(4)
+    out: dict[str, bytes] = {}
+    for entry in root.tables(6):  # Metadata: name 0, buffer 1
+        name = entry.string(0) or ""
+        idx = entry.scalar(1, nt.Uint32Flags)
+        if idx >= len(buffers):
+            raise MetadataError(
+                f"metadata entry {name!r} points at buffer {idx}, "
+                f"but the model has {len(buffers)} buffers"
+            )
+        buf = buffers[idx]  # Buffer: data 0, offset 1, size 2
+        data = buf.bytes_vec(0)
+        if data is None:
+            offset = buf.scalar(1, nt.Uint64Flags)
+            size = buf.scalar(2, nt.Uint64Flags)
+            data = bytes(model[offset : offset + size]) if offset > 1 else b""
+        out[name] = data
+    return out
+
+
+def _read_tensor(t: _T) -> TensorMetadata:
+    # TensorMetadata: name 0, description 1, dimension_names 2, content 3,
+    # process_units 4, stats 5, associated_files 6.
+    content_name = color_space = default_size = None
+    content = t.table(3)
+    if content is not None:  # Content: content_properties_type 0, value 1, range 2
+        ctype = content.scalar(0, nt.Uint8Flags)
+        content_name = _CONTENT_NAMES.get(ctype)
+        if ctype == _CONTENT_IMAGE:
+            props = content.union(1)
+            if props is not None:  # ImageProperties: color_space 0, default_size 1
+                color_space = _COLOR_SPACES.get(props.scalar(0, nt.Int8Flags), "UNKNOWN")
+                size = props.table(1)
+                if size is not None:
+                    default_size = (size.scalar(0, nt.Uint32Flags), size.scalar(1, nt.Uint32Flags))
+    normalization = None
+    for unit in t.tables(4):  # ProcessUnit: options_type 0, options 1
+        if unit.scalar(0, nt.Uint8Flags) == _PU_NORMALIZATION:
+            opts = unit.union(1)
+            if opts is not None:
+                mean = opts.scalars(0, nt.Float32Flags) or []
+                std = opts.scalars(1, nt.Float32Flags) or []
+                normalization = NormalizationOptions(tuple(mean), tuple(std))
+    stats_min = stats_max = None
+    stats = t.table(5)
+    if stats is not None:  # Stats: max 0, min 1
+        smax, smin = stats.scalars(0, nt.Float32Flags), stats.scalars(1, nt.Float32Flags)
+        stats_max = tuple(smax) if smax is not None else None
+        stats_min = tuple(smin) if smin is not None else None
+    return TensorMetadata(
+        name=t.string(0),
+        description=t.string(1),
+        content=content_name,
+        color_space=color_space,
+        default_size=default_size,
+        normalization=normalization,
+        stats_min=stats_min,
+        stats_max=stats_max,
+    )
+
+
+def parse_metadata_buffer(buf: bytes) -> ModelMetadata:
+    """Parse an ``M001`` metadata flatbuffer."""
+    try:
+        _check_identifier(buf, METADATA_IDENTIFIER, "TFLite metadata")
+    except ModelLoadError as exc:
+        raise MetadataError(str(exc)) from None
+    try:
+        root = _T.root(buf)
+        # ModelMetadata: name 0, description 1, version 2, subgraph_metadata 3,
+        # author 4, license 5, associated_files 6, min_parser_version 7.
+        subgraphs = root.tables(3)
+        inputs: list[TensorMetadata] = []
+        outputs: list[TensorMetadata] = []
+        custom: list[tuple[str, bytes]] = []
+        if subgraphs:
+            sg = subgraphs[0]
+            # SubGraphMetadata: name 0, description 1, input_tensor_metadata 2,
+            # output_tensor_metadata 3, associated_files 4, input_process_units 5,
+            # output_process_units 6, input_tensor_groups 7, output_tensor_groups 8,
+            # custom_metadata 9.
+            inputs = [_read_tensor(t) for t in sg.tables(2)]
+            outputs = [_read_tensor(t) for t in sg.tables(3)]
+            for c in sg.tables(9):  # CustomMetadata: name 0, data 1
+                custom.append((c.string(0) or "", c.bytes_vec(1) or b""))
+        return ModelMetadata(
+            name=root.string(0),
+            description=root.string(1),
+            version=root.string(2),
+            author=root.string(4),
+            license=root.string(5),
+            inputs=tuple(inputs),
+            outputs=tuple(outputs),
+            custom_metadata=tuple(custom),
+            min_parser_version=root.string(7),
+        )
+    except (IndexError, struct.error, ValueError, TypeError, OverflowError) as exc:
+        raise MetadataError(f"TFLite metadata flatbuffer is corrupt: {exc}") from None
+
+
+def read_tflite_metadata(model: bytes | bytearray | memoryview) -> ModelMetadata | None:
+    """The metadata of a TFLite model buffer, or None when it has none.
+
+    Raises:
+      ModelLoadError: the buffer is not a TFLite flatbuffer.
+      MetadataError: the metadata entry exists but cannot be parsed.
+    """
+    model = bytes(model) if not isinstance(model, bytes) else model
+    try:
+        entries = _tflite_metadata_buffers(model)
+    except (ModelLoadError, MetadataError):
+        raise
+    except (IndexError, struct.error, ValueError, TypeError, OverflowError) as exc:
+        raise ModelLoadError(f"TFLite model flatbuffer is corrupt: {exc}") from None
+    buf = entries.get(METADATA_NAME)
+    if buf is None:
+        return None
+    return parse_metadata_buffer(buf)
+
+
+class MetadataReader:
+    """Reads the metadata of a TFLite model (the MetadataDisplayer role)."""
+
+    def __init__(self, model: bytes) -> None:
+        self._model = model
+        self.metadata = read_tflite_metadata(model)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "MetadataReader":
+        return cls(Path(path).read_bytes())
+
+    @classmethod
+    def from_buffer(cls, buf: bytes) -> "MetadataReader":
+        return cls(bytes(buf))
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(None if self.metadata is None else self.metadata.to_dict(), indent=indent)
+
+
+# --------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------
+
+
+def _min_parser_version(md: ModelMetadata) -> str:
+    # Versions from the schema's history: custom_metadata arrived in 1.5.0;
+    # everything else we write exists since 1.0.0.
+    return "1.5.0" if md.custom_metadata else "1.0.0"
+
+
+def _float_vector(b: flatbuffers.Builder, values: Sequence[float]) -> int:
+    b.StartVector(4, len(values), 4)
+    for v in reversed(values):
+        b.PrependFloat32(float(v))
+    return b.EndVector()
+
+
+def _offset_vector(b: flatbuffers.Builder, offsets: Sequence[int]) -> int:
+    b.StartVector(4, len(offsets), 4)
+    for o in reversed(offsets):
+        b.PrependUOffsetTRelative(o)
+    return b.EndVector()
+
+
+def _build_tensor(b: flatbuffers.Builder, t: TensorMetadata) -> int:
+    name = b.CreateString(t.name) if t.name is not None else None
+    desc = b.CreateString(t.description) if t.description is not None else None
+
+    content = None
+    if t.content in ("image", "feature") or t.color_space is not None:
+        if t.content == "feature":
+            b.StartObject(0)  # FeatureProperties {}
+            props, ptype = b.EndObject(), _CONTENT_FEATURE
+        else:
+            size = None
+            if t.default_size is not None:
+                b.StartObject(2)  # ImageSize: width 0, height 1
+                b.PrependUint32Slot(0, int(t.default_size[0]), 0)
+                b.PrependUint32Slot(1, int(t.default_size[1]), 0)
+                size = b.EndObject()
+            cs = _COLOR_SPACE_IDS.get(t.color_space or "UNKNOWN")
+            if cs is None:
+                raise MetadataError(
+                    f"color_space: expected one of {sorted(_COLOR_SPACE_IDS)}, got {t.color_space!r}"
+                )
+            b.StartObject(2)  # ImageProperties
+            b.PrependInt8Slot(0, cs, 0)
+            if size is not None:
+                b.PrependUOffsetTRelativeSlot(1, size, 0)
+            props, ptype = b.EndObject(), _CONTENT_IMAGE
+        b.StartObject(3)  # Content
+        b.PrependUint8Slot(0, ptype, 0)
+        b.PrependUOffsetTRelativeSlot(1, props, 0)
+        content = b.EndObject()
+
+    units = None
+    if t.normalization is not None:
+        mean = _float_vector(b, t.normalization.mean)
+        std = _float_vector(b, t.normalization.std)
+        b.StartObject(2)  # NormalizationOptions
+        b.PrependUOffsetTRelativeSlot(0, mean, 0)
+        b.PrependUOffsetTRelativeSlot(1, std, 0)
+        norm = b.EndObject()
+        b.StartObject(2)  # ProcessUnit
+        b.PrependUint8Slot(0, _PU_NORMALIZATION, 0)
+        b.PrependUOffsetTRelativeSlot(1, norm, 0)
+        units = _offset_vector(b, [b.EndObject()])
+
+    stats = None
+    if t.stats_min is not None or t.stats_max is not None:
+        smax = _float_vector(b, t.stats_max) if t.stats_max is not None else None
+        smin = _float_vector(b, t.stats_min) if t.stats_min is not None else None
+        b.StartObject(2)  # Stats: max 0, min 1
+        if smax is not None:
+            b.PrependUOffsetTRelativeSlot(0, smax, 0)
+        if smin is not None:
+            b.PrependUOffsetTRelativeSlot(1, smin, 0)
+        stats = b.EndObject()
+
+    b.StartObject(7)  # TensorMetadata
+    if name is not None:
+        b.PrependUOffsetTRelativeSlot(0, name, 0)
+    if desc is not None:
+        b.PrependUOffsetTRelativeSlot(1, desc, 0)
+    if content is not None:
+        b.PrependUOffsetTRelativeSlot(3, content, 0)
+    if units is not None:
+        b.PrependUOffsetTRelativeSlot(4, units, 0)
+    if stats is not None:
+        b.PrependUOffsetTRelativeSlot(5, stats, 0)
+    return b.EndObject()
+
+
+def build_metadata_buffer(md: ModelMetadata) -> bytes:
+    """Serialise ``md`` as an ``M001`` metadata flatbuffer."""
+    b = flatbuffers.Builder(1024)
+    inputs = _offset_vector(b, [_build_tensor(b, t) for t in md.inputs])
+    outputs = _offset_vector(b, [_build_tensor(b, t) for t in md.outputs])
+    custom = None
+    if md.custom_metadata:
+        entries = []
+        for key, data in md.custom_metadata:
+            key_off = b.CreateString(key)
+            # data:[ubyte] (force_align: 16)
+            b.StartVector(1, len(data), 16)
+            b.head = b.head - len(data)
+            b.Bytes[b.head : b.head + len(data)] = data
+            data_off = b.EndVector()
+            b.StartObject(2)
+            b.PrependUOffsetTRelativeSlot(0, key_off, 0)
+            b.PrependUOffsetTRelativeSlot(1, data_off, 0)
+            entries.append(b.EndObject())
+        custom = _offset_vector(b, entries)
+    b.StartObject(10)  # SubGraphMetadata
+    b.PrependUOffsetTRelativeSlot(2, inputs, 0)
+    b.PrependUOffsetTRelativeSlot(3, outputs, 0)
+    if custom is not None:
+        b.PrependUOffsetTRelativeSlot(9, custom, 0)
+    subgraph = _offset_vector(b, [b.EndObject()])
+
+    strings = {
+        0: md.name,
+        1: md.description,
+        2: md.version,
+        4: md.author,
+        5: md.license,
+        7: md.min_parser_version or _min_parser_version(md),
+    }
+    offs = {i: b.CreateString(s) for i, s in strings.items() if s is not None}
+    b.StartObject(8)  # ModelMetadata
+    for i, off in offs.items():
+        b.PrependUOffsetTRelativeSlot(i, off, 0)
+    b.PrependUOffsetTRelativeSlot(3, subgraph, 0)
+    root = b.EndObject()
+    b.Finish(root, file_identifier=METADATA_IDENTIFIER)
+    return bytes(b.Output())
+
+
+def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
+    """Return a copy of the TFLite ``model`` carrying ``md`` as its metadata.
+
+    An existing ``TFLITE_METADATA`` entry is replaced. The number of input and
+    output tensor metadata must match the model's subgraph (as TFLite Support
+    requires). Uses the TFLite schema bindings shipped with ``ai-edge-litert``.
+    """
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MetadataError(
+            "writing TFLite metadata needs the 'ai-edge-litert' package (pip install ai-edge-litert)"
+        ) from exc
+    _check_identifier(model, TFLITE_IDENTIFIER, "TFLite model")
+    mt = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    sg = mt.subgraphs[0]
+    n_in, n_out = len(sg.inputs), len(sg.outputs)
+    if len(md.inputs) != n_in:
+        raise MetadataError(
+            f"The number of input tensors ({n_in}) should match the number of "
+            f"input tensor metadata ({len(md.inputs)})"
+        )
+    if len(md.outputs) != n_out:
+        raise MetadataError(
+            f"The number of output tensors ({n_out}) should match the number of "
+            f"output tensor metadata ({len(md.outputs)})"
+        )
+    payload = build_metadata_buffer(md)
+    import numpy as np
+
+    data = np.frombuffer(payload, dtype=np.uint8)
+    mt.metadata = mt.metadata or []
+    existing = [m for m in mt.metadata if _name(m.name) == METADATA_NAME]
+    if existing:  # replace in place, so repeated writes do not grow the file
+        mt.buffers[existing[0].buffer].data = data
+    else:
+        buffer = schema.BufferT()
+        buffer.data = data
+        mt.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name = METADATA_NAME
+        entry.buffer = len(mt.buffers) - 1
+        mt.metadata.append(entry)
+    b = flatbuffers.Builder(len(model) + len(payload) + 1024)
+    b.Finish(mt.Pack(b), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(b.Output())
+
+
+def _name(v: Any) -> str:
+    return v.decode("utf-8") if isinstance(v, (bytes, bytearray)) else str(v)
+
+
+class MetadataWriter:
+    """Writes metadata into a TFLite model (the MetadataPopulator role)."""
+
+    def __init__(self, model: bytes) -> None:
+        self._model = bytes(model)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "MetadataWriter":
+        return cls(Path(path).read_bytes())
+
+    @classmethod
+    def from_buffer(cls, buf: bytes) -> "MetadataWriter":
+        return cls(buf)
+
+    def populate(self, md: ModelMetadata) -> bytes:
+        return populate_tflite_metadata(self._model, md)
+
+
+# --------------------------------------------------------------------------
+# ONNX metadata_props mapping
+# --------------------------------------------------------------------------
+
+
+def to_onnx_props(md: ModelMetadata) -> dict[str, str]:
+    """Flatten ``md`` into ONNX ``metadata_props`` (string to string)."""
+    return {ONNX_PROPS_PREFIX + "metadata": json.dumps(md.to_dict(), sort_keys=True)}
+
+
+def from_onnx_props(props: Mapping[str, str]) -> ModelMetadata | None:
+    """Inverse of :func:`to_onnx_props`; None when the props carry no metadata."""
+    raw = props.get(ONNX_PROPS_PREFIX + "metadata")
+    if raw is None:
+        return None
+    try:
+        d = json.loads(raw)
+
+        def tensor(t: Mapping[str, Any]) -> TensorMetadata:
+            norm = t.get("normalization")
+            size = t.get("default_size")
+            stats = t.get("stats") or {}
+            return TensorMetadata(
+                name=t.get("name"),
+                description=t.get("description"),
+                content=t.get("content"),
+                color_space=t.get("color_space"),
+                default_size=(int(size["width"]), int(size["height"])) if size else None,
+                normalization=(
+                    NormalizationOptions(tuple(norm["mean"]), tuple(norm["std"])) if norm else None
+                ),
+                stats_min=tuple(stats["min"]) if stats.get("min") is not None else None,
+                stats_max=tuple(stats["max"]) if stats.get("max") is not None else None,
+            )
+
+        return ModelMetadata(
+            name=d.get("name"),
+            description=d.get("description"),
+            version=d.get("version"),
+            author=d.get("author"),
+            license=d.get("license"),
+            min_parser_version=d.get("min_parser_version"),
+            inputs=tuple(tensor(t) for t in d.get("inputs", [])),
+            outputs=tuple(tensor(t) for t in d.get("outputs", [])),
+            custom_metadata=tuple(
+                (k, v.encode("utf-8")) for k, v in (d.get("custom_metadata") or {}).items()
+            ),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise MetadataError(f"ONNX metadata_props {ONNX_PROPS_PREFIX}metadata is invalid: {exc}") from None

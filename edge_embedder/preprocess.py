@@ -1,0 +1,319 @@
+"""The hot path: image -> the model's input tensor, written in place.
+
+Two samplers, chosen by the model's recipe:
+
+``mediapipe`` (the default, for models without a recipe)
+    MediaPipe's CPU preprocessing, reproduced exactly: the ROI (in the
+    unrotated image) and the rotation are one geometric mapping whose four
+    corners land on the output's four corners (corner-aligned,
+    ``src = dst * roi_px / out``, no half-pixel offset), sampled bilinearly
+    with replicated borders on uint8 and OpenCV's fixed-point (1/32 pixel)
+    coordinates. ROI crop, rotation and stretch are therefore one
+    ``cv2.remap`` straight from the source pixels; the coordinate maps are
+    built once per (image size, ROI, rotation) and cached.
+
+``pil``
+    The recipe of Hugging Face image processors (``ViTImageProcessor``,
+    ``CLIPImageProcessor``): ROI crop by slicing, rotation by exact quarter
+    turns (``np.rot90`` views), then Pillow's antialiased resize (stretch to
+    a size, or shortest edge then centre crop).
+
+Normalization ``(x - mean) / std`` is written straight into the backend's
+input buffer from the uint8 result; uint8 models get the raw pixels and never
+see a float conversion. No per-call allocation of a full-size float image.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+import cv2
+import numpy as np
+from PIL import Image as _PILImage
+
+from .errors import ModelContractError
+from .options import ImageProcessingOptions
+
+__all__ = ["Recipe", "Preprocessor", "DEFAULT_RECIPE"]
+
+_INTER_BITS = 5
+_INTER_TAB_SIZE = 1 << _INTER_BITS
+
+_PIL_RESAMPLE = {
+    "nearest": _PILImage.Resampling.NEAREST,
+    "bilinear": _PILImage.Resampling.BILINEAR,
+    "bicubic": _PILImage.Resampling.BICUBIC,
+    "lanczos": _PILImage.Resampling.LANCZOS,
+    "box": _PILImage.Resampling.BOX,
+    "hamming": _PILImage.Resampling.HAMMING,
+}
+_SAMPLERS = ("mediapipe", "pil")
+_RESIZES = ("stretch", "shortest_edge")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How an image becomes the model's H x W input (before normalization).
+
+    Stored in the model's custom metadata ``edge_embedder.recipe`` as JSON, e.g.
+    ``{"sampler": "pil", "resize": "shortest_edge", "size": 224,
+    "crop": [224, 224], "interpolation": "bicubic"}``.
+
+    Attributes:
+      sampler: ``"mediapipe"`` (corner-aligned bilinear remap, no antialias) or
+        ``"pil"`` (Pillow resize, antialiased, as transformers' processors).
+      resize: ``"stretch"`` to ``size`` (h, w) or ``"shortest_edge"`` to ``size``.
+      size: (h, w) for stretch (None means the model input size), an int for
+        shortest_edge.
+      crop: (h, w) of a centre crop after the resize, or None.
+      interpolation: bilinear (mediapipe sampler: only bilinear), bicubic,
+        nearest, lanczos, box, hamming.
+    """
+
+    sampler: str = "mediapipe"
+    resize: str = "stretch"
+    size: Any = None
+    crop: Optional[tuple[int, int]] = None
+    interpolation: str = "bilinear"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Recipe":
+        if not isinstance(data, Mapping):
+            raise ModelContractError(f"recipe: expected a JSON object, got {type(data).__name__}")
+        unknown = set(data) - {"sampler", "resize", "size", "crop", "interpolation", "version"}
+        if unknown:
+            raise ModelContractError(f"recipe: unknown keys {sorted(unknown)}")
+        size = data.get("size")
+        if isinstance(size, list):
+            size = tuple(int(v) for v in size)
+        crop = data.get("crop")
+        if crop is not None:
+            crop = tuple(int(v) for v in crop)
+        return cls(
+            sampler=data.get("sampler", "mediapipe"),
+            resize=data.get("resize", "stretch"),
+            size=size,
+            crop=crop,
+            interpolation=data.get("interpolation", "bilinear"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"sampler": self.sampler, "resize": self.resize}
+        if self.size is not None:
+            d["size"] = list(self.size) if isinstance(self.size, tuple) else self.size
+        if self.crop is not None:
+            d["crop"] = list(self.crop)
+        d["interpolation"] = self.interpolation
+        return d
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.to_json(), sort_keys=True).encode("utf-8")
+
+    def validate(self, height: int, width: int) -> None:
+        """Check the recipe ends at the model's input size (H, W)."""
+        if self.sampler not in _SAMPLERS:
+            raise ModelContractError(f"recipe.sampler: expected one of {_SAMPLERS}, got {self.sampler!r}")
+        if self.resize not in _RESIZES:
+            raise ModelContractError(f"recipe.resize: expected one of {_RESIZES}, got {self.resize!r}")
+        if self.sampler == "mediapipe":
+            if self.interpolation != "bilinear":
+                raise ModelContractError(
+                    f"recipe.interpolation: the mediapipe sampler is bilinear only, got {self.interpolation!r}"
+                )
+            if self.resize != "stretch" or self.crop is not None or self.size not in (None, (height, width)):
+                raise ModelContractError(
+                    "recipe: the mediapipe sampler only stretches to the input size, "
+                    f"got resize={self.resize!r} size={self.size!r} crop={self.crop!r}"
+                )
+            return
+        if self.interpolation not in _PIL_RESAMPLE:
+            raise ModelContractError(
+                f"recipe.interpolation: expected one of {sorted(_PIL_RESAMPLE)}, got {self.interpolation!r}"
+            )
+        if self.resize == "shortest_edge":
+            if not isinstance(self.size, int) or self.size < 1:
+                raise ModelContractError(
+                    f"recipe.size: shortest_edge needs a positive int, got {self.size!r}"
+                )
+            if self.crop is None:
+                raise ModelContractError("recipe.crop: shortest_edge needs a centre crop to reach a fixed size")
+        elif self.size is not None and (not isinstance(self.size, tuple) or len(self.size) != 2):
+            raise ModelContractError(f"recipe.size: stretch needs [height, width], got {self.size!r}")
+        final = self.crop if self.crop is not None else (self.size or (height, width))
+        if tuple(final) != (height, width):
+            raise ModelContractError(
+                f"recipe: ends at {final[0]}x{final[1]} (h x w) but the model input is {height}x{width}"
+            )
+
+
+DEFAULT_RECIPE = Recipe()
+
+
+class Preprocessor:
+    """Writes images into a model input buffer; built once per model.
+
+    Args:
+      height, width: the model's input size.
+      recipe: the model's resize recipe.
+      scale, offset: per-channel float32 ``x * scale + offset`` (that is
+        ``(x - mean) / std``) for float inputs; None for uint8 inputs.
+    """
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        recipe: Recipe,
+        scale: Optional[np.ndarray],
+        offset: Optional[np.ndarray],
+        map_cache_size: int = 8,
+    ) -> None:
+        self.height, self.width = height, width
+        self.recipe = recipe
+        self.scale, self.offset = scale, offset
+        self._scratch = np.empty((height, width, 3), np.uint8)
+        self._maps: "OrderedDict[tuple, tuple[np.ndarray, np.ndarray]]" = OrderedDict()
+        self._map_cache_size = map_cache_size
+
+    # -- public --------------------------------------------------------------
+    def write(
+        self,
+        pixels: np.ndarray,
+        options: Optional[ImageProcessingOptions],
+        dst: np.ndarray,
+    ) -> None:
+        """Fill ``dst`` ([1, H, W, 3] uint8 or float32) from RGB ``pixels``."""
+        out = dst[0]
+        if self.scale is None:  # uint8 model: resample straight into the input buffer
+            self._resample(pixels, options, out)
+        else:
+            self._resample(pixels, options, self._scratch)
+            np.multiply(self._scratch, self.scale, out=out, casting="unsafe")
+            np.add(out, self.offset, out=out)
+
+    def to_uint8(self, pixels: np.ndarray, options: Optional[ImageProcessingOptions] = None) -> np.ndarray:
+        """The resampled uint8 image the model would see (a new array)."""
+        out = np.empty((self.height, self.width, 3), np.uint8)
+        self._resample(pixels, options, out)
+        return out
+
+    # -- samplers --------------------------------------------------------------
+    def _resample(self, pixels: np.ndarray, options: Optional[ImageProcessingOptions], out: np.ndarray) -> None:
+        if self.recipe.sampler == "mediapipe":
+            map1, map2 = self._remap_maps(pixels.shape[0], pixels.shape[1], options)
+            cv2.remap(pixels, map1, map2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_REPLICATE)
+        else:
+            out[...] = self._pil(pixels, options)
+
+    def _remap_maps(self, h: int, w: int, options: Optional[ImageProcessingOptions]) -> tuple[np.ndarray, np.ndarray]:
+        roi = options.region_of_interest if options is not None else None
+        turns = options.quarter_turns if options is not None else 0
+        key = (h, w, None if roi is None else (roi.left, roi.top, roi.right, roi.bottom), turns)
+        maps = self._maps.get(key)
+        if maps is not None:
+            self._maps.move_to_end(key)
+            return maps
+        maps = corner_aligned_maps(h, w, self.height, self.width, roi_tuple(roi), turns)
+        self._maps[key] = maps
+        if len(self._maps) > self._map_cache_size:
+            self._maps.popitem(last=False)
+        return maps
+
+    def _pil(self, pixels: np.ndarray, options: Optional[ImageProcessingOptions]) -> np.ndarray:
+        h, w = pixels.shape[:2]
+        view = pixels
+        if options is not None and options.region_of_interest is not None:
+            r = options.region_of_interest
+            x0, x1 = _span(r.left, r.right, w)
+            y0, y1 = _span(r.top, r.bottom, h)
+            view = view[y0:y1, x0:x1]
+        turns = options.quarter_turns if options is not None else 0
+        if turns:
+            view = np.rot90(view, -turns)  # clockwise, as MediaPipe
+        resample = _PIL_RESAMPLE[self.recipe.interpolation]
+        im = _PILImage.fromarray(np.ascontiguousarray(view))
+        rc = self.recipe
+        if rc.resize == "shortest_edge":
+            ih, iw = im.height, im.width
+            short, long_ = (iw, ih) if iw <= ih else (ih, iw)
+            new_short, new_long = rc.size, int(rc.size * long_ / short)
+            nw, nh = (new_short, new_long) if iw <= ih else (new_long, new_short)
+        else:
+            nh, nw = rc.size if rc.size is not None else (self.height, self.width)
+        if (nw, nh) != (im.width, im.height):
+            im = im.resize((nw, nh), resample=resample)
+        arr = np.asarray(im)
+        if rc.crop is not None:
+            ch, cw = rc.crop
+            top, left = (arr.shape[0] - ch) // 2, (arr.shape[1] - cw) // 2
+            if top < 0 or left < 0:  # image smaller than the crop: pad with zeros as transformers does
+                padded = np.zeros((max(ch, arr.shape[0]), max(cw, arr.shape[1]), 3), np.uint8)
+                pt, pl = max(0, -top), max(0, -left)
+                padded[pt : pt + arr.shape[0], pl : pl + arr.shape[1]] = arr
+                arr = padded
+                top, left = (arr.shape[0] - ch) // 2, (arr.shape[1] - cw) // 2
+            arr = arr[top : top + ch, left : left + cw]
+        return arr
+
+
+def roi_tuple(roi: Any) -> Optional[tuple[float, float, float, float]]:
+    return None if roi is None else (roi.left, roi.top, roi.right, roi.bottom)
+
+
+def _span(lo: float, hi: float, n: int) -> tuple[int, int]:
+    a = int(round(lo * n))
+    b = int(round(hi * n))
+    b = max(b, a + 1)
+    return min(a, n - 1), min(b, n)
+
+
+def corner_aligned_maps(
+    h: int,
+    w: int,
+    out_h: int,
+    out_w: int,
+    roi: Optional[tuple[float, float, float, float]],
+    quarter_turns: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-point ``cv2.remap`` maps reproducing MediaPipe's warp.
+
+    Output pixel (u, v) samples the source at
+    ``TL + u / out_w * (TR - TL) + v / out_h * (BL - TL)``, where TL, TR, BL are
+    the ROI corners that land on the output's top-left, top-right and
+    bottom-left corners after ``quarter_turns`` clockwise turns. Coordinates
+    are rounded to 1/32 pixel as OpenCV's warps do, and packed as CV_16SC2 +
+    CV_16UC1 maps.
+    """
+    left, top, right, bottom = roi if roi is not None else (0.0, 0.0, 1.0, 1.0)
+    f32 = np.float32
+    # The ROI rectangle in pixels, computed in float32 as MediaPipe's RotatedRect.
+    cx, cy = f32((left + right) / 2) * f32(w), f32((top + bottom) / 2) * f32(h)
+    rw, rh = f32(right - left) * f32(w), f32(bottom - top) * f32(h)
+    x0, x1 = float(cx - f32(0.5) * rw), float(cx + f32(0.5) * rw)
+    y0, y1 = float(cy - f32(0.5) * rh), float(cy + f32(0.5) * rh)
+    corners = {"tl": (x0, y0), "tr": (x1, y0), "br": (x1, y1), "bl": (x0, y1)}
+    # Which ROI corner lands on the output's TL / TR / BL, per clockwise quarter turn.
+    order = {
+        0: ("tl", "tr", "bl"),
+        1: ("bl", "tl", "br"),
+        2: ("br", "bl", "tr"),
+        3: ("tr", "br", "tl"),
+    }[quarter_turns % 4]
+    tl, tr, bl = (np.array(corners[k], dtype=np.float64) for k in order)
+    du = (tr - tl) / out_w
+    dv = (bl - tl) / out_h
+    u = np.arange(out_w, dtype=np.float64)[None, :]
+    v = np.arange(out_h, dtype=np.float64)[:, None]
+    sx = tl[0] + u * du[0] + v * dv[0]
+    sy = tl[1] + u * du[1] + v * dv[1]
+    fx = np.rint(sx * _INTER_TAB_SIZE).astype(np.int64)
+    fy = np.rint(sy * _INTER_TAB_SIZE).astype(np.int64)
+    lim = np.iinfo(np.int16)
+    map1 = np.empty((out_h, out_w, 2), np.int16)
+    map1[..., 0] = np.clip(fx >> _INTER_BITS, lim.min, lim.max)
+    map1[..., 1] = np.clip(fy >> _INTER_BITS, lim.min, lim.max)
+    map2 = ((fy & (_INTER_TAB_SIZE - 1)) * _INTER_TAB_SIZE + (fx & (_INTER_TAB_SIZE - 1))).astype(np.uint16)
+    return map1, map2
