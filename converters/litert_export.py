@@ -1,0 +1,389 @@
+"""Low-level LiteRT (.tflite) export and quantization helpers.
+
+Reusable by every converter in this package (EfficientNet-Lite0 today, Hugging
+Face ViT / CLIP later). Nothing heavy is imported at module import: torch,
+litert-torch and ai-edge-quantizer are imported inside the functions.
+
+Routes (measured on EfficientNet-Lite0, see ``models/README.md``):
+
+* :func:`export_float32` -- ``litert_torch.convert(module.eval(), sample).export``.
+  Give the module an NHWC input (permute inside the wrapper) so the .tflite
+  input is NHWC.
+* :func:`quantize_full_int8` -- the shipped int8 route. ai-edge-quantizer static
+  int8 (int8 weights per channel, int8 activations per tensor, calibrated with
+  moving-average min/max), with the graph INPUT/OUTPUT left float so the
+  quantizer inserts ``QUANTIZE`` after the input and ``DEQUANTIZE`` before the
+  output. The float input is then retyped to uint8 (:func:`float_input_to_uint8`,
+  our equivalent of TF's ``modify_model_interface``): the ``QUANTIZE`` op
+  becomes a uint8 -> int8 requantize and the output stays float32.
+  The input's calibration range is pinned (``input_range``) so the uint8
+  quantization is exactly the model's pixel normalization: for ``(x - 127) /
+  128`` the range ``[-127/128, 128/128]`` gives scale 1/128 and zero point 127,
+  i.e. raw RGB pixels 0..255 are fed unchanged, as MediaPipe feeds uint8 models.
+  When the mean is not an integer or differs per channel (ViT 127.5, CLIP),
+  wrap the module with :func:`wrap_pixel_normalization` (float input = raw
+  pixels, normalization inside) and pin ``input_range=(0, 255)``: the uint8
+  input then has scale 1 and zero point 0.
+* :func:`quantize_fp16_weights` / :func:`quantize_dynamic_int8` -- cheap extra
+  variants (float16 weights, float compute / dynamic-range int8). Note: for
+  EfficientNet-Lite0 dynamic-range int8 measured much slower than float32.
+
+Why not ``ai_edge_litert._pywrap_modify_model_interface``: on ai-edge-quantizer
+output it returns an error for float32 output, and with int8/uint8 output it
+silently writes a ~0.6 MB model without the weight buffers.
+Why not ai-edge-quantizer's default static recipe alone: it quantizes the graph
+input/output themselves (int8 I/O) with calibrated, non-exact input
+parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+
+__all__ = [
+    "export_float32",
+    "wrap_pixel_normalization",
+    "pixel_input_range",
+    "quantize_full_int8",
+    "quantize_fp16_weights",
+    "quantize_dynamic_int8",
+    "float_input_to_uint8",
+    "signature_io",
+    "io_details",
+    "uint8_input_quantization",
+    "write_atomic",
+]
+
+ModelSource = Union[bytes, bytearray, memoryview, str, os.PathLike]
+
+# tflite schema enums (schema.fbs), duplicated to keep the import light.
+_TT_FLOAT32, _TT_UINT8, _TT_INT8 = 0, 3, 9
+_OP_QUANTIZE = 114
+
+
+def _model_bytes(model: ModelSource) -> bytes:
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model)
+    return Path(model).read_bytes()
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same dir + os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def _maybe_write(data: bytes, output_path: str | os.PathLike | None) -> bytes:
+    if output_path is not None:
+        write_atomic(output_path, data)
+    return data
+
+
+# --------------------------------------------------------------------------- #
+# Float export
+# --------------------------------------------------------------------------- #
+
+
+def export_float32(
+    module: Any,
+    sample_inputs: Sequence[Any] | Any,
+    output_path: str | os.PathLike | None = None,
+) -> bytes:
+    """Convert a torch module to a float32 .tflite; return the bytes.
+
+    ``sample_inputs`` is one torch tensor (or a sequence of them) with the exact
+    static shape(s) of the exported input(s), e.g. ``torch.zeros(1, 224, 224, 3)``
+    for an NHWC image model. Written atomically to ``output_path`` if given.
+    """
+    import torch  # noqa: F401  (imported here on purpose, not at module import)
+    import litert_torch
+
+    if not isinstance(sample_inputs, (tuple, list)):
+        sample_inputs = (sample_inputs,)
+    module = module.eval()
+    with tempfile.TemporaryDirectory(prefix="litert_export_") as tmp:
+        tmp_path = os.path.join(tmp, "model.tflite")
+        litert_torch.convert(module, tuple(sample_inputs)).export(tmp_path)
+        data = Path(tmp_path).read_bytes()
+    return _maybe_write(data, output_path)
+
+
+def wrap_pixel_normalization(
+    module: Any,
+    mean: Sequence[float] | float,
+    std: Sequence[float] | float,
+    *,
+    nhwc: bool = True,
+) -> Any:
+    """Return a module taking raw float RGB pixels (0..255) that normalizes inside.
+
+    ``forward(x) = module((x - mean) / std)`` with per-channel mean/std on the
+    last (NHWC) or second (NCHW) axis. Used when the normalization cannot be
+    folded into the uint8 input quantization (non-integer or per-channel mean):
+    quantize with ``input_range=(0, 255)`` to get a uint8 input with scale 1,
+    zero point 0.
+    """
+    import torch
+
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
+    std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+    shape = (1, 1, 1, -1) if nhwc else (1, -1, 1, 1)
+
+    class _PixelNormalized(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+            self.register_buffer("mean", mean_t.reshape(shape), persistent=False)
+            self.register_buffer("inv_std", (1.0 / std_t).reshape(shape), persistent=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner((x - self.mean) * self.inv_std)
+
+    return _PixelNormalized(module).eval()
+
+
+def pixel_input_range(mean: float, std: float) -> tuple[float, float]:
+    """Real range of ``(x - mean) / std`` for pixels x in 0..255."""
+    return ((0.0 - mean) / std, (255.0 - mean) / std)
+
+
+# --------------------------------------------------------------------------- #
+# Introspection
+# --------------------------------------------------------------------------- #
+
+
+def _interpreter(model: ModelSource, num_threads: int = 1):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_content=_model_bytes(model), num_threads=num_threads)
+
+
+def signature_io(model: ModelSource) -> tuple[str, list[str], list[str]]:
+    """(signature key, input names, output names) of the model's first signature."""
+    sigs = _interpreter(model).get_signature_list()
+    if not sigs:
+        raise ValueError("model has no signature; export it with litert_torch")
+    key = next(iter(sigs))
+    return key, list(sigs[key]["inputs"]), list(sigs[key]["outputs"])
+
+
+def io_details(model: ModelSource) -> dict[str, list[dict[str, Any]]]:
+    """Input/output tensors: name, dtype name, shape, (scale, zero_point)."""
+    it = _interpreter(model)
+
+    def conv(d: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "name": d["name"],
+            "dtype": np.dtype(d["dtype"]).name,
+            "shape": [int(v) for v in d["shape"]],
+            "quantization": (float(d["quantization"][0]), int(d["quantization"][1])),
+        }
+
+    return {
+        "inputs": [conv(d) for d in it.get_input_details()],
+        "outputs": [conv(d) for d in it.get_output_details()],
+    }
+
+
+def uint8_input_quantization(model: ModelSource, index: int = 0) -> tuple[float, int]:
+    """(scale, zero_point) of uint8 input ``index``; raises if it is not uint8."""
+    d = io_details(model)["inputs"][index]
+    if d["dtype"] != "uint8":
+        raise ValueError(f"input {index} is {d['dtype']}, not uint8")
+    return d["quantization"]
+
+
+# --------------------------------------------------------------------------- #
+# Quantization (ai-edge-quantizer)
+# --------------------------------------------------------------------------- #
+
+
+def _calibration_data(
+    model: bytes, samples: Iterable[Any]
+) -> dict[str, list[dict[str, np.ndarray]]]:
+    key, in_names, _ = signature_io(model)
+    runs = []
+    for s in samples:
+        if isinstance(s, Mapping):
+            runs.append({k: np.asarray(v, dtype=np.float32) for k, v in s.items()})
+        else:
+            if len(in_names) != 1:
+                raise ValueError(
+                    f"model has inputs {in_names}; pass calibration samples as dicts"
+                )
+            runs.append({in_names[0]: np.asarray(s, dtype=np.float32)})
+    if not runs:
+        raise ValueError("no calibration samples")
+    return {key: runs}
+
+
+def _input_tensor_names(model: bytes) -> list[str]:
+    it = _interpreter(model)
+    return [d["name"] for d in it.get_input_details()]
+
+
+def quantize_full_int8(
+    float_model: ModelSource,
+    calibration_samples: Iterable[Any],
+    *,
+    input_range: tuple[float, float] | Sequence[tuple[float, float]] | None = None,
+    uint8_input: bool = True,
+    num_threads: int = 2,
+    output_path: str | os.PathLike | None = None,
+) -> bytes:
+    """Full-integer static int8 model with uint8 (or float) input and float32 output.
+
+    ``calibration_samples``: arrays exactly as the float model takes them (e.g.
+    normalized NHWC float32 ``[1, H, W, 3]``), or dicts input-name -> array for
+    multi-input models. ``input_range``: real (min, max) pinned for the graph
+    input(s) instead of the calibrated one, so the uint8 quantization is exact
+    (see :func:`pixel_input_range`); one pair for all inputs or one per input.
+    With ``uint8_input=False`` the input stays float32 (with an internal
+    QUANTIZE op). All weights int8 per channel, all activations int8.
+    """
+    from ai_edge_quantizer import quantizer, recipe
+
+    model = _model_bytes(float_model)
+    calib = _calibration_data(model, calibration_samples)
+
+    q = quantizer.Quantizer(model, recipe.static_wi8_ai8())
+    # Keep graph I/O float: the quantizer inserts QUANTIZE / DEQUANTIZE ops.
+    q.update_quantization_recipe(".*", "INPUT", algorithm_key="no_quantize")
+    q.update_quantization_recipe(".*", "OUTPUT", algorithm_key="no_quantize")
+    qsvs = q.calibrate(calib, num_threads=num_threads)
+
+    if input_range is not None:
+        names = _input_tensor_names(model)
+        ranges = (
+            [tuple(input_range)] * len(names)
+            if np.ndim(input_range) == 1
+            else [tuple(r) for r in input_range]
+        )
+        for name, (lo, hi) in zip(names, ranges):
+            if name not in qsvs:
+                raise KeyError(f"no calibration stats for input tensor {name!r}")
+            old = qsvs[name]
+            qsvs[name] = {
+                "min": np.full(np.shape(old["min"]), lo, dtype=np.float32),
+                "max": np.full(np.shape(old["max"]), hi, dtype=np.float32),
+            }
+
+    result = q.quantize(qsvs, enable_progress_report=False)
+    data = bytes(result.quantized_model)
+    if uint8_input:
+        data = float_input_to_uint8(data)
+    return _maybe_write(data, output_path)
+
+
+def float_input_to_uint8(model: ModelSource) -> bytes:
+    """Retype every float32 graph input that feeds a QUANTIZE(->int8) op to uint8.
+
+    The uint8 input gets the int8 tensor's scale and zero point + 128, and the
+    QUANTIZE op becomes a uint8 -> int8 requantize (what TF's
+    ``modify_model_interface`` does for uint8 inputs). Outputs are unchanged.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = fbu.read_model_from_bytearray(bytearray(_model_bytes(model)))
+    changed = 0
+    for sg in m.subgraphs:
+        for ti in list(sg.inputs):
+            t = sg.tensors[ti]
+            if t.type != _TT_FLOAT32:
+                continue
+            consumers = [op for op in sg.operators if ti in list(op.inputs)]
+            if not consumers or any(
+                fbu.get_builtin_code_from_operator_code(m.operatorCodes[op.opcodeIndex])
+                != _OP_QUANTIZE
+                for op in consumers
+            ):
+                raise ValueError(
+                    f"input {t.name!r} is not consumed only by QUANTIZE ops; "
+                    "not a full-integer model with float input"
+                )
+            qparams = None
+            for op in consumers:
+                out = sg.tensors[op.outputs[0]]
+                qp = out.quantization
+                if out.type != _TT_INT8 or qp is None or qp.scale is None or len(qp.scale) != 1:
+                    raise ValueError(f"QUANTIZE after {t.name!r} is not per-tensor int8")
+                cur = (float(qp.scale[0]), int(qp.zeroPoint[0]))
+                if qparams is not None and cur != qparams:
+                    raise ValueError(f"inconsistent quantization after {t.name!r}")
+                qparams = cur
+            scale, zp_int8 = qparams
+            zp = zp_int8 + 128
+            if not 0 <= zp <= 255:
+                raise ValueError(f"uint8 zero point {zp} out of range for {t.name!r}")
+            new_qp = schema.QuantizationParametersT()
+            new_qp.scale = [np.float32(scale)]
+            new_qp.zeroPoint = [zp]
+            new_qp.quantizedDimension = 0
+            t.type = _TT_UINT8
+            t.quantization = new_qp
+            changed += 1
+    if not changed:
+        raise ValueError("no float32 input to convert")
+    return bytes(fbu.convert_object_to_bytearray(m))
+
+
+_WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D_TRANSPOSE")
+
+
+def quantize_fp16_weights(
+    float_model: ModelSource, output_path: str | os.PathLike | None = None
+) -> bytes:
+    """Float16 weights (conv / fully-connected), float32 compute and I/O."""
+    from ai_edge_quantizer import qtyping, quantizer
+
+    q = quantizer.Quantizer(_model_bytes(float_model))
+    for op in _WEIGHT_OPS:
+        q.update_quantization_recipe(
+            regex=".*",
+            operation_name=op,
+            algorithm_key=quantizer.AlgorithmName.FLOAT_CASTING,
+            op_config=qtyping.OpQuantizationConfig(
+                weight_tensor_config=qtyping.TensorQuantizationConfig(
+                    num_bits=16, dtype=qtyping.TensorDataType.FLOAT
+                ),
+                compute_precision=qtyping.ComputePrecision.FLOAT,
+                explicit_dequantize=True,
+            ),
+        )
+    data = bytes(q.quantize(enable_progress_report=False).quantized_model)
+    return _maybe_write(data, output_path)
+
+
+def quantize_dynamic_int8(
+    float_model: ModelSource, output_path: str | os.PathLike | None = None
+) -> bytes:
+    """Dynamic-range int8 (int8 weights, activations quantized at run time).
+
+    Float I/O. Not used for EfficientNet-Lite0 (slower than float32 there).
+    """
+    from ai_edge_quantizer import quantizer, recipe
+
+    q = quantizer.Quantizer(_model_bytes(float_model), recipe.dynamic_wi8_afp32())
+    data = bytes(q.quantize(enable_progress_report=False).quantized_model)
+    return _maybe_write(data, output_path)
