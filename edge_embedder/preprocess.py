@@ -90,7 +90,9 @@ class Recipe:
         if isinstance(size, list):
             size = tuple(int(v) for v in size)
         crop = data.get("crop")
-        if crop is not None:
+        if isinstance(crop, int):
+            crop = (crop, crop)
+        elif crop is not None:
             crop = tuple(int(v) for v in crop)
         return cls(
             sampler=data.get("sampler", "mediapipe"),

@@ -1,0 +1,155 @@
+"""TFLite metadata flatbuffer: our reader against the reference writer, our writer round trips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_embedder import ImageEmbedder, MetadataError, ModelContractError, ModelLoadError
+from edge_embedder.metadata import (
+    MetadataReader,
+    ModelMetadata,
+    NormalizationOptions,
+    TensorMetadata,
+    build_metadata_buffer,
+    from_onnx_props,
+    parse_metadata_buffer,
+    populate_tflite_metadata,
+    read_tflite_metadata,
+    to_onnx_props,
+)
+
+from .conftest import CONTRACT, REFERENCE
+
+# The reference reader prints floats with 6 significant digits.
+_GOLDEN_FLOAT_TOL = 1e-5
+
+REFERENCE_FILES = ["ref_float_norm1", "ref_float_norm3_custom", "ref_uint8"]
+
+
+def _golden(name: str) -> dict:
+    return json.loads((REFERENCE / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("name", REFERENCE_FILES)
+def test_reader_matches_reference_writer(name):
+    """Files written by tflite-support's MetadataPopulator read back as its own displayer shows them."""
+    md = MetadataReader.from_file(REFERENCE / f"{name}.tflite").metadata
+    golden = _golden(name)
+    assert md is not None
+    for key in ("name", "description", "version", "author", "license", "min_parser_version"):
+        assert getattr(md, key) == golden.get(key), key
+    sg = golden["subgraph_metadata"][0]
+    for ours, ref in zip(md.inputs + md.outputs, sg["input_tensor_metadata"] + sg["output_tensor_metadata"]):
+        assert ours.name == ref.get("name")
+        assert ours.description == ref.get("description")
+        props = ref.get("content", {}).get("content_properties_type")
+        assert ours.content == {"ImageProperties": "image", "FeatureProperties": "feature", None: None}[props]
+        if props == "ImageProperties":
+            assert ours.color_space == ref["content"]["content_properties"]["color_space"]
+        units = [u for u in ref.get("process_units", []) if u["options_type"] == "NormalizationOptions"]
+        if units:
+            assert ours.normalization.mean == pytest.approx(units[0]["options"]["mean"], abs=_GOLDEN_FLOAT_TOL)
+            assert ours.normalization.std == pytest.approx(units[0]["options"]["std"], abs=_GOLDEN_FLOAT_TOL)
+        else:
+            assert ours.normalization is None
+        stats = ref.get("stats") or {}
+        if "min" in stats:
+            assert ours.stats_min == pytest.approx(stats["min"], abs=_GOLDEN_FLOAT_TOL)
+            assert ours.stats_max == pytest.approx(stats["max"], abs=_GOLDEN_FLOAT_TOL)
+    ref_custom = {c["name"]: bytes(c["data"]) for c in sg.get("custom_metadata", [])}
+    assert dict(md.custom_metadata) == ref_custom
+    assert len(md.inputs) == len(sg["input_tensor_metadata"])
+
+
+def test_raw_metadata_buffer_parses_like_the_model():
+    data = (REFERENCE / "ref_float_norm3_custom.metadata.bin").read_bytes()
+    from_model = read_tflite_metadata((REFERENCE / "ref_float_norm3_custom.tflite").read_bytes())
+    assert parse_metadata_buffer(data) == from_model
+    assert from_model.custom_json("edge_embedder.recipe")["interpolation"] == "bicubic"
+
+
+def test_model_without_metadata_reads_none():
+    assert read_tflite_metadata((REFERENCE / "ref_no_metadata_float.tflite").read_bytes()) is None
+
+
+def _sample_metadata(**kw) -> ModelMetadata:
+    base = dict(
+        name="tiny",
+        description="a test model",
+        version="3",
+        author="edge_embedder",
+        license="Apache-2.0",
+        inputs=[TensorMetadata(name="image", description="in", content="image", color_space="RGB",
+                               default_size=(32, 32),
+                               normalization=NormalizationOptions((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)))],
+        outputs=[TensorMetadata(name="embedding", content="feature", stats_min=(-1.0,), stats_max=(1.0,))],
+        custom_metadata={"edge_embedder.recipe": b'{"sampler": "pil"}', "other": bytes(range(256))},
+    )
+    base.update(kw)
+    return ModelMetadata(**base)
+
+
+def test_writer_round_trip_and_golden_json():
+    model = (REFERENCE / "ref_no_metadata_float.tflite").read_bytes()
+    md = _sample_metadata()
+    written = populate_tflite_metadata(model, md)
+    back = read_tflite_metadata(written)
+    assert back.min_parser_version == "1.5.0"  # custom_metadata arrived in schema 1.5.0
+    assert back.inputs[0].normalization.mean == pytest.approx((123.675, 116.28, 103.53), rel=1e-6)
+    assert back.custom("other") == bytes(range(256))
+    assert back.to_dict()["inputs"][0]["default_size"] == {"width": 32, "height": 32}
+    # Rewriting replaces the entry instead of growing the file.
+    assert len(populate_tflite_metadata(written, md)) == len(written)
+
+
+def test_writer_output_runs_and_is_read_by_embedder():
+    model = (REFERENCE / "ref_no_metadata_float.tflite").read_bytes()
+    md = _sample_metadata(custom_metadata={})
+    with ImageEmbedder.create_from_options(
+        __import__("edge_embedder").ImageEmbedderOptions(
+            base_options=__import__("edge_embedder").BaseOptions(model_asset_buffer=populate_tflite_metadata(model, md))
+        )
+    ) as e:
+        assert e.model_spec.normalization.std == pytest.approx((58.395, 57.12, 57.375), rel=1e-6)
+        assert e.model_spec.outputs[0].name == "embedding"
+
+
+def test_writer_checks_tensor_counts():
+    model = (REFERENCE / "ref_no_metadata_float.tflite").read_bytes()
+    with pytest.raises(MetadataError, match=r"number of output tensors \(1\) should match .* \(2\)"):
+        populate_tflite_metadata(model, _sample_metadata(outputs=[TensorMetadata(), TensorMetadata()]))
+
+
+def test_corrupt_metadata_buffer_is_a_metadata_error():
+    good = build_metadata_buffer(_sample_metadata())
+    with pytest.raises(MetadataError, match="M001"):
+        parse_metadata_buffer(b"\x00" * 16)
+    corrupt = good[:8] + b"\xff" * (len(good) - 8)
+    with pytest.raises(MetadataError):
+        parse_metadata_buffer(corrupt)
+
+
+def test_reader_rejects_non_tflite():
+    with pytest.raises(ModelLoadError, match="TFL3"):
+        read_tflite_metadata(b"not a model at all")
+
+
+def test_onnx_props_round_trip():
+    md = _sample_metadata(custom_metadata={"edge_embedder.recipe": b'{"sampler": "pil"}'})
+    props = to_onnx_props(md)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in props.items())
+    back = from_onnx_props(props)
+    assert back.inputs[0].normalization == md.inputs[0].normalization
+    assert back.custom("edge_embedder.recipe") == b'{"sampler": "pil"}'
+    assert from_onnx_props({}) is None
+    with pytest.raises(MetadataError):
+        from_onnx_props({"edge_embedder.metadata": "{not json"})
+
+
+def test_reference_recipe_that_misses_the_input_size_is_refused():
+    # The reference fixture's recipe names no sampler (so the default, bilinear-only
+    # mediapipe one) yet asks for bicubic, and crops to 224 for a 32x32 input.
+    with pytest.raises(ModelContractError, match="recipe"):
+        ImageEmbedder.create_from_model_path(REFERENCE / "ref_float_norm3_custom.tflite")
