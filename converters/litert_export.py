@@ -38,7 +38,9 @@ parameters.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, Union
@@ -121,7 +123,10 @@ def export_float32(
     if not isinstance(sample_inputs, (tuple, list)):
         sample_inputs = (sample_inputs,)
     module = module.eval()
-    with tempfile.TemporaryDirectory(prefix="litert_export_") as tmp:
+    # litert-torch prints its progress on stdout: keep stdout for callers' output.
+    with tempfile.TemporaryDirectory(prefix="litert_export_") as tmp, contextlib.redirect_stdout(
+        sys.stderr
+    ):
         tmp_path = os.path.join(tmp, "model.tflite")
         litert_torch.convert(module, tuple(sample_inputs)).export(tmp_path)
         data = Path(tmp_path).read_bytes()
