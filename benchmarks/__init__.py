@@ -1,0 +1,1 @@
+"""Benchmarks (run as scripts or modules; never part of the test suite)."""

@@ -1,0 +1,103 @@
+"""What does ``embed()`` cost over a bare ``invoke()``? And over MediaPipe?
+
+Reports, in one run on the same model file and thread count, the median of
+``--runs`` calls (after ``--warmup``) of:
+
+* bare ``invoke()`` of the LiteRT interpreter (input already filled),
+* preprocessing alone (ROI/rotation/resize/normalize into the input buffer),
+* ``ImageEmbedder.embed()`` on a 640x480 and a 1920x1080 photo (numpy RGB),
+* MediaPipe's ``ImageEmbedder.embed()`` on the same photos, when installed,
+
+and the ratios to bare invoke. The measurements are interleaved round by round
+so that drift on a shared machine hits every row alike.
+
+    python benchmarks/bench_embed_overhead.py [--model M] [--threads 2] [--runs 200]
+
+Targets (issue 2): embed() at 1080p within 1.10x of bare invoke, preprocessing
+under 0.5 ms, and well under MediaPipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge_embedder import BaseOptions, ImageEmbedder, ImageEmbedderOptions  # noqa: E402
+from edge_embedder.image import Image  # noqa: E402
+from edge_embedder.resources import default_model_path, sample_images  # noqa: E402
+
+
+def _photo(w: int, h: int) -> np.ndarray:
+    src = Image.create_from_file(sample_images()["astronaut"]).numpy_view()
+    return np.ascontiguousarray(cv2.resize(src, (w, h), interpolation=cv2.INTER_CUBIC))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None, help="model file (default: shipped EfficientNet-Lite0 fp32)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=20)
+    args = ap.parse_args(argv)
+    model = Path(args.model) if args.model else default_model_path("fp32")
+
+    photos = {"640x480": _photo(640, 480), "1920x1080": _photo(1920, 1080)}
+    ours = ImageEmbedder.create_from_options(
+        ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=model, num_threads=args.threads)))
+    backend = ours.backend
+    pre = ours._pre  # the embedder's own preprocessor: same buffers, same map cache
+    scratch = np.empty((1, ours.model_spec.height, ours.model_spec.width, 3), ours.model_spec.input_dtype)
+
+    cases = {"bare invoke()": backend.invoke_only}
+    for name, img in photos.items():
+        cases[f"preprocess {name}"] = (lambda im: lambda: pre.write(im, None, scratch))(img)
+        cases[f"embed() {name}"] = (lambda im: lambda: ours.embed(im))(img)
+
+    mp_note = ""
+    try:
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions as MPBase
+        from mediapipe.tasks.python import vision
+
+        mpe = vision.ImageEmbedder.create_from_options(
+            vision.ImageEmbedderOptions(base_options=MPBase(model_asset_path=str(model))))
+        for name, img in photos.items():
+            mimg = mp.Image(image_format=mp.ImageFormat.SRGB, data=img)
+            cases[f"MediaPipe embed() {name}"] = (lambda m: lambda: mpe.embed(m))(mimg)
+        mp_note = f"MediaPipe {mp.__version__} (its own default threading)"
+    except ImportError:
+        mp_note = "MediaPipe not installed: its rows are missing"
+
+    for fn in cases.values():
+        for _ in range(args.warmup):
+            fn()
+    samples: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(args.runs):
+        for name, fn in cases.items():
+            t0 = time.perf_counter_ns()
+            fn()
+            samples[name].append((time.perf_counter_ns() - t0) / 1e6)
+
+    base = statistics.median(samples["bare invoke()"])
+    print(f"model: {model.name}, {args.threads} threads, {args.runs} runs after {args.warmup} warm-up; {mp_note}\n")
+    print("| step | median ms | p90 ms | x bare invoke |")
+    print("|---|---|---|---|")
+    for name, vals in samples.items():
+        med = statistics.median(vals)
+        p90 = sorted(vals)[int(0.9 * (len(vals) - 1))]
+        print(f"| {name} | {med:.3f} | {p90:.3f} | {med / base:.2f} |")
+    ours.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The edge-embedder CLI: subcommands, outputs and exit codes (no tracebacks)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edge_embedder.cli import main
+
+from .conftest import CONTRACT, DATA, FP32_MODEL, ROOT
+
+CHELSEA, COFFEE = str(DATA / "chelsea.png"), str(DATA / "coffee.png")
+
+
+def test_demo_prints_a_similarity_matrix(capsys):
+    assert main(["demo", "--threads", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "chelsea_mirror" in out and "cosine similarity" in out
+    row = next(line for line in out.splitlines() if line.startswith("chelsea "))
+    values = [float(v) for v in row.split()[1:]]
+    assert values[0] == pytest.approx(1.0) and 0.97 < values[1] < 0.99 and values[2] < 0.3
+
+
+def test_embed_json_matches_the_api(capsys):
+    from edge_embedder import ImageEmbedder
+
+    assert main(["embed", CHELSEA, "--model", str(FP32_MODEL), "--roi", "0.1,0.1,0.9,0.9", "--rotation", "90"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    from edge_embedder import ImageProcessingOptions, RectF
+
+    with ImageEmbedder.create_from_model_path(FP32_MODEL) as e:
+        ref = e.embed(CHELSEA, ImageProcessingOptions(RectF(0.1, 0.1, 0.9, 0.9), 90)).embeddings[0].embedding
+    assert got["embeddings"][0]["head_name"] == "embedding"
+    np.testing.assert_allclose(got["embeddings"][0]["embedding"], ref, rtol=1e-6)
+
+
+def test_embed_npy_with_a_bad_image_is_partial(tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    out = tmp_path / "vecs.npy"
+    code = main(["embed", CHELSEA, str(bad), COFFEE, "--l2-normalize", "--output", "npy", "-o", str(out)])
+    assert code == 1  # finished, but something was skipped
+    assert "bad.jpg" in capsys.readouterr().err
+    arr = np.load(out)
+    assert arr.shape == (2, 1280)
+    np.testing.assert_allclose(np.linalg.norm(arr, axis=1), 1.0, atol=1e-5)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_embed_quantized_json(capsys):
+    assert main(["embed", CHELSEA, "--quantize", "--l2-normalize"]) == 0
+    vals = json.loads(capsys.readouterr().out)["embeddings"][0]["embedding"]
+    assert all(isinstance(v, int) and -128 <= v <= 127 for v in vals)
+
+
+def test_similarity(capsys):
+    assert main(["similarity", CHELSEA, COFFEE]) == 0
+    assert 0.05 < float(capsys.readouterr().out) < 0.3
+
+
+@pytest.mark.parametrize(
+    "model,code,verdict",
+    [("valid_two_heads", 0, True), ("batch2", 1, False), ("no_metadata_float", 1, False)],
+)
+def test_inspect_verdict_and_exit_code(model, code, verdict, capsys):
+    assert main(["inspect", str(CONTRACT / f"{model}.tflite")]) == code
+    report = json.loads(capsys.readouterr().out)
+    assert report["contract"]["ok"] is verdict
+    if verdict:
+        assert [h["head_name"] for h in report["contract"]["heads"]] == ["global", "local"]
+    else:
+        assert "expected" in report["contract"]["error"]
+
+
+def test_inspect_garbage_file(tmp_path, capsys):
+    p = tmp_path / "x.tflite"
+    p.write_bytes(b"garbage" * 20)
+    assert main(["inspect", str(p)]) == 1
+    assert json.loads(capsys.readouterr().out)["contract"]["error_type"] == "ModelLoadError"
+
+
+def test_errors_are_one_line_with_meaningful_exit_codes(tmp_path, capsys):
+    assert main(["embed", CHELSEA, "--model", str(CONTRACT / "batch2.tflite")]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "batch size 1, got 2" in err
+    assert main(["embed", str(tmp_path / "missing.jpg")]) == 4
+    assert main(["embed", CHELSEA, "--output", "npy"]) == 2
+    assert main(["embed", CHELSEA, "--model", str(tmp_path / "none.tflite")]) == 3
+
+
+@pytest.mark.parametrize("argv", [["embed", CHELSEA, "--roi", "0.5,0.1,0.2,0.9"], ["embed", CHELSEA, "--rotation", "45"],
+                                  ["embed", CHELSEA, "--threads", "0"], ["nonsense"]])
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_help_runs_as_a_module_without_traceback():
+    for argv in (["--help"], ["embed", "--help"], ["inspect", "--help"]):
+        r = subprocess.run([sys.executable, "-m", "edge_embedder.cli", *argv], capture_output=True, text=True,
+                           cwd=ROOT, timeout=60)
+        assert r.returncode == 0 and "usage:" in r.stdout, r.stderr
