@@ -67,15 +67,6 @@ class ModelSpec:
     outputs: tuple[OutputSpec, ...]
     metadata: Optional[ModelMetadata] = field(default=None, compare=False)
 
-    @property
-    def scale_offset(self) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-        """Per-channel float32 (scale, offset) with ``x * scale + offset == (x - mean) / std``."""
-        if self.input_dtype == np.uint8 or self.normalization is None:
-            return None, None
-        mean = np.broadcast_to(np.asarray(self.normalization.mean, np.float64), (3,))
-        std = np.broadcast_to(np.asarray(self.normalization.std, np.float64), (3,))
-        return (1.0 / std).astype(np.float32), (-mean / std).astype(np.float32)
-
 
 # -- input rules ---------------------------------------------------------------
 

@@ -67,8 +67,7 @@ class ImageEmbedder:
         self._options = options
         self._backend: Optional[Backend] = backend
         self._spec = spec
-        scale, offset = spec.scale_offset
-        self._pre = Preprocessor(spec.height, spec.width, spec.recipe, scale, offset)
+        self._pre = Preprocessor(spec.height, spec.width, spec.recipe, spec.normalization)
         self._lock = threading.Lock()
         self._last_video_ts: Optional[int] = None
         # NCHW (ONNX) models: preprocess NHWC into a scratch buffer, then transpose.
