@@ -297,19 +297,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_file", metavar="MODEL")
     p.set_defaults(func=cmd_inspect)
 
-    for extra in _EXTRA_COMMANDS:
-        extra(sub)
+    _add_optional_commands(sub)
     return parser
+
+
+def _add_optional_commands(sub) -> None:
+    """``convert`` and ``bench`` live in the converters / benchmarks packages.
+
+    Their modules only build argparse parsers at import time; torch and
+    friends are imported inside the command when it runs.
+    """
+    for module_name, func_name in (("converters.cli", "add_convert_parser"), ("benchmarks.cli", "add_bench_parser")):
+        try:
+            module = __import__(module_name, fromlist=[func_name])
+        except ImportError:
+            continue  # not shipped in this install
+        getattr(module, func_name)(sub)
 
 
 def _version() -> str:
     from . import __version__
 
     return __version__
-
-
-# Subcommands registered by other modules (converters, benchmarks) add themselves here.
-_EXTRA_COMMANDS: list = []
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
