@@ -181,6 +181,30 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
+def cmd_embed_dir(args: argparse.Namespace) -> int:
+    from .folder import Interrupted, embed_dir
+    from .resources import default_model_path
+
+    model = args.model or str(default_model_path("fp32"))
+    args.model = model
+    with _make_embedder(args, l2=args.l2_normalize) as embedder:
+        try:
+            report = embed_dir(
+                embedder, args.folder, args.out, model_path=model, resume=args.resume,
+                overwrite=args.overwrite, head=args.head, progress=not args.no_progress,
+            )
+        except Interrupted as exc:
+            r = exc.report
+            print(f"edge-embedder: interrupted: {r.total} images embedded, checkpoint {r.checkpoint}; "
+                  "rerun with --resume to continue", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    rate = report.embedded / report.seconds if report.seconds > 0 else 0.0
+    print(f"embedded {report.embedded} images ({report.resumed} resumed) into {report.output} "
+          f"in {report.seconds:.1f} s ({rate:.1f} img/s); skipped {len(report.skipped)}"
+          + (f", listed in {report.output.name}.skipped.tsv" if report.skipped else ""), file=sys.stderr)
+    return EXIT_PARTIAL if report.skipped else EXIT_OK
+
+
 def cmd_similarity(args: argparse.Namespace) -> int:
     ipo = _ipo(args)
     with _make_embedder(args) as embedder:
@@ -285,6 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", type=int, default=0, help="head index written by --output npy (default 0)")
     p.add_argument("-o", "--out", help="write to this file (atomically) instead of stdout")
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("embed-dir", help="embed every image under a folder into .npz / .parquet (resumable)")
+    p.add_argument("folder", metavar="DIR")
+    p.add_argument("-o", "--out", required=True, help="output file: OUT.npz, or OUT.parquet when pyarrow is installed")
+    _add_model_args(p)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run without recomputing finished images")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--l2-normalize", action="store_true", help="L2-normalize each embedding")
+    p.add_argument("--head", type=int, default=0, help="which output head to store (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_embed_dir)
 
     p = sub.add_parser("similarity", help="cosine similarity of two images")
     p.add_argument("a", metavar="A")

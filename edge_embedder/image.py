@@ -47,6 +47,8 @@ class Image:
         """
         p = os.fspath(path)
         try:
+            if os.path.getsize(p) == 0:
+                raise ImageDecodeError(f"{p}: empty file (0 bytes)")
             with _PILImage.open(p) as im:
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", _PILImage.DecompressionBombWarning)
