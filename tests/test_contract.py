@@ -145,3 +145,45 @@ def test_per_channel_normalization_is_applied():
         out = e.embed(img).embeddings[0].embedding.reshape(24, 40, 3)
     expected = (img.astype(np.float64) - np.array(mean)) / np.array(std)
     np.testing.assert_allclose(out, expected, atol=_EPSILON)
+
+
+def test_no_interpreter_gives_one_clear_import_error(monkeypatch):
+    import importlib
+
+    from edge_embedder import BackendUnavailableError
+    from edge_embedder.backends import litert
+
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(litert.importlib, "import_module", fake)
+    with pytest.raises(BackendUnavailableError, match=r"pip install ai-edge-litert.*numpy<2"):
+        ImageEmbedder.create_from_model_path(CONTRACT / "valid_float.tflite")
+
+
+def test_dynamic_range_models_are_refused_under_tflite_runtime(monkeypatch):
+    """tflite-runtime 2.14 returns silent garbage for dynamic-range int8 files: refuse them there."""
+    pytest.importorskip("ai_edge_quantizer", reason="building the dynamic-range fixture needs the convert extra")
+    from converters.litert_export import quantize_dynamic_int8
+
+    from edge_embedder import BackendUnavailableError
+    from edge_embedder.backends import litert
+
+    from .conftest import INT8_MODEL
+
+    dyn = quantize_dynamic_int8((CONTRACT / "valid_float.tflite").read_bytes())
+    assert litert.dynamic_range_ops(dyn) == ["CONV_2D"]
+    assert litert.dynamic_range_ops(INT8_MODEL.read_bytes()) == []  # full-integer: fine everywhere
+    opts = ImageEmbedderOptions(base_options=BaseOptions(model_asset_buffer=dyn))
+    with ImageEmbedder.create_from_options(opts):
+        pass  # ai-edge-litert runs it correctly
+    interp_cls, _ = litert.find_interpreter_class()
+    monkeypatch.setattr(litert, "find_interpreter_class", lambda: (interp_cls, "tflite_runtime.interpreter"))
+    with pytest.raises(BackendUnavailableError, match="dynamic-range int8 ops"):
+        ImageEmbedder.create_from_options(opts)
+    with ImageEmbedder.create_from_model_path(CONTRACT / "valid_float.tflite"):
+        pass  # float models are fine under tflite_runtime

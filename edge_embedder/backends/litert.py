@@ -13,10 +13,14 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import BackendUnavailableError, ModelLoadError
-from ..metadata import ModelMetadata, read_tflite_metadata
+from ..metadata import ModelMetadata, _T, read_tflite_metadata
 from .base import TensorSpec
 
-__all__ = ["LiteRTBackend", "find_interpreter_class"]
+__all__ = ["LiteRTBackend", "find_interpreter_class", "dynamic_range_ops"]
+
+# TFLite schema enums (schema.fbs).
+_TT_FLOAT32, _TT_INT8 = 0, 9
+_HYBRID_CAPABLE = {3: "CONV_2D", 4: "DEPTHWISE_CONV_2D", 9: "FULLY_CONNECTED", 126: "BATCH_MATMUL"}
 
 _CANDIDATES = (
     ("ai_edge_litert.interpreter", "Interpreter"),
@@ -56,6 +60,14 @@ class LiteRTBackend:
         except (ValueError, RuntimeError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(f"{source}: not a loadable TFLite model ({msg})") from None
+        if self.runtime_module.startswith("tflite_runtime"):
+            hybrid = dynamic_range_ops(model)
+            if hybrid:
+                raise BackendUnavailableError(
+                    f"{source}: dynamic-range int8 ops ({', '.join(sorted(set(hybrid)))}) return wrong results "
+                    "under tflite_runtime (measured: cosine 0.03 for ViT, NaN for CLIP); "
+                    "pip install ai-edge-litert to run this model"
+                )
         self._metadata = read_tflite_metadata(model)
         self._inputs = tuple(_spec(d) for d in self._interp.get_input_details())
         self._outputs = tuple(_spec(d) for d in self._interp.get_output_details())
@@ -106,3 +118,27 @@ def _spec(d: dict) -> TensorSpec:
         scale=float(scale),
         zero_point=int(zero_point),
     )
+
+
+def dynamic_range_ops(model: bytes) -> list[str]:
+    """Names of "hybrid" ops: int8 weights feeding a float32 result (dynamic-range quantization).
+
+    Read from the flatbuffer itself, so delegates cannot hide them.
+    """
+    from flatbuffers import number_types as nt
+
+    root = _T.root(model)
+    # OperatorCode: deprecated_builtin_code 0 (int8), custom_code 1, version 2, builtin_code 3 (int32)
+    codes = [max(c.scalar(0, nt.Int8Flags), c.scalar(3, nt.Int32Flags)) for c in root.tables(1)]
+    found = []
+    for sg in root.tables(2):  # SubGraph: tensors 0, inputs 1, outputs 2, operators 3
+        types = [t.scalar(1, nt.Int8Flags) for t in sg.tables(0)]  # Tensor: shape 0, type 1
+        for op in sg.tables(3):  # Operator: opcode_index 0, inputs 1, outputs 2
+            code = codes[op.scalar(0, nt.Uint32Flags)]
+            if code not in _HYBRID_CAPABLE:
+                continue
+            ins = [i for i in (op.scalars(1, nt.Int32Flags) or []) if i >= 0]
+            outs = [i for i in (op.scalars(2, nt.Int32Flags) or []) if i >= 0]
+            if any(types[i] == _TT_INT8 for i in ins) and any(types[o] == _TT_FLOAT32 for o in outs):
+                found.append(_HYBRID_CAPABLE[code])
+    return found
