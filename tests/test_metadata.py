@@ -25,7 +25,9 @@ from .conftest import CONTRACT, REFERENCE
 # The reference reader prints floats with 6 significant digits.
 _GOLDEN_FLOAT_TOL = 1e-5
 
-REFERENCE_FILES = ["ref_float_norm1", "ref_float_norm3_custom", "ref_uint8"]
+# ref_*: written by tflite-support's MetadataPopulator; ours_written: written by our writer.
+# Each .json is tflite-support's MetadataDisplayer view of the file.
+REFERENCE_FILES = ["ref_float_norm1", "ref_float_norm3_custom", "ref_uint8", "ours_written"]
 
 
 def _golden(name: str) -> dict:
@@ -153,3 +155,18 @@ def test_reference_recipe_that_misses_the_input_size_is_refused():
     # mediapipe one) yet asks for bicubic, and crops to 224 for a 32x32 input.
     with pytest.raises(ModelContractError, match="recipe"):
         ImageEmbedder.create_from_model_path(REFERENCE / "ref_float_norm3_custom.tflite")
+
+
+def test_writer_reproduces_the_golden_file_the_reference_reader_checked():
+    """ours_written.tflite was written by our writer; its .json is tflite-support's reading of it."""
+    from .fixtures.make_writer_golden import golden_metadata, write_golden
+
+    assert write_golden() == (REFERENCE / "ours_written.tflite").read_bytes()
+    back, want = read_tflite_metadata(write_golden()), golden_metadata()
+    assert back.inputs[0].normalization.mean == pytest.approx(want.inputs[0].normalization.mean, rel=1e-6)
+    strip = lambda md: {**md.to_dict(), "inputs": [{**t, "normalization": None} for t in md.to_dict()["inputs"]]}  # noqa: E731
+    assert strip(back) == {**strip(want), "min_parser_version": "1.5.0"}
+    ref = _golden("ours_written")
+    assert ref["min_parser_version"] == "1.5.0"
+    assert ref["subgraph_metadata"][0]["input_tensor_metadata"][0]["content"]["content_properties"]["default_size"] == {
+        "width": 32, "height": 32}
