@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
-from typing import Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -200,10 +199,7 @@ class ImageEmbedder:
           EmbedderClosedError: after ``close()``.
         """
         self._check_mode(RunningMode.LIVE_STREAM, "embed_async")
-        if image_processing_options is not None and not isinstance(image_processing_options, ImageProcessingOptions):
-            raise OptionsError(
-                f"image_processing_options: expected ImageProcessingOptions, got {type(image_processing_options).__name__}"
-            )
+        _check_ipo(image_processing_options)
         self._require_open()
         ts = self._next_timestamp(timestamp_ms)
         if isinstance(image, np.ndarray):
@@ -258,9 +254,7 @@ class ImageEmbedder:
         ``error`` is set; the good ones are all embedded.
         """
         self._check_mode(RunningMode.IMAGE, "iter_embed")
-        ipo = image_processing_options
-        if ipo is not None and not isinstance(ipo, ImageProcessingOptions):
-            raise OptionsError(f"image_processing_options: expected ImageProcessingOptions, got {type(ipo).__name__}")
+        ipo = _check_ipo(image_processing_options)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise OptionsError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
         backend = self._require_open()
@@ -358,10 +352,7 @@ class ImageEmbedder:
         ipo: Optional[ImageProcessingOptions],
         timestamp_ms: Optional[int],
     ) -> ImageEmbedderResult:
-        if ipo is not None and not isinstance(ipo, ImageProcessingOptions):
-            raise OptionsError(
-                f"image_processing_options: expected ImageProcessingOptions, got {type(ipo).__name__}"
-            )
+        _check_ipo(ipo)
         self._require_open()
         pixels = to_image(image).numpy_view()
         raw = self._run(pixels, ipo)
@@ -457,6 +448,12 @@ def _decode_ahead(images: Iterable[ImageLike], workers: int) -> Iterator[tuple[i
         finally:
             for _, _, fut in window:
                 fut.cancel()
+
+
+def _check_ipo(ipo: object) -> Optional[ImageProcessingOptions]:
+    if ipo is not None and not isinstance(ipo, ImageProcessingOptions):
+        raise OptionsError(f"image_processing_options: expected ImageProcessingOptions, got {type(ipo).__name__}")
+    return ipo
 
 
 def _check_timestamp(ts: object) -> int:
