@@ -1,0 +1,735 @@
+"""The benchmark harness: what each model variant costs and loses, beside the alternatives.
+
+Used by ``edge-embedder bench`` (``benchmarks/cli.py``) and the standard runs
+(``benchmarks/standard_runs.py``). One :func:`run_bench` call:
+
+1. collects the images (a folder, skipping unreadable files with a count, or
+   the default set: the bundled photos and scikit-image's, in several views),
+2. measures the machine's fp32 and int8 matmul peak per thread count
+   (:mod:`benchmarks.peak`) and counts each model's FLOPs from its graph
+   (:mod:`benchmarks.flops`),
+3. runs one fresh worker process (:mod:`benchmarks.worker`) per
+   (model, backend, thread count): cold start, peak RSS, warm-up, counted
+   runs split into preprocessing and inference,
+4. computes accuracy against ``reference`` (mean / min cosine and recall@1 of
+   nearest-neighbour retrieval from the variant's vectors into the reference's),
+5. returns a :class:`BenchReport` (JSON-serialisable; :mod:`benchmarks.report`
+   renders Markdown, CSV and the plot).
+
+A model that fails (not loadable, breaks the contract) becomes a failed row
+with its reason and the run goes on. Ctrl-C stops the current worker and
+returns what was measured so far, with ``interrupted`` set.
+
+Comparisons are reported as ratios to edge_embedder measured in the same run
+(``x_<backend>``: their median / ours; above 1 means edge_embedder is faster),
+because absolute times on a shared machine drift between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = "edge_embedder.bench/1"
+COMPARE_BACKENDS = ("mediapipe", "transformers", "onnxruntime")
+IMAGE_SUFFIXES = None  # every regular, non-hidden file is tried: unreadable ones are counted
+
+__all__ = ["BenchConfig", "BenchReport", "ImageSet", "collect_images", "default_images", "run_bench",
+           "latency_stats", "accuracy_metrics", "source_checkpoint", "COMPARE_BACKENDS", "SCHEMA"]
+
+
+# -- configuration and results -----------------------------------------------------
+
+
+@dataclass
+class BenchConfig:
+    models: Sequence[str]
+    threads: Sequence[int] = (2,)
+    runs: int = 50
+    warmup: int = 5
+    images: Optional[str] = None  # folder; None: default image set
+    reference: Optional[str] = None
+    compare: Sequence[str] = ()
+    source_checkpoint: Optional[str] = None
+    latency_images: int = 8  # the latency loop cycles through the first N images
+    accuracy_images: Optional[int] = None  # None: every image
+    measure_peak: bool = True
+    cold_start: bool = True  # informational: every worker is a fresh process anyway
+    work_dir: Optional[str] = None
+
+
+@dataclass
+class ImageSet:
+    paths: list[str]
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}
+    source: str = ""
+
+
+@dataclass
+class BenchReport:
+    config: dict[str, Any]
+    machine: dict[str, Any]
+    images: dict[str, Any]
+    peaks: dict[str, Any]
+    rows: list[dict[str, Any]]
+    interrupted: bool = False
+    started: str = ""
+    duration_s: float = 0.0
+    reference: Optional[dict[str, Any]] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "started": self.started,
+            "duration_s": round(self.duration_s, 1),
+            "interrupted": self.interrupted,
+            "machine": self.machine,
+            "config": self.config,
+            "images": self.images,
+            "peaks": self.peaks,
+            "reference": self.reference,
+            "rows": self.rows,
+        }
+
+    @property
+    def failed_models(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["backend"] == "edge_embedder" and r["status"] == "failed"]
+
+
+# -- images --------------------------------------------------------------------------
+
+
+def collect_images(folder: str | Path) -> ImageSet:
+    """Every decodable image in ``folder`` (sorted); unreadable files are listed in ``skipped``."""
+    from edge_embedder.errors import ImageError
+    from edge_embedder.image import Image
+
+    p = Path(folder)
+    if not p.is_dir():
+        raise NotADirectoryError(f"--images {folder}: not a folder")
+    ok, skipped = [], []
+    for f in sorted(x for x in p.iterdir() if x.is_file() and not x.name.startswith(".")):
+        try:
+            Image.create_from_file(str(f))
+        except (ImageError, OSError) as exc:
+            skipped.append({"file": f.name, "reason": " ".join(str(exc).split())[:200]})
+            continue
+        ok.append(str(f))
+    return ImageSet(ok, skipped, source=str(p))
+
+
+def default_images(cache_dir: str | Path) -> ImageSet:
+    """The bundled sample photos plus scikit-image's other photos, each in 5 views.
+
+    Views: full, mirrored, centre 70% crop, top-left and bottom-right 60%
+    crops. Written once as PNG under ``cache_dir``. Near-duplicate views make
+    recall@1 a meaningful retrieval test rather than a trivially easy one.
+    """
+    from PIL import Image as PILImage
+
+    from edge_embedder.image import Image
+    from edge_embedder.resources import sample_images
+
+    photos: dict[str, np.ndarray] = {
+        n: np.asarray(Image.create_from_file(str(p)).numpy_view()) for n, p in sample_images().items()
+    }
+    try:
+        import skimage.data as sd
+
+        for name, index in (("hubble_deep_field", None), ("immunohistochemistry", None), ("retina", None),
+                            ("stereo_motorcycle", 0), ("coffee", None)):
+            if name == "coffee":
+                continue
+            img = getattr(sd, name)()
+            img = img[index] if index is not None else img
+            if getattr(img, "ndim", 0) == 3 and img.shape[2] == 3 and img.dtype == np.uint8:
+                photos[name] = np.asarray(img)
+    except ImportError:
+        pass
+    out = Path(cache_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    # full views first: the latency loop uses the first N images
+    for view in ("full", "mirror", "centre70", "topleft60", "bottomright60"):
+        for name, img in photos.items():
+            f = out / f"{name}_{view}.png"
+            if not f.exists():
+                h, w = img.shape[:2]
+                v = {
+                    "full": img,
+                    "mirror": img[:, ::-1],
+                    "centre70": img[int(h * .15):int(h * .85), int(w * .15):int(w * .85)],
+                    "topleft60": img[:int(h * .6), :int(w * .6)],
+                    "bottomright60": img[int(h * .4):, int(w * .4):],
+                }[view]
+                tmp = f.with_suffix(".tmp.png")
+                PILImage.fromarray(np.ascontiguousarray(v)).save(tmp)
+                os.replace(tmp, f)
+            paths.append(str(f))
+    return ImageSet(paths, [], source=f"default: {len(photos)} photos x 5 views")
+
+
+# -- statistics ------------------------------------------------------------------------
+
+
+def latency_stats(ns: Sequence[int]) -> Optional[dict[str, float]]:
+    """p50 / p90 / p99 / mean / min / max in milliseconds (nearest-rank percentiles)."""
+    if not ns:
+        return None
+    a = np.sort(np.asarray(ns, dtype=np.float64)) / 1e6
+
+    def pct(q: float) -> float:
+        k = max(0, int(np.ceil(q / 100 * len(a))) - 1)
+        return float(a[k])
+
+    return {"p50": pct(50), "p90": pct(90), "p99": pct(99), "mean": float(a.mean()),
+            "min": float(a[0]), "max": float(a[-1]), "n": int(len(a))}
+
+
+def accuracy_metrics(variant: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+    """Cosine of each image's variant vector with its reference vector, and recall@1.
+
+    recall@1: for each image, the nearest reference vector (by cosine) to the
+    variant's vector is the same image's.
+    """
+    if variant.shape != reference.shape:
+        raise ValueError(f"embedding shapes differ: variant {variant.shape[1:]} vs reference {reference.shape[1:]}")
+    v = variant / np.maximum(np.linalg.norm(variant, axis=1, keepdims=True), 1e-12)
+    r = reference / np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
+    sim = v.astype(np.float64) @ r.astype(np.float64).T
+    diag = np.diag(sim)
+    nearest = sim.argmax(axis=1)
+    return {
+        "mean_cosine": float(diag.mean()),
+        "min_cosine": float(diag.min()),
+        "recall_at_1": float((nearest == np.arange(len(sim))).mean()),
+        "n_images": int(len(sim)),
+    }
+
+
+# -- source checkpoints ----------------------------------------------------------------
+
+
+EFFICIENTNET_SOURCE = "efficientnet-lite0"
+
+
+def source_checkpoint(model: str | Path, explicit: Optional[str] = None) -> Optional[str]:
+    """The source checkpoint of a model file for the PyTorch-eager comparison.
+
+    ``explicit`` (``--source-checkpoint``) wins. Otherwise the model metadata:
+    a custom-metadata JSON object with a ``checkpoint`` (the converters write
+    one), or the shipped EfficientNet-Lite0's name. Returns a folder, the
+    special name ``efficientnet-lite0``, or None.
+    """
+    if explicit:
+        return explicit
+    md = _metadata(model)
+    if md is None:
+        return None
+    for key, raw in md.custom_metadata:
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        found = _find_checkpoint(obj)
+        if found:
+            return found
+    text = " ".join(filter(None, (md.name, md.author)))
+    if "efficientnet-lite0" in text.lower().replace(" ", "-"):
+        return EFFICIENTNET_SOURCE
+    return None
+
+
+def _find_checkpoint(obj: Any) -> Optional[str]:
+    if isinstance(obj, dict):
+        model_type = str(obj.get("model_type", "")).lower()
+        if model_type == EFFICIENTNET_SOURCE:
+            return EFFICIENTNET_SOURCE
+        ck = obj.get("checkpoint") or obj.get("source_checkpoint")
+        if isinstance(ck, str) and ck:
+            if ck.startswith("efficientnet-lite0"):
+                return EFFICIENTNET_SOURCE
+            return ck
+        for v in obj.values():
+            found = _find_checkpoint(v)
+            if found:
+                return found
+    return None
+
+
+def _metadata(model: str | Path):
+    from edge_embedder.errors import EdgeEmbedderError
+
+    try:
+        data = Path(model).read_bytes()
+    except OSError:
+        return None
+    try:
+        if len(data) >= 8 and data[4:8] == b"TFL3":
+            from edge_embedder.metadata import read_tflite_metadata
+
+            return read_tflite_metadata(data)
+        import onnx
+
+        from edge_embedder.metadata import from_onnx_props
+
+        m = onnx.load_from_string(data, load_external_data=False)
+        return from_onnx_props({p.key: p.value for p in m.metadata_props})
+    except (EdgeEmbedderError, ImportError, Exception):  # no metadata is not an error here
+        return None
+
+
+# -- machine ---------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for mod in ("edge_embedder", "ai_edge_litert", "mediapipe", "onnxruntime", "torch", "transformers", "numpy"):
+        versions[mod] = _version_of(mod)
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "versions": versions}
+
+
+def _loadavg() -> Optional[list[float]]:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def _version_of(module: str) -> Optional[str]:
+    from importlib import metadata
+
+    names = {"edge_embedder": "edge-embedder", "ai_edge_litert": "ai-edge-litert"}
+    try:
+        return metadata.version(names.get(module, module))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Task:
+    label: str
+    backend: str  # worker backend name
+    report_backend: str  # edge_embedder / mediapipe / transformers / onnxruntime
+    threads: int
+    model: Optional[str]
+    checkpoint: Optional[str] = None
+    want_vectors: bool = False
+    pair: Optional[str] = None  # label of the edge_embedder row it is compared with
+    group: Optional[str] = None
+    runs: int = 0
+    warmup: int = 0
+    is_reference_only: bool = False
+    is_skipped: Optional[str] = None
+
+    def steps(self, n_acc: int) -> int:
+        if self.is_skipped:
+            return 0
+        return 1 + self.warmup + self.runs + (n_acc if self.want_vectors else 0)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def run_bench(cfg: BenchConfig, progress: Optional[Callable[[str, int, int], None]] = None,
+              progress_total: Optional[Callable[[int], None]] = None) -> BenchReport:
+    """Run every measurement of ``cfg``; never raises for a failing model (see module doc).
+
+    ``progress(description, steps_done_delta, 0)`` is called as workers report;
+    ``progress_total(n)`` once with the total number of steps.
+    """
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    t_start = time.monotonic()
+    machine = machine_info()
+    machine["loadavg_start"] = _loadavg()
+    work = Path(cfg.work_dir or tempfile.mkdtemp(prefix="edge_embedder_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    imgs = collect_images(cfg.images) if cfg.images else default_images(Path(tempfile.gettempdir()) / "edge_embedder_bench_images")
+    if not imgs.paths:
+        raise ValueError(f"no readable image in {imgs.source} ({len(imgs.skipped)} unreadable file(s) skipped)")
+    lat_images = imgs.paths[: max(1, cfg.latency_images)]
+    acc_images = imgs.paths if cfg.accuracy_images is None else imgs.paths[: cfg.accuracy_images]
+    n_acc = len(acc_images) if cfg.reference else 0
+
+    unavailable = {c: why for c in cfg.compare if (why := _unavailable(c))}
+    compare = [c for c in cfg.compare if c not in unavailable]
+    labels = _labels(cfg.models)
+    ref_label = None
+    if cfg.reference:
+        ref_abs = os.path.abspath(cfg.reference)
+        ref_label = next((labels[m] for m in cfg.models if os.path.abspath(m) == ref_abs), None)
+
+    # Static facts per model (no worker needed).
+    static: dict[str, dict[str, Any]] = {}
+    for m in cfg.models:
+        lab = labels[m]
+        size = Path(m).stat().st_size if Path(m).is_file() else None
+        fl = None
+        try:
+            fl = _count_flops(m)
+        except Exception:
+            fl = None
+        ckpt = source_checkpoint(m, cfg.source_checkpoint) if "transformers" in compare else None
+        static[lab] = {"file": str(m), "size": size, "flops": fl, "checkpoint": ckpt,
+                       "format": "onnx" if str(m).endswith(".onnx") else "tflite"}
+
+    peaks: dict[str, Any] = {}
+    if cfg.measure_peak:
+        from .peak import measure_peaks
+
+        for t in cfg.threads:
+            peaks[str(t)] = measure_peaks(t)
+
+    # Tasks, in order: per thread count, each model then its comparisons, so
+    # a comparison is measured right next to the row it is divided by.
+    tasks: list[_Task] = []
+    first_t = cfg.threads[0]
+    tf_done: set[tuple[str, int]] = set()
+    if cfg.reference and ref_label is None:
+        tasks.append(_Task("reference", "edge_embedder", "edge_embedder", first_t, cfg.reference,
+                           want_vectors=True, is_reference_only=True))
+    for t in cfg.threads:
+        for m in cfg.models:
+            lab = labels[m]
+            st = static[lab]
+            want = bool(cfg.reference) and t == first_t
+            tasks.append(_Task(lab, "edge_embedder", "edge_embedder", t, m, want_vectors=want,
+                               runs=cfg.runs, warmup=cfg.warmup))
+            if "mediapipe" in compare and st["format"] == "tflite":
+                tasks.append(_Task(lab, "mediapipe", "mediapipe", t, m, pair=lab, runs=cfg.runs, warmup=cfg.warmup))
+            if "onnxruntime" in compare and st["format"] == "onnx":
+                tasks.append(_Task(lab, "onnxruntime", "onnxruntime", t, m, pair=lab, runs=cfg.runs, warmup=cfg.warmup))
+            ck = st["checkpoint"]
+            if "transformers" in compare and not ck:
+                tasks.append(_Task(lab, "transformers", "transformers", t, None, pair=lab, is_skipped=
+                                   "skipped: no source checkpoint in the metadata; pass --source-checkpoint DIR"))
+            if "transformers" in compare and ck and (ck, t) not in tf_done:
+                tf_done.add((ck, t))
+                backend = "torch-efficientnet-lite0" if ck == EFFICIENTNET_SOURCE else "transformers"
+                tasks.append(_Task(f"{ck}", backend, "transformers", t, None, checkpoint=ck, pair=lab,
+                                   group=ck, runs=cfg.runs, warmup=cfg.warmup))
+    if progress_total:
+        progress_total(sum(task.steps(n_acc) for task in tasks))
+
+    vectors: dict[str, np.ndarray] = {}
+    ref_info: Optional[dict[str, Any]] = None
+    interrupted = False
+    rows: list[dict[str, Any]] = []
+    failed_labels: set[str] = set()
+    for task in tasks:
+        if task.is_skipped:
+            rows.append(_skipped_row(task, static, task.is_skipped))
+            continue
+        if task.report_backend != "edge_embedder" and task.pair in failed_labels and task.report_backend != "transformers":
+            rows.append(_skipped_row(task, static, "skipped: the model failed in edge_embedder"))
+            continue
+        desc = f"{task.label} | {task.report_backend} | {task.threads}t"
+        done = [0]
+
+        def on_steps(n: int, d: str = desc) -> None:
+            done[0] += n
+            if progress:
+                progress(d, n, 0)
+
+        try:
+            res = _run_worker(task, lat_images, acc_images if task.want_vectors else [], work, on_steps)
+        except _Interrupted:
+            interrupted = True
+            break
+        if progress and task.steps(n_acc) > done[0]:  # a failed worker: count its remaining steps as done
+            progress(desc, task.steps(n_acc) - done[0], 0)
+        if task.is_reference_only:
+            ref_info = {"file": cfg.reference, "status": res["status"], "error": res.get("error")}
+            if res["status"] == "ok" and res.get("vectors"):
+                vectors["__reference__"] = np.load(res["vectors"])
+            continue
+        if res["status"] == "ok" and res.get("vectors"):
+            vectors[task.label] = np.load(res["vectors"])
+        if task.report_backend == "edge_embedder" and res["status"] != "ok":
+            failed_labels.add(task.label)
+        if res.get("interrupted"):
+            if res["total_ns"]:  # the runs measured before Ctrl-C
+                rows.append(_row(task, res, static, peaks))
+                rows[-1]["error"] = f"interrupted after {len(res['total_ns'])} of {task.runs} runs"
+            interrupted = True
+            break
+        rows.append(_row(task, res, static, peaks))
+
+    # Accuracy (thread-independent: measured once, copied to every thread count).
+    if cfg.reference:
+        ref_vecs = vectors.get("__reference__") if ref_label is None else vectors.get(ref_label)
+        if ref_info is None:
+            ref_row = next((r for r in rows if r["model"] == ref_label and r["backend"] == "edge_embedder"), None)
+            ref_info = {"file": cfg.reference, "label": ref_label,
+                        "status": ref_row["status"] if ref_row else "not run", "error": ref_row.get("error") if ref_row else None}
+        for r in rows:
+            if r["backend"] != "edge_embedder" or r["status"] != "ok":
+                continue
+            v = vectors.get(r["model"])
+            if ref_vecs is None:
+                r["accuracy"] = {"error": f"reference failed: {ref_info.get('error') or ref_info.get('status')}"}
+            elif v is None:
+                continue
+            else:
+                try:
+                    r["accuracy"] = dict(accuracy_metrics(v, ref_vecs), reference=Path(cfg.reference).name,
+                                         measured_at_threads=first_t)
+                except ValueError as exc:
+                    r["accuracy"] = {"error": str(exc), "reference": Path(cfg.reference).name}
+
+    if cfg.measure_peak and not interrupted:
+        # Peak = best of a measurement before and after the rows: a busy moment
+        # on a shared machine must not make models look closer to peak than they are.
+        from .peak import measure_peaks
+
+        for t in cfg.threads:
+            again = measure_peaks(t)
+            for dt, v in again.items():
+                old = peaks[str(t)].get(dt)
+                if v and (old is None or v["gflops"] > old["gflops"]):
+                    peaks[str(t)][dt] = v
+        for r in rows:
+            _apply_peak(r, peaks)
+    _ratios(rows)
+    machine["loadavg_end"] = _loadavg()
+    cfg_json = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in cfg.__dict__.items()}
+    cfg_json["compare_unavailable"] = unavailable
+    return BenchReport(
+        config=cfg_json,
+        machine=machine,
+        images={"source": imgs.source, "count": len(imgs.paths), "latency_images": len(lat_images),
+                "accuracy_images": len(acc_images) if cfg.reference else 0,
+                "skipped": len(imgs.skipped), "skipped_files": imgs.skipped},
+        peaks=peaks,
+        rows=rows,
+        interrupted=interrupted,
+        started=started,
+        duration_s=time.monotonic() - t_start,
+        reference=ref_info,
+    )
+
+
+def _unavailable(backend: str) -> Optional[str]:
+    """Why a comparison cannot run here (a package is missing), or None."""
+    import importlib.util
+
+    need = {"mediapipe": ("mediapipe",), "transformers": ("torch", "transformers"), "onnxruntime": ("onnxruntime",)}
+    missing = [m for m in need.get(backend, ()) if importlib.util.find_spec(m) is None]
+    return f"not installed: {', '.join(missing)}" if missing else None
+
+
+def _count_flops(model: str):
+    from .flops import count_flops
+
+    return count_flops(model)
+
+
+def _labels(models: Sequence[str]) -> dict[str, str]:
+    stems = [Path(m).stem for m in models]
+    out = {}
+    for m, s in zip(models, stems):
+        out[m] = s if stems.count(s) == 1 else f"{Path(m).parent.name}/{Path(m).name}"
+    return out
+
+
+def _run_worker(task: _Task, lat_images: list[str], acc_images: list[str], work: Path,
+                on_steps: Callable[[int], None]) -> dict[str, Any]:
+    safe = "".join(c if c.isalnum() else "_" for c in f"{task.label}_{task.backend}_{task.threads}")
+    job = {
+        "backend": task.backend,
+        "model": task.model,
+        "checkpoint": task.checkpoint,
+        "threads": task.threads,
+        "runs": task.runs,
+        "warmup": task.warmup,
+        "images": lat_images,
+        "accuracy_images": acc_images,
+        "vectors_out": str(work / f"{safe}.npy") if acc_images else None,
+    }
+    job_path = work / f"{safe}.json"
+    job_path.write_text(json.dumps(job))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("GLOG_minloglevel", "2")
+    err_path = work / f"{safe}.stderr"
+    t0 = time.monotonic_ns()
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.worker", str(job_path)], cwd=str(ROOT),
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        result, failure, last = None, None, 0
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("P "):
+                    n = int(line[2:])
+                    on_steps(n - last)
+                    last = n
+                elif line.startswith("R "):
+                    result = json.loads(line[2:])
+                elif line.startswith("F "):
+                    failure = line[2:].strip()
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            # The worker got the terminal's SIGINT too and reports its runs so far.
+            rest = _drain(proc)
+            for line in rest.splitlines():
+                if line.startswith("R "):
+                    result = json.loads(line[2:])
+            if result is None:
+                raise _Interrupted() from None
+            result["interrupted"] = True
+            rc = proc.returncode
+    if result is None and rc in (130, -2):
+        raise _Interrupted()
+    if result is not None:
+        result["status"] = "ok"
+        result["cold_start_ms"] = (result["t_first_embedding_ns"] - t0) / 1e6
+        return result
+    if failure is None:
+        tail = [ln for ln in err_path.read_text(errors="replace").splitlines() if ln.strip()]
+        failure = f"worker exited with code {rc}" + (f": {tail[-1][:300]}" if tail else "")
+    return {"status": "failed", "error": failure}
+
+
+def _drain(proc: subprocess.Popen) -> str:
+    """The rest of a worker's stdout after Ctrl-C; the worker is stopped either way."""
+    import signal
+
+    try:
+        return proc.communicate(timeout=2)[0] or ""
+    except subprocess.TimeoutExpired:
+        pass
+    except KeyboardInterrupt:
+        proc.kill()
+        proc.wait()
+        return ""
+    try:  # only the parent was interrupted: pass it on
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=10)[0] or ""
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        proc.kill()
+        proc.wait()
+        return ""
+
+
+def _base_row(task: _Task, static: dict[str, Any]) -> dict[str, Any]:
+    st = static.get(task.pair or task.label) or static.get(task.label) or {}
+    is_tf = task.report_backend == "transformers"
+    return {
+        "model": task.label,
+        "file": None if is_tf else st.get("file"),
+        "backend": task.report_backend,
+        "threads": task.threads,
+        "vs": task.pair,
+        "group": task.group or st.get("checkpoint"),
+        "status": "ok",
+        "error": None,
+        "runtime": None,
+        "latency_ms": {"total": None, "preprocess": None, "inference": None},
+        "throughput_per_s": None,
+        "cold_start_ms": None,
+        "startup_ms": None,
+        "peak_rss_mb": None,
+        "file_size_bytes": None if is_tf else st.get("size"),
+        "flops": None,
+        "achieved_gflops": None,
+        "peak_gflops": None,
+        "pct_of_peak": None,
+        "peak_dtype": None,
+        "accuracy": None,
+        "ratio_to_edge_embedder": None,
+        "x": {},
+    }
+
+
+def _skipped_row(task: _Task, static, reason: str) -> dict[str, Any]:
+    row = _base_row(task, static)
+    row.update(status="skipped", error=reason)
+    return row
+
+
+def _row(task: _Task, res: dict[str, Any], static: dict[str, Any], peaks: dict[str, Any]) -> dict[str, Any]:
+    row = _base_row(task, static)
+    if res["status"] != "ok":
+        row.update(status="failed", error=res["error"])
+        return row
+    total = latency_stats(res["total_ns"])
+    pre = latency_stats(res["preprocess_ns"])
+    inf = None
+    if res["preprocess_ns"]:
+        inf = latency_stats([t - p for t, p in zip(res["total_ns"], res["preprocess_ns"])])
+    row["runtime"] = res["info"]
+    row["latency_ms"] = {"total": total, "preprocess": pre, "inference": inf}
+    row["throughput_per_s"] = 1000.0 / total["mean"] if total else None
+    row["cold_start_ms"] = res["cold_start_ms"]
+    row["startup_ms"] = res["startup_ms"]
+    row["peak_rss_mb"] = res["peak_rss_bytes"] / 2**20
+    st = static.get(task.pair or task.label) or {}
+    fl = st.get("flops")
+    if fl is not None:
+        row["flops"] = fl.to_json()
+        t_ms = (inf or total or {}).get("p50")
+        if t_ms:
+            row["achieved_gflops"] = fl.flops / (t_ms / 1e3) / 1e9
+            # transformers runs the source network in fp32, whatever the variant's data type
+            row["peak_dtype"] = "fp32" if task.report_backend == "transformers" else fl.compute_dtype
+            _apply_peak(row, peaks)
+    return row
+
+
+def _apply_peak(row: dict[str, Any], peaks: dict[str, Any]) -> None:
+    dtype = row.get("peak_dtype")
+    pk = (peaks.get(str(row["threads"])) or {}).get(dtype) if dtype else None
+    if pk and row.get("achieved_gflops"):
+        row["peak_gflops"] = pk["gflops"]
+        row["pct_of_peak"] = 100.0 * row["achieved_gflops"] / pk["gflops"]
+
+
+def _ratios(rows: list[dict[str, Any]]) -> None:
+    """x_<backend> on edge_embedder rows, ratio_to_edge_embedder on comparison rows (same threads)."""
+    ours = {(r["model"], r["threads"]): r for r in rows if r["backend"] == "edge_embedder" and r["status"] == "ok"}
+
+    def p50(r):
+        return ((r.get("latency_ms") or {}).get("total") or {}).get("p50")
+
+    for r in rows:
+        if r["backend"] == "edge_embedder" or r["status"] != "ok":
+            continue
+        if r["backend"] == "transformers":
+            # the source network against every variant converted from it
+            for (lab, t), o in ours.items():
+                if t == r["threads"] and o.get("group") == r["group"] and p50(o):
+                    o["x"]["transformers"] = p50(r) / p50(o)
+            mine = ours.get((r["vs"], r["threads"]))
+        else:
+            mine = ours.get((r["vs"], r["threads"]))
+            if mine and p50(mine):
+                mine["x"][r["backend"]] = p50(r) / p50(mine)
+        if mine and p50(mine):
+            r["ratio_to_edge_embedder"] = p50(r) / p50(mine)

