@@ -1,0 +1,216 @@
+"""Hugging Face helpers shared by the ViT and CLIP configs.
+
+* :func:`load_config` -- a checkpoint's config, with one-line errors for a
+  missing / incomplete folder and for a checkpoint of another architecture.
+* :func:`load_image_processor` -- the checkpoint's image processor, always
+  the PIL backend (``backend="pil"``, transformers 5's spelling of
+  ``use_fast=False``): the slow, Pillow-based processors are the ones
+  ``edge_embedder``'s ``pil`` sampler reproduces to float precision.
+* :func:`processor_recipe` -- the processor's resize / crop / normalization
+  as data: an ``edge_embedder.preprocess.Recipe`` plus mean / std in pixel units.
+
+torch and transformers are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .errors import CheckpointError
+
+__all__ = [
+    "quiet_transformers",
+    "load_config",
+    "load_image_processor",
+    "processor_recipe",
+    "checkpoint_license",
+    "from_pretrained",
+]
+
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence transformers' info / warning chatter and progress bars."""
+    import transformers
+
+    tl = transformers.logging
+    old = tl.get_verbosity()
+    tl.set_verbosity_error()
+    tl.disable_progress_bar()
+    try:
+        yield
+    finally:
+        tl.set_verbosity(old)
+        tl.enable_progress_bar()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _check_folder(model: str) -> None:
+    p = Path(model)
+    if not p.exists():
+        if model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model:
+            raise CheckpointError(f"{model}: no such checkpoint folder")
+        return  # a hub id: transformers resolves it
+    if not p.is_dir():
+        raise CheckpointError(f"{model}: expected a checkpoint folder (save_pretrained output), got a file")
+    missing = [f for f in ("config.json", "preprocessor_config.json") if not (p / f).is_file()]
+    if not any((p / f).is_file() for f in _WEIGHT_FILES):
+        missing.append("model.safetensors (or pytorch_model.bin)")
+    if missing:
+        raise CheckpointError(
+            f"{model}: checkpoint folder is missing {', '.join(missing)} "
+            "(expected the output of save_pretrained for the model and its image processor)"
+        )
+
+
+def load_config(model: str, arch: str, model_types: Sequence[str]) -> Any:
+    """``AutoConfig.from_pretrained(model)``, checked to be one of ``model_types``."""
+    _check_folder(model)
+    from transformers import AutoConfig
+
+    try:
+        with quiet_transformers():
+            config = AutoConfig.from_pretrained(model)
+    except Exception as exc:  # OSError, ValueError, HF hub errors: all one line
+        raise CheckpointError(f"{model}: cannot load the model config: {_first_line(exc)}") from None
+    if config.model_type not in model_types:
+        from .registry import _REGISTRY, known_architectures
+
+        known_architectures()
+        hint = [n for n, c in _REGISTRY.items() if config.model_type in getattr(c, "model_types", ())]
+        suggestion = f" (use --arch {hint[0]})" if hint else ""
+        raise CheckpointError(
+            f"{model}: checkpoint is a {config.model_type!r} model, expected --arch {arch} "
+            f"(model_type {' or '.join(repr(t) for t in model_types)}){suggestion}"
+        )
+    return config
+
+
+def from_pretrained(cls: Any, model: str, **kwargs: Any) -> tuple[Any, dict]:
+    """``cls.from_pretrained(model)`` in eval mode, with its loading info; one-line errors."""
+    try:
+        with quiet_transformers():
+            m, info = cls.from_pretrained(model, output_loading_info=True, **kwargs)
+    except Exception as exc:
+        raise CheckpointError(f"{model}: cannot load the weights as {cls.__name__}: {_first_line(exc)}") from None
+    if info.get("mismatched_keys"):
+        raise CheckpointError(
+            f"{model}: weights do not match the config: {sorted(info['mismatched_keys'])[:3]}"
+        )
+    return m.eval(), info
+
+
+def load_image_processor(model: str) -> Any:
+    from transformers import AutoImageProcessor
+
+    try:
+        with quiet_transformers():
+            return AutoImageProcessor.from_pretrained(model, backend="pil")
+    except Exception as exc:
+        raise CheckpointError(f"{model}: cannot load the image processor: {_first_line(exc)}") from None
+
+
+_RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+
+
+def _get(proc: Any, key: str, default: Any = None) -> Any:
+    v = getattr(proc, key, default)
+    return default if v is None else v
+
+
+def _size(d: Any) -> dict[str, Optional[int]]:
+    keys = ("height", "width", "shortest_edge", "longest_edge", "max_height", "max_width")
+    if d is None:
+        return {}
+    if isinstance(d, int):
+        return {"height": d, "width": d}
+    return {k: (d.get(k) if isinstance(d, dict) else getattr(d, k, None)) for k in keys}
+
+
+def processor_recipe(proc: Any, model: str) -> tuple[Any, tuple[float, ...], tuple[float, ...], tuple[int, int]]:
+    """(Recipe, mean_px, std_px, (H, W)) reproducing ``proc`` on 0..255 RGB pixels.
+
+    transformers computes ``(x * rescale_factor - mean) / std``, which is
+    ``(x - mean / rescale_factor) / (std / rescale_factor)`` in pixel units.
+    Raises ``CheckpointError`` for processor settings the runtime cannot
+    reproduce (longest-edge limits, padding, no resize).
+    """
+    from edge_embedder.preprocess import Recipe
+
+    name = type(proc).__name__
+    unsupported = [k for k in ("do_pad", "do_reduce_labels") if _get(proc, k, False)]
+    if unsupported:
+        raise CheckpointError(f"{model}: {name} uses {unsupported}, which edge_embedder cannot reproduce")
+    resample = _get(proc, "resample", 2)
+    interpolation = _RESAMPLE_NAMES.get(int(resample))
+    if interpolation is None:
+        raise CheckpointError(f"{model}: {name} resample={resample!r} is not a PIL filter")
+    if not _get(proc, "do_resize", True):
+        raise CheckpointError(f"{model}: {name} has do_resize=False; a fixed input size needs a resize")
+    size = _size(_get(proc, "size"))
+    crop = None
+    if _get(proc, "do_center_crop", False):
+        c = _size(_get(proc, "crop_size"))
+        if not (c.get("height") and c.get("width")):
+            raise CheckpointError(f"{model}: {name} crop_size {c} has no height / width")
+        crop = (int(c["height"]), int(c["width"]))
+    if size.get("shortest_edge") and not size.get("longest_edge"):
+        if crop is None:
+            raise CheckpointError(f"{model}: {name} resizes the shortest edge without a centre crop: no fixed input size")
+        recipe = Recipe(sampler="pil", resize="shortest_edge", size=int(size["shortest_edge"]), crop=crop,
+                        interpolation=interpolation)
+        hw = crop
+    elif size.get("height") and size.get("width") and not size.get("shortest_edge"):
+        hw = (int(size["height"]), int(size["width"]))
+        recipe = Recipe(sampler="pil", resize="stretch", size=hw, crop=crop, interpolation=interpolation)
+        hw = crop or hw
+    else:
+        raise CheckpointError(f"{model}: {name} size {size} is not a fixed size or a shortest edge")
+
+    scale = float(_get(proc, "rescale_factor", 1 / 255)) if _get(proc, "do_rescale", True) else 1.0
+    if _get(proc, "do_normalize", True):
+        mean = _get(proc, "image_mean", [0.0, 0.0, 0.0])
+        std = _get(proc, "image_std", [1.0, 1.0, 1.0])
+    else:
+        mean, std = [0.0], [1.0]
+    mean = [float(v) for v in (mean if isinstance(mean, (list, tuple)) else [mean])]
+    std = [float(v) for v in (std if isinstance(std, (list, tuple)) else [std])]
+    if len(mean) == 1:
+        mean = mean * 3
+    if len(std) == 1:
+        std = std * 3
+    mean_px = tuple(m / scale for m in mean)
+    std_px = tuple(s / scale for s in std)
+    return recipe, mean_px, std_px, hw
+
+
+_LICENSE_RE = re.compile(r"^license:\s*(\S.*)$", re.MULTILINE)
+
+
+def checkpoint_license(model: str) -> Optional[str]:
+    """The ``license:`` of the model card front matter in a local folder, if any."""
+    readme = Path(model) / "README.md"
+    try:
+        text = readme.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if not text.startswith("---"):
+        return None
+    front = text.split("---", 2)[1] if text.count("---") >= 2 else ""
+    m = _LICENSE_RE.search(front)
+    return m.group(1).strip().strip("'\"") if m else None
+
+
+def commit_hash(config: Any) -> Optional[str]:
+    return getattr(config, "_commit_hash", None)

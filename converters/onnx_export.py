@@ -1,0 +1,171 @@
+"""ONNX export and quantization helpers (torch.onnx dynamo exporter, ONNX Runtime).
+
+* :func:`export_onnx` -- ``torch.onnx.export(dynamo=True)`` with a dynamic batch
+  axis (the dynamo exporter needs a batch-2 sample for that: a batch-1 sample
+  fails with "Invalid ranges [2:1]") and ``external_data=False`` (one file).
+  Output names are chosen by the caller and must not collide with internal
+  node names (naming CLIP's output ``embedding`` produced a file ONNX Runtime
+  refused: "Duplicate definition of name"), so every file is loaded back by
+  :func:`check_loads` before it is returned.
+* :func:`fp16_weights` -- large float32 initializers stored as float16 with a
+  Cast back to float32 (float16 weights, float32 compute and I/O; the ONNX
+  counterpart of LiteRT's fp16-weights recipe, no extra dependency).
+* :func:`quantize_dynamic_int8` / :func:`quantize_static_int8` --
+  ``onnxruntime.quantization`` (dynamic: int8 weights, activations at run
+  time; static: QDQ, int8 per-channel weights, uint8 activations, calibrated).
+* :func:`set_metadata_props` -- ``edge_embedder.metadata.to_onnx_props``
+  written into ``metadata_props``.
+
+onnx / onnxruntime / torch are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import ExportError
+
+__all__ = [
+    "export_onnx",
+    "fp16_weights",
+    "quantize_dynamic_int8",
+    "quantize_static_int8",
+    "set_metadata_props",
+    "check_loads",
+]
+
+
+def export_onnx(module: Any, sample: Any, input_name: str, output_name: str, *, opset: int = 18) -> bytes:
+    """Export ``module`` (one input, one output) with a dynamic batch axis; return the bytes."""
+    import torch
+
+    if sample.shape[0] < 2:
+        sample = torch.cat([sample, sample], 0)  # the dynamo exporter needs batch >= 2 for a dynamic axis
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    with tempfile.TemporaryDirectory(prefix="onnx_export_") as tmp, contextlib.redirect_stdout(sys.stderr):
+        path = os.path.join(tmp, "model.onnx")
+        torch.onnx.export(
+            module.eval(),
+            (sample,),
+            path,
+            dynamo=True,
+            input_names=[input_name],
+            output_names=[output_name],
+            dynamic_shapes=({0: batch},),
+            external_data=False,
+            opset_version=opset,
+            verbose=False,
+        )
+        return Path(path).read_bytes()
+
+
+def set_metadata_props(model: bytes, props: Mapping[str, str]) -> bytes:
+    import onnx
+
+    m = onnx.load_from_string(model)
+    keep = [p for p in m.metadata_props if p.key not in props]
+    del m.metadata_props[:]
+    m.metadata_props.extend(keep)
+    for k, v in props.items():
+        m.metadata_props.add(key=k, value=v)
+    return m.SerializeToString()
+
+
+def fp16_weights(model: bytes, min_elements: int = 1024) -> bytes:
+    """Store float32 initializers with >= ``min_elements`` values as float16 + Cast."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load_from_string(model)
+    g = m.graph
+    casts = []
+    new_inits = []
+    for init in g.initializer:
+        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements:
+            arr = numpy_helper.to_array(init).astype(np.float16)
+            half_name = init.name + "__fp16"
+            new_inits.append(numpy_helper.from_array(arr, half_name))
+            casts.append(helper.make_node("Cast", [half_name], [init.name], to=TensorProto.FLOAT,
+                                          name=init.name + "__cast_fp32"))
+        else:
+            new_inits.append(init)
+    del g.initializer[:]
+    g.initializer.extend(new_inits)
+    nodes = list(g.node)
+    del g.node[:]
+    g.node.extend(casts + nodes)
+    return m.SerializeToString()
+
+
+def _with_files(model: bytes, fn) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="onnx_quant_") as tmp:
+        src, dst = os.path.join(tmp, "in.onnx"), os.path.join(tmp, "out.onnx")
+        Path(src).write_bytes(model)
+        with contextlib.redirect_stdout(sys.stderr):
+            fn(src, dst)
+        return Path(dst).read_bytes()
+
+
+def quantize_dynamic_int8(model: bytes) -> bytes:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    return _with_files(model, lambda s, d: quantize_dynamic(s, d, weight_type=QuantType.QInt8))
+
+
+def quantize_static_int8(model: bytes, input_name: str, samples: Sequence[np.ndarray]) -> bytes:
+    """QDQ static int8 calibrated on ``samples`` (arrays as the model takes them)."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(samples)
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {input_name: x}
+
+    return _with_files(
+        model,
+        lambda s, d: quantize_static(
+            s,
+            d,
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            calibrate_method=CalibrationMethod.MinMax,
+        ),
+    )
+
+
+def check_loads(model: bytes, input_dtype: Any, shape: Sequence[int]) -> list[str]:
+    """Load ``model`` in ONNX Runtime and run it once; return its output names.
+
+    Raises ``ExportError`` when the file does not load or run.
+    """
+    import onnxruntime as ort
+
+    try:
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        sess.run(None, {name: np.zeros(shape, input_dtype)})
+    except Exception as exc:  # onnxruntime raises its own exception types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"the exported ONNX file does not load in ONNX Runtime: {first}") from None
+    return [o.name for o in sess.get_outputs()]

@@ -1,0 +1,131 @@
+"""Architecture registry: one small declarative config per architecture.
+
+An architecture is a subclass of :class:`ArchConfig` decorated with
+:func:`register`; nothing else in the package names architectures, so adding
+one touches one place (plus its test: ``tests/test_converters.py`` fails when
+a registered architecture has none). Like Optimum's export configs, the class
+says *what* to load and which output is the embedding; the generic pipeline in
+``converters.convert`` does the export, quantization, metadata and parity.
+
+Nothing heavy is imported here: ``load`` imports torch / transformers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Optional, Sequence
+
+import numpy as np
+
+from .errors import UnknownArchitectureError
+
+__all__ = [
+    "QUANTIZATIONS",
+    "FORMATS",
+    "ArchConfig",
+    "LoadedModel",
+    "register",
+    "get_config",
+    "known_architectures",
+]
+
+#: Quantization modes, in CLI spelling. ``auto`` resolves to the config's measured default.
+QUANTIZATIONS = ("none", "fp16", "dynamic-int8", "int8")
+FORMATS = ("tflite", "onnx")
+
+_REGISTRY: dict[str, type["ArchConfig"]] = {}
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint loaded once; export and reference use this same instance.
+
+    Attributes:
+      module: torch module, NCHW float32 normalized ``pixel_values`` ``[B, 3, H, W]``
+        -> embedding ``[B, N]`` (the head named ``head_name``).
+      reference: list of HxWx3 uint8 RGB images -> ``[n, N]`` float32 embeddings by the
+        source library's own route (its image processor included).
+      height, width: model input size.
+      mean, std: per-channel normalization in pixel units (0..255 input).
+      recipe: ``edge_embedder.preprocess.Recipe`` reproducing the source processor.
+      source: provenance written into the metadata (checkpoint, model type, revision...).
+      license: licence text for the metadata, or None when unknown.
+      warnings: things the user should know (e.g. randomly initialized pooler).
+    """
+
+    module: Any
+    reference: Callable[[Sequence[np.ndarray]], np.ndarray]
+    height: int
+    width: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    recipe: Any
+    embedding_dim: int
+    source: dict[str, Any] = field(default_factory=dict)
+    license: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class ArchConfig:
+    """Declarative description of one architecture.
+
+    Class attributes:
+      name: registry key, the ``--arch`` value.
+      title: human name used in the model metadata.
+      head_name: the output tensor / embedding head name (also the ONNX output name).
+      head_description: what the embedding is, for the output tensor metadata.
+      default_quantization: the recipe ``--quantize auto`` picks, chosen from measurement.
+      quantization_rationale: why (one sentence, shown in ``--help`` and the docs).
+      parity_floors: minimum cosine vs the fp32 reference, per quantization mode.
+      requires_checkpoint: whether ``--model`` is needed.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    head_name: ClassVar[str]
+    head_description: ClassVar[str]
+    default_quantization: ClassVar[str] = "none"
+    quantization_rationale: ClassVar[str] = ""
+    parity_floors: ClassVar[dict[str, float]] = {
+        "none": 0.9995,
+        "fp16": 0.999,
+        "dynamic-int8": 0.98,
+        "int8": 0.9,
+    }
+    requires_checkpoint: ClassVar[bool] = True
+
+    def load(self, model: Optional[str]) -> LoadedModel:
+        """Load ``model`` (hub id or local folder); raise ``CheckpointError``."""
+        raise NotImplementedError
+
+    def floor(self, quantization: str) -> float:
+        return self.parity_floors[quantization]
+
+
+def register(cls: type[ArchConfig]) -> type[ArchConfig]:
+    """Class decorator: register an :class:`ArchConfig` under ``cls.name``."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"architecture {cls.name!r} is already registered")
+    missing = set(QUANTIZATIONS) - set(cls.parity_floors)
+    if missing or cls.default_quantization not in QUANTIZATIONS:
+        raise ValueError(f"{cls.__name__}: incomplete parity floors or bad default quantization")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _ensure_builtin() -> None:
+    from . import architectures  # noqa: F401  (registers vit, clip, efficientnet-lite0)
+
+
+def known_architectures() -> list[str]:
+    _ensure_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_config(name: str) -> ArchConfig:
+    """The config registered as ``name``; raises :class:`UnknownArchitectureError`."""
+    _ensure_builtin()
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise UnknownArchitectureError(name, _REGISTRY) from None
