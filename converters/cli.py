@@ -96,8 +96,28 @@ def _toolchain_output_to(log_path: str | None) -> Iterator[TextIO]:
         real_err.close()
 
 
+# edge_embedder.cli's exit codes (duplicated: under ``python -m edge_embedder.cli`` that module is
+# ``__main__``, and importing it again would give a second, uncaught ``CliError`` class).
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_MODEL, EXIT_IMAGE = 0, 1, 2, 3, 4
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
-    from edge_embedder.cli import EXIT_IMAGE, EXIT_MODEL, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, CliError
+    """Run the conversion; errors are one line on stderr and an exit code (no traceback)."""
+    try:
+        return _convert(args)
+    except _Fail as exc:
+        print(f"edge-embedder: error: {exc}", file=sys.stderr)
+        return exc.code
+
+
+def _convert(args: argparse.Namespace) -> int:
+    CliError = _Fail
 
     from .errors import (
         CalibrationError,
