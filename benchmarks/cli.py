@@ -83,11 +83,12 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("models", nargs="*", metavar="MODEL", help=".tflite or .onnx model files")
-    p.add_argument("--threads", type=_threads, default=[2], metavar="N[,N...]",
-                   help="interpreter / intra-op threads, one or a comma list (default 2)")
-    p.add_argument("--runs", type=_positive_int, default=50, metavar="N", help="counted runs per row (default 50)")
-    p.add_argument("--warmup", type=_non_negative_int, default=5, metavar="N",
-                   help="uncounted warm-up runs per row (default 5)")
+    p.add_argument("--threads", type=_threads, default=None, metavar="N[,N...]",
+                   help="interpreter / intra-op threads, one or a comma list (default 2; --standard: 1,2)")
+    p.add_argument("--runs", type=_positive_int, default=None, metavar="N",
+                   help="counted runs per row (default 50; --standard: 30)")
+    p.add_argument("--warmup", type=_non_negative_int, default=None, metavar="N",
+                   help="uncounted warm-up runs per row (default 5; --standard: 3)")
     p.add_argument("--images", metavar="DIR",
                    help="folder of photos (unreadable files are skipped and counted); default: the bundled "
                         "photos and scikit-image's, 5 views each")
@@ -168,7 +169,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.standard:
         from . import standard_runs
 
-        return standard_runs.run_standard(threads=args.threads, runs=args.runs, warmup=args.warmup,
+        return standard_runs.run_standard(threads=args.threads or [1, 2], runs=args.runs or 30,
+                                          warmup=3 if args.warmup is None else args.warmup,
                                           outputs=outputs, plot=args.plot, progress=not args.no_progress)
     if not args.models:
         return _usage("give at least one MODEL (or --standard)")
@@ -176,7 +178,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .report import to_markdown, write_outputs, write_plot
 
     cfg = BenchConfig(
-        models=list(args.models), threads=list(dict.fromkeys(args.threads)), runs=args.runs, warmup=args.warmup,
+        models=list(args.models), threads=list(dict.fromkeys(args.threads or [2])), runs=args.runs or 50,
+        warmup=5 if args.warmup is None else args.warmup,
         images=args.images, reference=args.reference, compare=args.compare,
         source_checkpoint=args.source_checkpoint, latency_images=args.latency_images,
         accuracy_images=args.accuracy_images, measure_peak=not args.no_peak, work_dir=args.work_dir,

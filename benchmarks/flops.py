@@ -107,10 +107,13 @@ def _tflite_flops(data: bytes) -> Optional[GraphFlops]:
             w = shape(ins[1])  # [O, I]
             macs = _prod(out) * w[-1]
         elif name == "BATCH_MATMUL" and len(ins) >= 2:
-            a, b = _prod(shape(ins[0])), _prod(shape(ins[1]))
-            o = max(_prod(out), 1)
-            k = math.sqrt(a * b / o) if a and b else 0
-            macs = int(round(o * k))  # out [..., M, N], k = the contracted dimension
+            # A [bA.., M, K] x B [bB.., K, N] -> out [bO.., M, N] (adjoint flags are not exposed, so K
+            # comes from the sizes: a * b * bO / (o * bA * bB) = K^2, broadcasting included)
+            sa, sb = shape(ins[0]), shape(ins[1])
+            a, b, o = _prod(sa), _prod(sb), max(_prod(out), 1)
+            ba, bb, bo = _prod(sa[:-2]), _prod(sb[:-2]), _prod(out[:-2])
+            k = math.sqrt(a * b * bo / (o * ba * bb)) if a and b and ba and bb else 0
+            macs = int(round(o * k))
         if not macs:
             continue
         counted += 1

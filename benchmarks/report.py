@@ -133,8 +133,14 @@ def to_markdown(report: dict) -> str:
                    + " GEMM 1024^3): " + "; ".join(parts) + ".")
     for name, why in (cfg.get("compare_unavailable") or {}).items():
         out.append(f"Comparison with {BACKEND_NAMES.get(name, name)} not run: {why}.")
-    if report.get("reference"):
-        out.append(f"Accuracy reference: {report['reference'].get('file')}.")
+    ref = report.get("reference") or {}
+    refs = ref.get("per_group") if "per_group" in ref else [ref] if ref else []
+    files = [Path(r["file"]).name for r in refs if r and r.get("file")]
+    if files:
+        out.append(f"Accuracy reference{'s' if len(files) > 1 else ''} (each model against the first file of its "
+                   f"group): {', '.join(files)}; accuracy measured once, at the first thread count.")
+    for note in cfg.get("notes") or []:
+        out.append(f"Note: {note}")
     out.append("")
     head = ["model", "backend", "thr", "p50", "p90", "p99", "mean", "pre p50", "infer p50", "img/s",
             "cold start", "peak RSS MB", "size MB", "GFLOP/s", "% peak", "mean cos", "min cos", "R@1",
