@@ -210,3 +210,13 @@ def test_threads_sharing_one_embedder_match_serial_results(fp32_embedder):
         t.join()
     for a, b in zip(serial, results):
         np.testing.assert_array_equal(a, b)
+
+
+def test_models_readme_lists_the_committed_files_sha256():
+    import hashlib
+
+    from .conftest import MODELS
+
+    readme = (MODELS / "README.md").read_text()
+    for path in (FP32_MODEL, INT8_MODEL):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in readme, path.name
