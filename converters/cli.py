@@ -17,6 +17,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 from typing import Any, Iterator, TextIO
 
 __all__ = ["add_convert_parser", "cmd_convert"]
@@ -123,6 +124,7 @@ def _convert(args: argparse.Namespace) -> int:
         CalibrationError,
         CheckpointError,
         ConversionError,
+        ConversionOptionsError,
         OutputPathError,
         ParityError,
         UnknownArchitectureError,
@@ -146,14 +148,14 @@ def _convert(args: argparse.Namespace) -> int:
     keep_log = False
     try:
         with _toolchain_output_to(log_path) as err:
-            step = [0]
+            step, t0 = [0], time.perf_counter()
 
             def progress(msg: str) -> None:
                 if msg.startswith("warning:"):
                     print(f"edge-embedder: {msg}", file=err, flush=True)
                     return
                 step[0] += 1
-                print(f"[convert {step[0]}] {msg}", file=err, flush=True)
+                print(f"[convert {step[0]} | {time.perf_counter() - t0:5.1f} s] {msg}", file=err, flush=True)
 
             try:
                 result = convert(
@@ -173,7 +175,7 @@ def _convert(args: argparse.Namespace) -> int:
                 raise
     except ParityError as exc:
         raise CliError(str(exc), EXIT_PARTIAL) from None
-    except (UnknownArchitectureError, OutputPathError) as exc:
+    except (UnknownArchitectureError, ConversionOptionsError, OutputPathError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     except CalibrationError as exc:
         raise CliError(str(exc), EXIT_IMAGE) from None

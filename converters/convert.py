@@ -47,7 +47,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .errors import CalibrationError, ConversionError, ExportError, OutputPathError, ParityError
+from .errors import ConversionError, ConversionOptionsError, ExportError, OutputPathError, ParityError
 from .registry import FORMATS, QUANTIZATIONS, ArchConfig, LoadedModel, get_config
 
 __all__ = ["convert", "ConversionResult", "SOURCE_KEY", "parity_report", "resolve_quantization"]
@@ -80,7 +80,7 @@ def resolve_quantization(cfg: ArchConfig, quantize: str) -> str:
     if quantize == "auto":
         return cfg.default_quantization
     if quantize not in QUANTIZATIONS:
-        raise ConversionError(f"unknown quantization {quantize!r}: expected one of auto, {', '.join(QUANTIZATIONS)}")
+        raise ConversionOptionsError(f"unknown quantization {quantize!r}: expected one of auto, {', '.join(QUANTIZATIONS)}")
     return quantize
 
 
@@ -398,7 +398,7 @@ def convert(
     if fmt is None:
         fmt = "onnx" if output.suffix.lower() == ".onnx" else "tflite"
     if fmt not in FORMATS:
-        raise ConversionError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        raise ConversionOptionsError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     _check_output(output)
     raw_calib = None
     if quant == "int8":
@@ -406,7 +406,7 @@ def convert(
 
         raw_calib = load_image_folder(calibration_images) if calibration_images else default_calibration_images()
     elif calibration_images:
-        raise CalibrationError(f"--calibration-images is only used with --quantize int8, got --quantize {quant}")
+        raise ConversionOptionsError(f"--calibration-images is only used with --quantize int8, got --quantize {quant}")
 
     if loaded is None:
         progress(f"loading {cfg.name} checkpoint {model or '(bundled weights)'} ...")

@@ -3,6 +3,7 @@
     EdgeEmbedderError
     └── ConversionError
         ├── UnknownArchitectureError  (ValueError)   --arch not registered; lists the known ones
+        ├── ConversionOptionsError    (ValueError)   bad format / quantization / option combination
         ├── CheckpointError           (ValueError)   checkpoint missing, incomplete, or of another architecture
         ├── CalibrationError          (ValueError)   no readable calibration image
         ├── ExportError               (RuntimeError) the exporter / quantizer failed or wrote an unloadable file
@@ -21,6 +22,7 @@ from edge_embedder.errors import EdgeEmbedderError
 __all__ = [
     "ConversionError",
     "UnknownArchitectureError",
+    "ConversionOptionsError",
     "CheckpointError",
     "CalibrationError",
     "ExportError",
@@ -40,6 +42,10 @@ class UnknownArchitectureError(ConversionError, ValueError):
         self.name = name
         self.known = sorted(known)
         super().__init__(f"unknown architecture {name!r}: expected one of {', '.join(self.known)}")
+
+
+class ConversionOptionsError(ConversionError, ValueError):
+    """An unknown format or quantization, or options that do not go together."""
 
 
 class CheckpointError(ConversionError, ValueError):

@@ -59,6 +59,7 @@ __all__ = [
     "io_details",
     "uint8_input_quantization",
     "write_atomic",
+    "inline_buffers",
 ]
 
 ModelSource = Union[bytes, bytearray, memoryview, str, os.PathLike]
@@ -312,10 +313,47 @@ def quantize_full_int8(
             }
 
     result = q.quantize(qsvs, enable_progress_report=False)
-    data = bytes(result.quantized_model)
+    data = inline_buffers(bytes(result.quantized_model))
     if uint8_input:
         data = float_input_to_uint8(data)
     return _maybe_write(data, output_path)
+
+
+def _unpack(data: bytes) -> Any:
+    """``ModelT`` of ``data`` with every buffer's bytes inline.
+
+    ai-edge-quantizer writes large models with their buffers *after* the
+    flatbuffer (``Buffer.offset`` / ``size``); the object API does not load
+    those, so re-packing would drop the weights ("Constant buffer N specified
+    an out of range offset"). Here they are read in and made inline again.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    for b in m.buffers or []:
+        if b.offset and b.offset > 1:
+            b.data = np.frombuffer(data, np.uint8, count=int(b.size), offset=int(b.offset))
+            b.offset, b.size = 0, 0
+    return m
+
+
+def _pack(m: Any) -> bytes:
+    import flatbuffers
+
+    b = flatbuffers.Builder(1 << 20)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def inline_buffers(model: ModelSource) -> bytes:
+    """The model with buffers stored inline (see :func:`_unpack`); unchanged when already so."""
+    data = _model_bytes(model)
+    from ai_edge_litert import schema_py_generated as schema
+
+    root = schema.Model.GetRootAsModel(data, 0)
+    if not any(root.Buffers(i).Offset() > 1 for i in range(root.BuffersLength())):
+        return data
+    return _pack(_unpack(data))
 
 
 def float_input_to_uint8(model: ModelSource) -> bytes:
@@ -328,7 +366,7 @@ def float_input_to_uint8(model: ModelSource) -> bytes:
     from ai_edge_litert.tools import flatbuffer_utils as fbu
     from ai_edge_litert import schema_py_generated as schema
 
-    m = fbu.read_model_from_bytearray(bytearray(_model_bytes(model)))
+    m = _unpack(_model_bytes(model))
     changed = 0
     for sg in m.subgraphs:
         for ti in list(sg.inputs):
@@ -368,7 +406,7 @@ def float_input_to_uint8(model: ModelSource) -> bytes:
             changed += 1
     if not changed:
         raise ValueError("no float32 input to convert")
-    return bytes(fbu.convert_object_to_bytearray(m))
+    return _pack(m)
 
 
 _WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D_TRANSPOSE")
@@ -394,7 +432,7 @@ def quantize_fp16_weights(
                 explicit_dequantize=True,
             ),
         )
-    data = bytes(q.quantize(enable_progress_report=False).quantized_model)
+    data = inline_buffers(bytes(q.quantize(enable_progress_report=False).quantized_model))
     return _maybe_write(data, output_path)
 
 
@@ -408,5 +446,5 @@ def quantize_dynamic_int8(
     from ai_edge_quantizer import quantizer, recipe
 
     q = quantizer.Quantizer(_model_bytes(float_model), recipe.dynamic_wi8_afp32())
-    data = bytes(q.quantize(enable_progress_report=False).quantized_model)
+    data = inline_buffers(bytes(q.quantize(enable_progress_report=False).quantized_model))
     return _maybe_write(data, output_path)

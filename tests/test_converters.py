@@ -392,6 +392,10 @@ def test_calibration_folder_without_images(checkpoints, tmp_path, capsys):
     assert main(args) == 4
     assert "no readable image among 2 file(s)" in _one_line_error(capsys)
     assert _no_model_files(tmp_path)
+    # Calibration images with a recipe that does not calibrate: a usage error, before any loading.
+    args[args.index("int8")] = "dynamic-int8"
+    assert main(args) == 2
+    assert "only used with --quantize int8" in _one_line_error(capsys)
 
 
 def test_unwritable_output_path(checkpoints, tmp_path, capsys):
