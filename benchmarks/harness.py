@@ -284,8 +284,10 @@ def _metadata(model: str | Path):
 
         from edge_embedder.metadata import from_onnx_props
 
-        m = onnx.load_from_string(data, load_external_data=False)
-        return from_onnx_props({p.key: p.value for p in m.metadata_props})
+        m = onnx.load_from_string(data)
+        props = {p.key: p.value for p in m.metadata_props}
+        del m, data
+        return from_onnx_props(props)
     except (EdgeEmbedderError, ImportError, Exception):  # no metadata is not an error here
         return None
 
@@ -431,7 +433,7 @@ def run_bench(cfg: BenchConfig, progress: Optional[Callable[[str, int, int], Non
             if "transformers" in compare and ck and (ck, t) not in tf_done:
                 tf_done.add((ck, t))
                 backend = "torch-efficientnet-lite0" if ck == EFFICIENTNET_SOURCE else "transformers"
-                tasks.append(_Task(f"{ck}", backend, "transformers", t, None, checkpoint=ck, pair=lab,
+                tasks.append(_Task(Path(ck).name or ck, backend, "transformers", t, None, checkpoint=ck, pair=lab,
                                    group=ck, runs=cfg.runs, warmup=cfg.warmup))
     if progress_total:
         progress_total(sum(task.steps(n_acc) for task in tasks))
@@ -550,10 +552,12 @@ def _count_flops(model: str):
 
 
 def _labels(models: Sequence[str]) -> dict[str, str]:
+    """File stem; the file name when stems collide (x.tflite / x.onnx); the path when names do too."""
     stems = [Path(m).stem for m in models]
+    names = [Path(m).name for m in models]
     out = {}
-    for m, s in zip(models, stems):
-        out[m] = s if stems.count(s) == 1 else f"{Path(m).parent.name}/{Path(m).name}"
+    for m, s, n in zip(models, stems, names):
+        out[m] = s if stems.count(s) == 1 else n if names.count(n) == 1 else str(m)
     return out
 
 
@@ -613,7 +617,16 @@ def _run_worker(task: _Task, lat_images: list[str], acc_images: list[str], work:
         return result
     if failure is None:
         tail = [ln for ln in err_path.read_text(errors="replace").splitlines() if ln.strip()]
-        failure = f"worker exited with code {rc}" + (f": {tail[-1][:300]}" if tail else "")
+        if rc < 0:
+            import signal
+
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            failure = f"crashed ({name}) while loading or running the model"
+        else:
+            failure = f"worker exited with code {rc}" + (f": {tail[-1][:300]}" if tail else "")
     return {"status": "failed", "error": failure}
 
 

@@ -28,7 +28,7 @@ import numpy as np
 __all__ = ["measure_peaks"]
 
 
-def measure_peaks(threads: int, size: int = 1024, repeats: int = 8) -> dict[str, Optional[dict]]:
+def measure_peaks(threads: int, size: int = 1024, repeats: int = 15) -> dict[str, Optional[dict]]:
     """``{"fp32": {...} | None, "int8": {...} | None}`` with GFLOP/s and how it was measured."""
     out: dict[str, Optional[dict]] = {"fp32": None, "int8": None}
     try:

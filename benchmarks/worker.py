@@ -324,10 +324,7 @@ def run(job: dict) -> dict:
         np.save(job["vectors_out"], np.stack(vecs))
     runner.close()
 
-    import resource
-
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss_bytes = int(rss) if sys.platform == "darwin" else int(rss) * 1024  # macOS: bytes, Linux: KiB
+    rss_bytes = _peak_rss_bytes()
     return {
         "t_process_ns": T_PROCESS,
         "t_first_embedding_ns": t_first,
@@ -343,6 +340,26 @@ def run(job: dict) -> dict:
         "info": runner.info,
         "interrupted": interrupted,
     }
+
+
+def _peak_rss_bytes() -> int:
+    """This process' peak resident set size.
+
+    Linux: ``VmHWM`` of /proc/self/status, the high-water mark of this
+    program's own address space. Not ``getrusage().ru_maxrss``: Linux carries
+    the parent's RSS at fork into the child's ``ru_maxrss`` across ``exec``,
+    so a worker spawned by a big parent would report the parent's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss) if sys.platform == "darwin" else int(rss) * 1024  # macOS: bytes, Linux: KiB
 
 
 def main(argv: Optional[list] = None) -> int:
