@@ -189,6 +189,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read
         os.replace(tmp, path)
     except BaseException:
         try:
