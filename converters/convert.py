@@ -213,7 +213,7 @@ def _export_onnx(cfg: ArchConfig, lm: LoadedModel, quant: str, calib: Optional[l
         sample = torch.zeros(2, lm.height, lm.width, 3, dtype=torch.uint8)
         data = oe.export_onnx(_uint8_pixels(_nhwc(lm.module), lm.mean, lm.std), sample, INPUT_NAME, cfg.head_name)
         oe.check_loads(data, np.uint8, (1, lm.height, lm.width, 3))
-        progress(f"quantizing static int8 QDQ, calibrating on {len(calib)} images (onnxruntime) ...")
+        progress(f"quantizing static int8 QDQ (MatMul/Gemm/Conv), calibrating on {len(calib)} images (onnxruntime) ...")
         data = oe.quantize_static_int8(data, INPUT_NAME, calib)
     else:
         progress("exporting float32 (torch.onnx, dynamo, dynamic batch) ...")

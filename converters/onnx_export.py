@@ -12,7 +12,8 @@
   counterpart of LiteRT's fp16-weights recipe, no extra dependency).
 * :func:`quantize_dynamic_int8` / :func:`quantize_static_int8` --
   ``onnxruntime.quantization`` (dynamic: int8 weights, activations at run
-  time; static: QDQ, int8 per-channel weights, uint8 activations, calibrated).
+  time; static: QDQ on MatMul / Gemm / Conv, int8 per-channel weights, uint8
+  activations, calibrated; the uint8 input is cast and normalized inside).
 * :func:`set_metadata_props` -- ``edge_embedder.metadata.to_onnx_props``
   written into ``metadata_props``.
 
@@ -119,8 +120,23 @@ def quantize_dynamic_int8(model: bytes) -> bytes:
     return _with_files(model, lambda s, d: quantize_dynamic(s, d, weight_type=QuantType.QInt8))
 
 
-def quantize_static_int8(model: bytes, input_name: str, samples: Sequence[np.ndarray]) -> bytes:
-    """QDQ static int8 calibrated on ``samples`` (arrays as the model takes them)."""
+#: Ops given static int8 (QDQ) by :func:`quantize_static_int8`: the weight-bearing ones.
+#: Quantizing every op (LayerNorm, Softmax, GELU, Add too) cost CLIP ViT-B/32 a cosine
+#: of 0.897 vs fp32; MatMul / Gemm / Conv only gave 0.9996 at the same latency.
+STATIC_INT8_OPS = ("MatMul", "Gemm", "Conv")
+
+
+def quantize_static_int8(
+    model: bytes,
+    input_name: str,
+    samples: Sequence[np.ndarray],
+    op_types: Sequence[str] | None = STATIC_INT8_OPS,
+) -> bytes:
+    """QDQ static int8 calibrated on ``samples`` (arrays as the model takes them).
+
+    int8 per-channel weights and uint8 per-tensor activations (MinMax
+    calibration) for ``op_types`` (None: every op ONNX Runtime can quantize).
+    """
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -148,6 +164,7 @@ def quantize_static_int8(model: bytes, input_name: str, samples: Sequence[np.nda
             weight_type=QuantType.QInt8,
             per_channel=True,
             calibrate_method=CalibrationMethod.MinMax,
+            op_types_to_quantize=list(op_types) if op_types else None,
         ),
     )
 
