@@ -426,3 +426,59 @@ def test_parity_failure_lists_every_image_and_keeps_no_model(checkpoints, tmp_pa
                  "-o", str(out)]) == 1
     assert "parity failed on 5 image(s)" in _one_line_error(capsys)
     assert not out.exists()
+
+
+def _with_offset_buffers(model: bytes) -> bytes:
+    """Rewrite ``model`` the way ai-edge-quantizer writes large models: buffer data after the flatbuffer."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    payloads = {}
+    for i, b in enumerate(m.buffers):
+        if b.data is not None and len(b.data) > 0:
+            payloads[i] = bytes(np.asarray(b.data, np.uint8))
+            b.data, b.offset, b.size = None, 1 << 40, len(payloads[i])  # placeholder: same packed size
+
+    def pack() -> bytes:
+        fb = flatbuffers.Builder(1024)
+        fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+        return bytes(fb.Output())
+
+    head = pack()
+    pos = (len(head) + 15) // 16 * 16
+    for i, data in payloads.items():
+        m.buffers[i].offset = pos
+        pos += (len(data) + 15) // 16 * 16
+    head = pack()
+    out = bytearray(head.ljust((len(head) + 15) // 16 * 16, b"\0"))
+    for data in payloads.values():
+        out += data.ljust((len(data) + 15) // 16 * 16, b"\0")
+    return bytes(out)
+
+
+def test_inline_buffers_keeps_weights_of_offset_buffer_models(converted):
+    """ai-edge-quantizer writes B-size models with out-of-flatbuffer buffers; re-packing them
+    (metadata, uint8 input) must not drop the weights (regression: "Constant buffer N specified
+    an out of range offset" on full-size fp16 / dynamic-int8 ViT)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from converters.litert_export import float_input_to_uint8, inline_buffers  # noqa: F401
+    from edge_embedder.metadata import populate_tflite_metadata, read_tflite_metadata
+
+    original = converted("vit", "tflite", "dynamic-int8").read_bytes()
+    offset = _with_offset_buffers(original)
+
+    def run(model: bytes) -> np.ndarray:
+        it = Interpreter(model_content=model, num_threads=1)
+        it.allocate_tensors()
+        d = it.get_input_details()[0]
+        it.set_tensor(d["index"], np.full(d["shape"], 0.25, np.float32))
+        it.invoke()
+        return it.get_tensor(it.get_output_details()[0]["index"]).copy()
+
+    want = run(original)
+    np.testing.assert_array_equal(run(offset), want)  # the crafted file is valid as it is
+    fixed = populate_tflite_metadata(inline_buffers(offset), read_tflite_metadata(original))
+    np.testing.assert_array_equal(run(fixed), want)
+    assert inline_buffers(original) is not None and len(inline_buffers(original)) == len(original)
