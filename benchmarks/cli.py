@@ -31,24 +31,10 @@ exit codes: 0 ok, 1 some model failed (reported as a failed row), 2 usage, 130 i
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
+from edge_embedder.cli import int_at_least  # noqa: E402  (argparse-level only)
 
-
-def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
+_positive_int = int_at_least(1)
+_non_negative_int = int_at_least(0)
 
 
 def _threads(text: str) -> list[int]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
+
+from edge_embedder._io import atomic_write
 
 __all__ = ["to_markdown", "to_csv", "side_by_side", "write_outputs", "write_plot", "OUTPUT_SUFFIXES"]
 
@@ -184,19 +184,7 @@ def to_markdown(report: dict) -> str:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, text.encode("utf-8"))
 
 
 def write_outputs(report: dict, paths: list[str]) -> None:
@@ -260,10 +248,8 @@ def write_plot(report: dict, path: str) -> Optional[str]:
         ax.scatter([], [], color=colors[i % len(colors)], label=f"{t} thread(s)")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, out)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    finally:
+        plt.close(fig)
     return None

@@ -19,7 +19,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any, Optional, Sequence
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_MODEL, EXIT_IMAGE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -47,14 +46,22 @@ def _parse_roi(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
+def int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {v}")
+        return v
+
+    return parse
+
+
+_positive_int = int_at_least(1)
 
 
 def _rotation(text: str) -> int:
@@ -142,6 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ._io import atomic_write
     from .errors import ImageError
 
     if args.output == "npy" and not args.out:
@@ -171,11 +179,11 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if not results:
         raise CliError(f"no image could be embedded ({len(failed)} failed)", EXIT_IMAGE)
     if args.output == "npy":
-        _atomic_write(Path(args.out), lambda f: np.save(f, np.stack(rows)))
+        atomic_write(args.out, lambda f: np.save(f, np.stack(rows)))
     else:
         text = json.dumps(results if len(results) > 1 or failed else results[0], indent=None)
         if args.out:
-            _atomic_write(Path(args.out), lambda f: f.write(text.encode() + b"\n"))
+            atomic_write(args.out, text.encode() + b"\n")
         else:
             print(text)
     return EXIT_PARTIAL if failed else EXIT_OK
@@ -262,24 +270,6 @@ def _tensor_json(t) -> dict[str, Any]:
     if t.scale:
         d["quantization"] = {"scale": t.scale, "zero_point": t.zero_point}
     return d
-
-
-def _atomic_write(path: Path, write) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # -- parser --------------------------------------------------------------------

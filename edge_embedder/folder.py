@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ._io import atomic_write
 from .errors import OptionsError
 
 __all__ = ["EmbedDirReport", "embed_dir", "list_image_files", "Interrupted"]
@@ -100,21 +100,6 @@ def _sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _atomic(path: Path, write: Callable[[Any], None], suffix: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _save(path: Path, paths: list[str], vecs: list[np.ndarray], dim: int, sha: str, head: str) -> None:
     matrix = np.stack(vecs).astype(np.float32) if vecs else np.zeros((0, dim), np.float32)
     if path.suffix == ".parquet":
@@ -129,13 +114,12 @@ def _save(path: Path, paths: list[str], vecs: list[np.ndarray], dim: int, sha: s
             }
         )
         table = table.replace_schema_metadata({"model_sha256": sha, "head_name": head})
-        _atomic(path, lambda f: pq.write_table(table, f), ".tmp")
+        atomic_write(path, lambda f: pq.write_table(table, f))
         return
-    _atomic(
+    atomic_write(
         path,
         lambda f: np.savez(f, paths=np.array(paths, dtype=str), embeddings=matrix,
                            model_sha256=np.array(sha), head_name=np.array(head)),
-        ".tmp",
     )
 
 
@@ -230,7 +214,7 @@ def embed_dir(
     bar.close()
     _save(out, paths, vecs, dim, sha, head_name)
     lines = "".join(f"{p}\t{r}\n" for p, r in report.skipped)
-    _atomic(report_path, lambda f: f.write(("path\treason\n" + lines).encode("utf-8", "surrogateescape")), ".tmp")
+    atomic_write(report_path, ("path\treason\n" + lines).encode("utf-8", "surrogateescape"))
     if partial.exists():
         partial.unlink()
     report.seconds = time.monotonic() - started

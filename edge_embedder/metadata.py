@@ -560,7 +560,16 @@ def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
             "writing TFLite metadata needs the 'ai-edge-litert' package (pip install ai-edge-litert)"
         ) from exc
     _check_identifier(model, TFLITE_IDENTIFIER, "TFLite model")
+    import numpy as np
+
     mt = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    # Large files (e.g. from ai-edge-quantizer) keep buffers after the flatbuffer,
+    # addressed by offset/size; re-packing would lose them, so bring them inline.
+    for buf in mt.buffers or []:
+        offset = int(getattr(buf, "offset", 0) or 0)
+        if offset > 1:
+            buf.data = np.frombuffer(model, dtype=np.uint8, count=int(buf.size), offset=offset)
+            buf.offset, buf.size = 0, 0
     sg = mt.subgraphs[0]
     n_in, n_out = len(sg.inputs), len(sg.outputs)
     if len(md.inputs) != n_in:
@@ -574,8 +583,6 @@ def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
             f"output tensor metadata ({len(md.outputs)})"
         )
     payload = build_metadata_buffer(md)
-    import numpy as np
-
     data = np.frombuffer(payload, dtype=np.uint8)
     mt.metadata = mt.metadata or []
     existing = [m for m in mt.metadata if _name(m.name) == METADATA_NAME]

@@ -103,6 +103,6 @@ def test_usage_errors_exit_2(argv, capsys):
 
 def test_help_runs_as_a_module_without_traceback():
     for argv in (["--help"], ["embed", "--help"], ["inspect", "--help"]):
-        r = subprocess.run([sys.executable, "-m", "edge_embedder.cli", *argv], capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-m", "edge_embedder", *argv], capture_output=True, text=True,
                            cwd=ROOT, timeout=60)
         assert r.returncode == 0 and "usage:" in r.stdout, r.stderr

@@ -1,0 +1,41 @@
+"""Atomic file writes: a temporary file in the target folder, then ``os.replace``.
+
+An interrupted or failing write never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable, Union
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path: Union[str, "os.PathLike[str]"], data: Union[bytes, Callable[[BinaryIO], object]]) -> Path:
+    """Write ``data`` (bytes, or a function writing to a binary file) to ``path`` atomically.
+
+    The file gets mode 0644 (``mkstemp`` would leave 0600) and is fsync'ed
+    before the rename.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
