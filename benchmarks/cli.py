@@ -31,10 +31,23 @@ exit codes: 0 ok, 1 some model failed (reported as a failed row), 2 usage, 130 i
 """
 
 
-from edge_embedder.cli import int_at_least  # noqa: E402  (argparse-level only)
+def _int_at_least(minimum: int):
+    # Not imported from edge_embedder.cli: importing the edge_embedder package loads numpy,
+    # and this module must stay argparse-only at import time.
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {v}")
+        return v
 
-_positive_int = int_at_least(1)
-_non_negative_int = int_at_least(0)
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
 
 
 def _threads(text: str) -> list[int]:
