@@ -174,7 +174,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not args.models:
         return _usage("give at least one MODEL (or --standard)")
     from .harness import BenchConfig, run_bench
-    from .report import to_markdown, write_outputs, write_plot
 
     cfg = BenchConfig(
         models=list(args.models), threads=list(dict.fromkeys(args.threads or [2])), runs=args.runs or 50,

@@ -29,7 +29,6 @@ Nothing is downloaded. Peak memory while converting: ~3-4 GB.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

@@ -15,8 +15,6 @@ torch and transformers are imported inside the functions.
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
 import re
 from pathlib import Path
 from typing import Any, Optional, Sequence

@@ -20,7 +20,7 @@ from edge_embedder.metadata import (
     to_onnx_props,
 )
 
-from .conftest import CONTRACT, REFERENCE
+from .conftest import REFERENCE
 
 # The reference reader prints floats with 6 significant digits.
 _GOLDEN_FLOAT_TOL = 1e-5
