@@ -74,7 +74,6 @@ class ViTConfig(ArchConfig):
         "ViT-B/16, 2 threads: fp32 ~94 ms, dynamic int8 ~30 ms (cosine 0.9997); "
         "static int8 was slower (~155 ms) and less accurate (0.988)"
     )
-    parity_floors = {"none": 0.9995, "fp16": 0.999, "dynamic-int8": 0.99, "int8": 0.9}
 
     def load(self, model: Optional[str]) -> LoadedModel:
         if not model:
@@ -154,7 +153,6 @@ class CLIPConfig(ArchConfig):
         "CLIP ViT-B/32, 2 threads: fp32 ~30 ms, dynamic int8 ~9.5 ms (cosine 0.9999); "
         "static int8 lost accuracy (0.98-0.99) for no speed gain"
     )
-    parity_floors = {"none": 0.9995, "fp16": 0.999, "dynamic-int8": 0.99, "int8": 0.9}
 
     def load(self, model: Optional[str]) -> LoadedModel:
         if not model:

@@ -89,7 +89,7 @@ class ArchConfig:
     parity_floors: ClassVar[dict[str, float]] = {
         "none": 0.9995,
         "fp16": 0.999,
-        "dynamic-int8": 0.98,
+        "dynamic-int8": 0.99,
         "int8": 0.9,
     }
     requires_checkpoint: ClassVar[bool] = True

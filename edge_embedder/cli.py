@@ -347,7 +347,7 @@ def _version() -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .errors import EdgeEmbedderError, ImageError, ModelError, OptionsError
+    from .errors import EdgeEmbedderError, ImageError, ModelError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -362,10 +362,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ImageError as exc:
         print(f"edge-embedder: image error: {exc}", file=sys.stderr)
         return EXIT_IMAGE
-    except OptionsError as exc:
-        print(f"edge-embedder: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except EdgeEmbedderError as exc:
+    except EdgeEmbedderError as exc:  # OptionsError and the rest: a usage problem
         print(f"edge-embedder: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
