@@ -25,12 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from edge_embedder import BaseOptions, ImageEmbedder, ImageEmbedderOptions  # noqa: E402
-from edge_embedder.folder import embed_dir, list_image_files  # noqa: E402
-from edge_embedder.resources import default_model_path, sample_images  # noqa: E402
+from edge_embedder import BaseOptions, ImageEmbedder, ImageEmbedderOptions
+from edge_embedder.folder import embed_dir, list_image_files
+from edge_embedder.resources import default_model_path, sample_images
 
 SIZES = [(1024, 768), (1600, 1200), (2048, 1536), (1280, 960)]
 

@@ -1,13 +1,12 @@
 """``edge-embedder bench``: latency, memory and accuracy of model variants, beside the alternatives.
 
-Only argparse is imported at module import (``edge_embedder/cli.py`` imports
-this module to build its parser); numpy, the runtimes, torch and matplotlib
-are imported when the command runs, and each measurement runs in its own
-worker process.
+Only the parser is built at module import (``edge_embedder.cli`` imports this
+module); the harness, the runtimes, torch and matplotlib are imported when the
+command runs, and each measurement runs in its own worker process.
 
-Exit codes: 0 every model measured; 1 some model failed (its row says why);
-2 usage error; 130 interrupted (what was measured so far is still printed
-and written).
+Exit codes (:mod:`edge_embedder.exit_codes`): 0 every model measured; 1 some
+model failed (its row says why); 2 usage error; 130 interrupted (what was
+measured so far is still printed and written).
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from edge_embedder.argtypes import int_list, non_negative_int, positive_int
+from edge_embedder.exit_codes import ExitCode
 
 __all__ = ["add_bench_parser", "cmd_bench", "main"]
 
@@ -29,32 +29,6 @@ examples:
 
 exit codes: 0 ok, 1 some model failed (reported as a failed row), 2 usage, 130 interrupted
 """
-
-
-def _int_at_least(minimum: int):
-    # Not imported from edge_embedder.cli: importing the edge_embedder package loads numpy,
-    # and this module must stay argparse-only at import time.
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {v}")
-        return v
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
-
-
-def _threads(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        out.append(_positive_int(part.strip()))
-    return out
 
 
 def _compare(text: str) -> list[str]:
@@ -82,18 +56,18 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("models", nargs="*", metavar="MODEL", help=".tflite or .onnx model files")
-    p.add_argument("--threads", type=_threads, default=None, metavar="N[,N...]",
+    p.add_argument("--threads", type=int_list, default=None, metavar="N[,N...]",
                    help="interpreter / intra-op threads, one or a comma list (default 2; --standard: 1,2)")
-    p.add_argument("--runs", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--runs", type=positive_int, default=None, metavar="N",
                    help="counted runs per row (default 50; --standard: 30)")
-    p.add_argument("--warmup", type=_non_negative_int, default=None, metavar="N",
+    p.add_argument("--warmup", type=non_negative_int, default=None, metavar="N",
                    help="uncounted warm-up runs per row (default 5; --standard: 3)")
     p.add_argument("--images", metavar="DIR",
                    help="folder of photos (unreadable files are skipped and counted); default: the bundled "
                         "photos and scikit-image's, 5 views each")
-    p.add_argument("--latency-images", type=_positive_int, default=8, metavar="N",
+    p.add_argument("--latency-images", type=positive_int, default=8, metavar="N",
                    help="the timed loop cycles through the first N images (default 8)")
-    p.add_argument("--accuracy-images", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--accuracy-images", type=positive_int, default=None, metavar="N",
                    help="accuracy over the first N images (default: all)")
     p.add_argument("--reference", metavar="MODEL",
                    help="accuracy of each model against this one's embeddings (mean / min cosine, recall@1)")
@@ -124,42 +98,6 @@ def _outputs(values: Sequence[str]) -> list[str]:
     return out
 
 
-class _Progress:
-    """tqdm when installed (and wanted), else a line per row on stderr."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.bar = None
-        self.enabled = enabled
-        self.last_desc = None
-        self.tqdm = None
-        if enabled:
-            try:
-                from tqdm import tqdm
-
-                self.tqdm = tqdm
-            except ImportError:
-                self.tqdm = None
-
-    def total(self, n: int) -> None:
-        if self.enabled and self.tqdm is not None:
-            self.bar = self.tqdm(total=n, unit="step", file=sys.stderr, dynamic_ncols=True, leave=True)
-
-    def update(self, desc: str, n: int, _unused: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            if desc != self.last_desc:
-                self.bar.set_description(desc[:60], refresh=False)
-            self.bar.update(n)
-        elif desc != self.last_desc:
-            print(f"bench: {desc}", file=sys.stderr, flush=True)
-        self.last_desc = desc
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     outputs = _outputs(args.output)
     for o in outputs:
@@ -174,6 +112,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not args.models:
         return _usage("give at least one MODEL (or --standard)")
     from .harness import BenchConfig, run_bench
+    from .progress import Progress
+    from .report import finish
 
     cfg = BenchConfig(
         models=list(args.models), threads=list(dict.fromkeys(args.threads or [2])), runs=args.runs or 50,
@@ -182,13 +122,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         source_checkpoint=args.source_checkpoint, latency_images=args.latency_images,
         accuracy_images=args.accuracy_images, measure_peak=not args.no_peak, work_dir=args.work_dir,
     )
-    progress = _Progress(not args.no_progress)
+    progress = Progress(not args.no_progress)
     try:
         report = run_bench(cfg, progress=progress.update, progress_total=progress.total)
     except KeyboardInterrupt:  # before any row was measured
         progress.close()
         print("edge-embedder: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except (ValueError, OSError) as exc:
         progress.close()
         return _usage(" ".join(str(exc).split()))
@@ -197,35 +137,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return finish(report, outputs, args.plot)
 
 
-def finish(report, outputs: list[str], plot: Optional[str]) -> int:
-    """Print the Markdown report, write the files and the plot; the exit code."""
-    from .report import to_markdown, write_outputs, write_plot
-
-    data = report.to_json()
-    print(to_markdown(data))
-    write_outputs(data, outputs)
-    if plot:
-        why = write_plot(data, plot)
-        if why:
-            print(f"edge-embedder: plot not written: {why}", file=sys.stderr)
-    if report.interrupted:
-        print("edge-embedder: interrupted; the report above has what was measured so far", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    failed = report.failed_models
-    if failed:
-        print(f"edge-embedder: {len(failed)} model row(s) failed: "
-              + "; ".join(f"{r['model']}: {r['error']}" for r in failed[:3]), file=sys.stderr)
-        return EXIT_PARTIAL
-    return EXIT_OK
-
-
 def _usage(msg: str) -> int:
     print(f"edge-embedder: error: {msg}", file=sys.stderr)
-    return EXIT_USAGE
+    return ExitCode.USAGE
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m benchmarks.cli MODEL ...`` (same as ``edge-embedder bench``)."""
+    """``python -m edge_embedder.bench.cli MODEL ...`` (same as ``edge-embedder bench``)."""
     parser = argparse.ArgumentParser(prog="edge-embedder")
     sub = parser.add_subparsers(dest="command")
     add_bench_parser(sub)

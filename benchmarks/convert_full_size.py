@@ -7,7 +7,7 @@ Random-weight checkpoints with the real configurations (latency does not
 depend on weight values; accuracy on random weights only shows whether a
 recipe is sane) are written with ``save_pretrained`` under ``--work`` (not in
 the repository: ~330 MB per fp32 file) and converted through the same
-``converters.convert`` path as ``edge-embedder convert``: the checkpoint is
+``edge_embedder.convert.convert`` path as ``edge-embedder convert``: the checkpoint is
 loaded once per architecture, the transformers reference computed once.
 
 For each file: size, latency with 2 threads (median of ``--runs`` after
@@ -17,7 +17,8 @@ excluded, preprocessing included) and the bare runtime call (LiteRT
 cosine over the parity photos against the float32 transformers reference,
 with the recipe's floor. The parity floor is not enforced here (files are
 kept and reported), so a failing recipe shows up in the table instead of
-stopping the run. Writes the table to ``benchmarks/results/convert_full_size.md``.
+stopping the run. Writes the table to ``--out`` (the repository's is
+``benchmarks/results/convert_full_size.md``).
 """
 
 from __future__ import annotations
@@ -33,11 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-RESULTS = ROOT / "benchmarks" / "results" / "convert_full_size.md"
+RESULTS = "convert_full_size.md"  # the repository keeps its table in benchmarks/results/
 TITLES = {"vit": "ViT-B/16 (224)", "clip": "CLIP ViT-B/32"}
 
 
@@ -122,23 +119,25 @@ def main(argv: list[str] | None = None) -> int:
                     choices=["none", "fp16", "dynamic-int8", "int8"])
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--out", default=str(RESULTS), help="markdown table file")
+    ap.add_argument("--out", default=RESULTS, help="markdown table file (default ./convert_full_size.md)")
     ap.add_argument("--reuse", action="store_true",
                     help="reuse files (and their .parity.json) already converted under --work; measure only")
     ap.add_argument("--convert-only", action="store_true", help="convert, do not measure latency")
     args = ap.parse_args(argv)
 
-    from converters.build_default_models import _photo
-    from converters.convert import convert
-    from converters.errors import ConversionError
-    from converters.registry import get_config
+    from edge_embedder.convert.architectures import get_config
+    from edge_embedder.convert.convert import convert
+    from edge_embedder.convert.errors import ConversionError
+    from edge_embedder.convert.photos import photo as _photo
+
+    from edge_embedder.resources import default_model_path
 
     work = Path(args.work)
     photo = _photo("chelsea", None)
     rows = []
-    # Machine-speed yardstick: the shipped EfficientNet-Lite0 fp32 (2.9 ms bare on the quiet
-    # reference machine of /work/shared/notes); shared or throttled CPUs show up here.
-    yardstick = ROOT / "models" / "efficientnet_lite0_fp32.tflite"
+    # Machine-speed yardstick: the shipped EfficientNet-Lite0 fp32 (its bare invoke time on the
+    # machine is in benchmarks/results/); shared or throttled CPUs show up here.
+    yardstick = default_model_path("fp32")
     yard_ms = measure(yardstick, photo, 50, 10)[1] if yardstick.is_file() and not args.convert_only else None
     for arch in args.archs:
         cfg = get_config(arch)
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     res = convert(arch, str(ckpt), output=out, fmt=fmt, quantize=quant, min_cosine=-1.0,
                                   loaded=loaded, reference_cache=cache,
-                                  progress=lambda m: print(f"  [{arch} {fmt} {quant}] {m}", file=sys.stderr))
+                                  progress=lambda m, tag=f"{arch} {fmt} {quant}": print(f"  [{tag}] {m}", file=sys.stderr))
                 except ConversionError as exc:
                     print(f"  [{arch} {fmt} {quant}] FAILED: {exc}", file=sys.stderr)
                     rows.append((arch, fmt, quant, None, None, None, None, str(exc)[:80], None))

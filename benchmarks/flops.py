@@ -2,7 +2,7 @@
 
 Only the multiply-accumulate ops are counted (2 FLOPs per MAC): they are
 >95% of the arithmetic of CNNs and transformers, and they are what the
-machine's measured matmul peak (:mod:`benchmarks.peak`) is comparable with.
+machine's measured matmul peak (:mod:`edge_embedder.bench.peak`) is comparable with.
 Element-wise ops, softmax, normalization and pooling are ignored, so the
 figures are a slight undercount.
 

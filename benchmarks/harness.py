@@ -1,19 +1,19 @@
 """The benchmark harness: what each model variant costs and loses, beside the alternatives.
 
-Used by ``edge-embedder bench`` (``benchmarks/cli.py``) and the standard runs
-(``benchmarks/standard_runs.py``). One :func:`run_bench` call:
+Used by ``edge-embedder bench`` (``.cli``) and the standard runs
+(``.standard_runs``). One :func:`run_bench` call:
 
 1. collects the images (a folder, skipping unreadable files with a count, or
    the default set: the bundled photos and scikit-image's, in several views),
 2. measures the machine's fp32 and int8 matmul peak per thread count
-   (:mod:`benchmarks.peak`) and counts each model's FLOPs from its graph
-   (:mod:`benchmarks.flops`),
-3. runs one fresh worker process (:mod:`benchmarks.worker`) per
+   (:mod:`edge_embedder.bench.peak`) and counts each model's FLOPs from its graph
+   (:mod:`edge_embedder.bench.flops`),
+3. runs one fresh worker process (:mod:`edge_embedder.bench.worker`) per
    (model, backend, thread count): cold start, peak RSS, warm-up, counted
    runs split into preprocessing and inference,
 4. computes accuracy against ``reference`` (mean / min cosine and recall@1 of
    nearest-neighbour retrieval from the variant's vectors into the reference's),
-5. returns a :class:`BenchReport` (JSON-serialisable; :mod:`benchmarks.report`
+5. returns a :class:`BenchReport` (JSON-serialisable; :mod:`edge_embedder.bench.report`
    renders Markdown, CSV and the plot).
 
 A model that fails (not loadable, breaks the contract) becomes a failed row
@@ -40,7 +40,6 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = "edge_embedder.bench/1"
 COMPARE_BACKENDS = ("mediapipe", "transformers", "onnxruntime")
 IMAGE_SUFFIXES = None  # every regular, non-hidden file is tried: unreadable ones are counted
@@ -112,8 +111,8 @@ class BenchReport:
 
 def collect_images(folder: str | Path) -> ImageSet:
     """Every decodable image in ``folder`` (sorted); unreadable files are listed in ``skipped``."""
+    from edge_embedder import Image
     from edge_embedder.errors import ImageError
-    from edge_embedder.image import Image
 
     p = Path(folder)
     if not p.is_dir():
@@ -138,7 +137,7 @@ def default_images(cache_dir: str | Path) -> ImageSet:
     """
     from PIL import Image as PILImage
 
-    from edge_embedder.image import Image
+    from edge_embedder import Image
     from edge_embedder.resources import sample_images
 
     photos: dict[str, np.ndarray] = {
@@ -237,7 +236,7 @@ def source_checkpoint(model: str | Path, explicit: Optional[str] = None) -> Opti
     md = _metadata(model)
     if md is None:
         return None
-    for key, raw in md.custom_metadata:
+    for _key, raw in md.custom_metadata:
         try:
             obj = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -453,7 +452,7 @@ def run_bench(cfg: BenchConfig, progress: Optional[Callable[[str, int, int], Non
         desc = f"{task.label} | {task.report_backend} | {task.threads}t"
         done = [0]
 
-        def on_steps(n: int, d: str = desc) -> None:
+        def on_steps(n: int, d: str = desc, done: list[int] = done) -> None:
             done[0] += n
             if progress:
                 progress(d, n, 0)
@@ -516,8 +515,8 @@ def run_bench(cfg: BenchConfig, progress: Optional[Callable[[str, int, int], Non
                 if v and (old is None or v["gflops"] > old["gflops"]):
                     peaks[str(t)][dt] = v
         for r in rows:
-            _apply_peak(r, peaks)
-    _ratios(rows)
+            apply_peak(r, peaks)
+    compute_ratios(rows)
     machine["loadavg_end"] = _loadavg()
     cfg_json = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in cfg.__dict__.items()}
     cfg_json["compare_unavailable"] = unavailable
@@ -534,6 +533,21 @@ def run_bench(cfg: BenchConfig, progress: Optional[Callable[[str, int, int], Non
         duration_s=time.monotonic() - t_start,
         reference=ref_info,
     )
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of a worker process: this process' own ``edge_embedder`` comes first.
+
+    Workers run in the caller's working directory (relative paths mean what
+    they meant to the caller) and import the same ``edge_embedder`` as this
+    process, installed or from a source checkout.
+    """
+    import edge_embedder
+
+    env = dict(os.environ)
+    root = str(Path(edge_embedder.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    return env
 
 
 def _unavailable(backend: str) -> Optional[str]:
@@ -566,7 +580,7 @@ def _run_worker(task: _Task, lat_images: list[str], acc_images: list[str], work:
     safe = "".join(c if c.isalnum() else "_" for c in f"{task.label}_{task.backend}_{task.threads}")
     job = {
         "backend": task.backend,
-        "model": task.model,
+        "model": os.path.abspath(task.model) if task.model else None,
         "checkpoint": task.checkpoint,
         "threads": task.threads,
         "runs": task.runs,
@@ -577,14 +591,13 @@ def _run_worker(task: _Task, lat_images: list[str], acc_images: list[str], work:
     }
     job_path = work / f"{safe}.json"
     job_path.write_text(json.dumps(job))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env = worker_env()
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("GLOG_minloglevel", "2")
     err_path = work / f"{safe}.stderr"
     t0 = time.monotonic_ns()
     with open(err_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.worker", str(job_path)], cwd=str(ROOT),
+        proc = subprocess.Popen([sys.executable, "-m", "edge_embedder.bench.worker", str(job_path)],
                                 stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         result, failure, last = None, None, 0
         try:
@@ -712,11 +725,11 @@ def _row(task: _Task, res: dict[str, Any], static: dict[str, Any], peaks: dict[s
             row["achieved_gflops"] = fl.flops / (t_ms / 1e3) / 1e9
             # transformers runs the source network in fp32, whatever the variant's data type
             row["peak_dtype"] = "fp32" if task.report_backend == "transformers" else fl.compute_dtype
-            _apply_peak(row, peaks)
+            apply_peak(row, peaks)
     return row
 
 
-def _apply_peak(row: dict[str, Any], peaks: dict[str, Any]) -> None:
+def apply_peak(row: dict[str, Any], peaks: dict[str, Any]) -> None:
     dtype = row.get("peak_dtype")
     pk = (peaks.get(str(row["threads"])) or {}).get(dtype) if dtype else None
     if pk and row.get("achieved_gflops"):
@@ -724,7 +737,7 @@ def _apply_peak(row: dict[str, Any], peaks: dict[str, Any]) -> None:
         row["pct_of_peak"] = 100.0 * row["achieved_gflops"] / pk["gflops"]
 
 
-def _ratios(rows: list[dict[str, Any]]) -> None:
+def compute_ratios(rows: list[dict[str, Any]]) -> None:
     """x_<backend> on edge_embedder rows, ratio_to_edge_embedder on comparison rows (same threads)."""
     ours = {(r["model"], r["threads"]): r for r in rows if r["backend"] == "edge_embedder" and r["status"] == "ok"}
 
@@ -736,7 +749,7 @@ def _ratios(rows: list[dict[str, Any]]) -> None:
             continue
         if r["backend"] == "transformers":
             # the source network against every variant converted from it
-            for (lab, t), o in ours.items():
+            for (_lab, t), o in ours.items():
                 if t == r["threads"] and o.get("group") == r["group"] and p50(o):
                     o["x"]["transformers"] = p50(r) / p50(o)
             mine = ours.get((r["vs"], r["threads"]))

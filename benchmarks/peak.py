@@ -43,7 +43,6 @@ def measure_peaks(threads: int, size: int = 1024, repeats: int = 15) -> dict[str
 
 def _ort_gemm(threads: int, n: int, repeats: int, *, integer: bool) -> Optional[dict]:
     try:
-        import onnx
         import onnxruntime as ort
         from onnx import TensorProto, helper
     except ImportError:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from edge_embedder._io import atomic_write
+from edge_embedder.exit_codes import ExitCode
+from edge_embedder.files import atomic_write
 
-__all__ = ["to_markdown", "to_csv", "side_by_side", "write_outputs", "write_plot", "OUTPUT_SUFFIXES"]
+__all__ = ["to_markdown", "to_csv", "side_by_side", "write_outputs", "write_plot", "finish", "OUTPUT_SUFFIXES"]
 
 OUTPUT_SUFFIXES = (".md", ".json", ".csv")
 BACKEND_NAMES = {"edge_embedder": "edge_embedder", "mediapipe": "MediaPipe", "transformers": "PyTorch eager",
@@ -253,3 +255,23 @@ def write_plot(report: dict, path: str) -> Optional[str]:
     finally:
         plt.close(fig)
     return None
+
+
+def finish(report: Any, outputs: list[str], plot: Optional[str]) -> int:
+    """Print the Markdown report, write the files and the plot; the exit code."""
+    data = report.to_json()
+    print(to_markdown(data))
+    write_outputs(data, outputs)
+    if plot:
+        why = write_plot(data, plot)
+        if why:
+            print(f"edge-embedder: plot not written: {why}", file=sys.stderr)
+    if report.interrupted:
+        print("edge-embedder: interrupted; the report above has what was measured so far", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    failed = report.failed_models
+    if failed:
+        print(f"edge-embedder: {len(failed)} model row(s) failed: "
+              + "; ".join(f"{r['model']}: {r['error']}" for r in failed[:3]), file=sys.stderr)
+        return ExitCode.PARTIAL
+    return ExitCode.OK

@@ -1,11 +1,11 @@
 """The documented standard runs: one command, the README's table.
 
-    python -m benchmarks.standard_runs [--threads 1,2] [--runs 30] [--cache DIR] [--out-dir benchmarks/results]
+    python -m edge_embedder.bench.standard_runs [--threads 1,2] [--runs 30] [--cache DIR] [--out-dir DIR]
     edge-embedder bench --standard [--threads 1,2] [--runs 30] [-o report.md] [--plot report.png]
 
 Three groups, each benchmarked on every thread count beside MediaPipe (same
 .tflite) and the PyTorch-eager route of its source (transformers for ViT /
-CLIP, ``converters.efficientnet_lite0`` for the shipped model), with accuracy
+CLIP, ``edge_embedder.convert.efficientnet_lite0`` for the shipped model), with accuracy
 against the group's fp32 file:
 
 * EfficientNet-Lite0, the shipped fp32 and full-int8 files (real weights);
@@ -29,7 +29,6 @@ Nothing is downloaded. Peak memory while converting: ~3-4 GB.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,9 +36,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "edge_embedder_standard_runs"
-DEFAULT_OUT = ROOT / "benchmarks" / "results"
+DEFAULT_OUT = "standard_runs_results"  # relative to the working directory; the repository's are in benchmarks/results
 
 # (group, arch, checkpoint folder name, [(file name, --quantize)])
 GROUPS = (
@@ -59,7 +57,7 @@ GROUPS = (
 _FALLBACK = {"fp16": "quantize_fp16_weights", "dynamic-int8": "quantize_dynamic_int8"}
 _FALLBACK_CODE = r"""
 import sys
-from converters import litert_export
+from edge_embedder.convert import litert_export
 getattr(litert_export, sys.argv[1])(sys.argv[2], sys.argv[3])
 """
 
@@ -85,9 +83,9 @@ def _log(msg: str) -> None:
 
 
 def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
+    from .harness import worker_env
+
+    return worker_env()
 
 
 def build(cache: Path) -> tuple[dict[str, list[str]], list[str]]:
@@ -110,18 +108,18 @@ def build(cache: Path) -> tuple[dict[str, list[str]], list[str]]:
             if not out.is_file():
                 _log(f"converting {name} (--quantize {quant})")
                 t0 = time.monotonic()
-                r = subprocess.run([sys.executable, "-m", "edge_embedder.cli", "convert", "--arch", arch,
+                r = subprocess.run([sys.executable, "-m", "edge_embedder", "convert", "--arch", arch,
                                     "--model", str(ckpt), "--quantize", quant, "-o", str(out)],
-                                   env=_env(), cwd=str(ROOT), capture_output=True, text=True)
+                                   env=_env(), capture_output=True, text=True)
                 if (r.returncode or not out.is_file()) and quant in _FALLBACK and name.endswith(".tflite"):
                     # Quantize the converted fp32 .tflite of the group (metadata and recipe included).
                     fp32 = cache / files[0][0]
                     why = _last_line(r.stderr)
                     r = subprocess.run([sys.executable, "-c", _FALLBACK_CODE, _FALLBACK[quant], str(fp32), str(out)],
-                                       env=_env(), cwd=str(ROOT), capture_output=True, text=True)
+                                       env=_env(), capture_output=True, text=True)
                     if not r.returncode and out.is_file():
                         note = (f"{name}: `edge-embedder convert --quantize {quant}` failed ({why}); built "
-                                f"instead by converters.litert_export.{_FALLBACK[quant]} on {fp32.name}")
+                                f"instead by edge_embedder.convert.litert_export.{_FALLBACK[quant]} on {fp32.name}")
                         _provenance(out).write_text(note)
                         _log(note)
                 if r.returncode or not out.is_file():
@@ -151,8 +149,9 @@ def run_standard(threads: Sequence[int] = (1, 2), runs: int = 30, warmup: int = 
     """Build, benchmark every group, write one merged report; the exit code of ``edge-embedder bench``."""
     from edge_embedder.resources import default_model_path
 
-    from .cli import _Progress, finish
-    from .harness import BenchConfig, BenchReport, _apply_peak, _ratios, run_bench
+    from .harness import BenchConfig, BenchReport, apply_peak, compute_ratios, run_bench
+    from .progress import Progress
+    from .report import finish
 
     t0 = time.monotonic()
     cache_dir = Path(cache) if cache else DEFAULT_CACHE
@@ -165,7 +164,7 @@ def run_standard(threads: Sequence[int] = (1, 2), runs: int = 30, warmup: int = 
         cfg = BenchConfig(models=paths, threads=list(threads), runs=runs, warmup=warmup, reference=paths[0],
                           compare=["mediapipe", "transformers", "onnxruntime"],
                           work_dir=str(cache_dir / "work" / group.replace("/", "_").replace(" ", "_")))
-        bar = _Progress(progress)
+        bar = Progress(progress)
         try:
             rep = run_bench(cfg, progress=bar.update, progress_total=bar.total)
         finally:
@@ -177,8 +176,8 @@ def run_standard(threads: Sequence[int] = (1, 2), runs: int = 30, warmup: int = 
             break
     merged = _merge(reports, notes, time.monotonic() - t0)
     for r in merged.rows:
-        _apply_peak(r, merged.peaks)
-    _ratios(merged.rows)
+        apply_peak(r, merged.peaks)
+    compute_ratios(merged.rows)
     return finish(merged, list(outputs), plot)
 
 
@@ -208,15 +207,17 @@ def _merge(reports, notes: list[str], duration: float):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .cli import _threads
+    from edge_embedder.argtypes import int_list
 
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.standard_runs", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--threads", type=_threads, default=[1, 2])
+    ap = argparse.ArgumentParser(prog="python -m edge_embedder.bench.standard_runs",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int_list, default=[1, 2])
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--cache", default=None, help=f"build folder (default {DEFAULT_CACHE})")
-    ap.add_argument("--out-dir", default=str(DEFAULT_OUT),
-                    help="writes standard_runs.{md,json,csv,png} here (default benchmarks/results)")
+    ap.add_argument("--out-dir", default=DEFAULT_OUT,
+                    help=f"writes standard_runs.{{md,json,csv,png}} here (default ./{DEFAULT_OUT}; "
+                         "the repository keeps its own in benchmarks/results)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     out = Path(args.out_dir)

@@ -1,4 +1,4 @@
-"""One measurement in a fresh process: ``python -m benchmarks.worker JOB.json``.
+"""One measurement in a fresh process: ``python -m edge_embedder.bench.worker JOB.json``.
 
 The harness starts one worker per (model, backend, thread count), so every
 backend runs in a clean process (no torch OpenMP pool next to a LiteRT
@@ -24,7 +24,7 @@ Backends: ``edge_embedder`` (the ImageEmbedder on a .tflite or .onnx file),
 ``transformers`` (PyTorch eager on the source checkpoint, the route of the
 transformers ``image-feature-extraction`` pipeline: image processor, then the
 model, pooled output), ``torch-efficientnet-lite0`` (PyTorch eager of the
-shipped model's source, ``converters.efficientnet_lite0``) and
+shipped model's source, ``edge_embedder.convert.efficientnet_lite0``) and
 ``onnxruntime`` (a bare ``InferenceSession`` on a .onnx file, with the
 preprocessing a user would write: ``cv2.resize`` + numpy normalization).
 """
@@ -40,8 +40,6 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable, Optional  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 _out = sys.stdout
 
@@ -72,7 +70,7 @@ class _Runner:
 def _load_images(paths: list[str]) -> list:
     import numpy as np
 
-    from edge_embedder.image import Image
+    from edge_embedder import Image
 
     return [np.ascontiguousarray(Image.create_from_file(p).numpy_view()) for p in paths]
 
@@ -87,20 +85,12 @@ class EdgeEmbedderRunner(_Runner):
 
         self.emb = ImageEmbedder.create_from_options(
             ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=job["model"], num_threads=job["threads"])))
-        pre = self.emb._pre  # the embedder's own preprocessor (see bench_embed_overhead.py)
-        inner = pre.write
-        runner = self
-
-        def timed_write(pixels, ipo, buf):  # shadows the method on this instance only
-            t0 = time.perf_counter_ns()
-            inner(pixels, ipo, buf)
-            runner.last_pre_ns = time.perf_counter_ns() - t0
-
-        pre.write = timed_write
-        self.info = {"runtime": self.emb.backend.name}
+        self.info = {"runtime": self.emb.backend.runtime}
 
     def embed(self, i: int):
-        return self.emb.embed(self.images[i]).embeddings[0].embedding
+        vec = self.emb.embed(self.images[i]).embeddings[0].embedding
+        self.last_pre_ns = self.emb.last_timings.preprocess_ns  # the embedder's own per-call record
+        return vec
 
     def close(self) -> None:
         self.emb.close()
@@ -110,8 +100,7 @@ class MediaPipeRunner(_Runner):
     def __init__(self, job: dict) -> None:
         super().__init__()
         import mediapipe as mp
-        from mediapipe.tasks.python import BaseOptions
-        from mediapipe.tasks.python import vision
+        from mediapipe.tasks.python import BaseOptions, vision
 
         if not str(job["model"]).endswith(".tflite"):
             raise ValueError("MediaPipe runs .tflite files only")
@@ -193,13 +182,13 @@ class TorchEfficientNetRunner(_TorchRunner):
     def __init__(self, job: dict) -> None:
         super().__init__()
         torch = self._setup_torch(job["threads"])
-        sys.path.insert(0, str(ROOT))
-        from converters import efficientnet_lite0 as enl
+        from edge_embedder.convert import efficientnet_lite0 as enl
 
         self.enl = enl
         self.model = enl.build_embedder()
         self.torch = torch
-        self.info = {"runtime": f"torch {torch.__version__} eager", "route": "converters.efficientnet_lite0.build_embedder"}
+        self.info = {"runtime": f"torch {torch.__version__} eager",
+                     "route": "edge_embedder.convert.efficientnet_lite0.build_embedder"}
 
     def embed(self, i: int):
         t0 = time.perf_counter_ns()
@@ -217,10 +206,9 @@ class OnnxRuntimeRunner(_Runner):
         import numpy as np
         import onnxruntime as ort
 
-        from edge_embedder.backends.base import read_model_bytes
         from edge_embedder.metadata import from_onnx_props
 
-        data = read_model_bytes(job["model"])
+        data = Path(job["model"]).read_bytes()
         so = ort.SessionOptions()
         so.intra_op_num_threads = job["threads"]
         so.inter_op_num_threads = 1
@@ -271,7 +259,6 @@ def run(job: dict) -> dict:
     """Load, first embedding, warm-up, timed runs, accuracy vectors; see the module doc."""
     import numpy as np
 
-    sys.path.insert(0, str(ROOT))
     n_steps = 0
 
     def step() -> None:

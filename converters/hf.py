@@ -7,7 +7,7 @@
   ``use_fast=False``): the slow, Pillow-based processors are the ones
   ``edge_embedder``'s ``pil`` sampler reproduces to float precision.
 * :func:`processor_recipe` -- the processor's resize / crop / normalization
-  as data: an ``edge_embedder.preprocess.Recipe`` plus mean / std in pixel units.
+  as data: an ``edge_embedder.vision.Recipe`` plus mean / std in pixel units.
 
 torch and transformers are imported inside the functions.
 """
@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
+
+from edge_embedder.errors import first_line
 
 from .errors import CheckpointError
 
@@ -49,11 +51,6 @@ def quiet_transformers():
         tl.enable_progress_bar()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _check_folder(model: str) -> None:
     p = Path(model)
     if not p.exists():
@@ -72,8 +69,12 @@ def _check_folder(model: str) -> None:
         )
 
 
-def load_config(model: str, arch: str, model_types: Sequence[str]) -> Any:
-    """``AutoConfig.from_pretrained(model)``, checked to be one of ``model_types``."""
+def load_config(model: str, arch: str, model_types: Sequence[str],
+                suggest: Optional[Callable[[str], Optional[str]]] = None) -> Any:
+    """``AutoConfig.from_pretrained(model)``, checked to be one of ``model_types``.
+
+    ``suggest(model_type)`` may name the architecture to use instead.
+    """
     _check_folder(model)
     from transformers import AutoConfig
 
@@ -81,13 +82,10 @@ def load_config(model: str, arch: str, model_types: Sequence[str]) -> Any:
         with quiet_transformers():
             config = AutoConfig.from_pretrained(model)
     except Exception as exc:  # OSError, ValueError, HF hub errors: all one line
-        raise CheckpointError(f"{model}: cannot load the model config: {_first_line(exc)}") from None
+        raise CheckpointError(f"{model}: cannot load the model config: {first_line(exc)}") from None
     if config.model_type not in model_types:
-        from .registry import _REGISTRY, known_architectures
-
-        known_architectures()
-        hint = [n for n, c in _REGISTRY.items() if config.model_type in getattr(c, "model_types", ())]
-        suggestion = f" (use --arch {hint[0]})" if hint else ""
+        other = suggest(config.model_type) if suggest is not None else None
+        suggestion = f" (use --arch {other})" if other else ""
         raise CheckpointError(
             f"{model}: checkpoint is a {config.model_type!r} model, expected --arch {arch} "
             f"(model_type {' or '.join(repr(t) for t in model_types)}){suggestion}"
@@ -101,7 +99,7 @@ def from_pretrained(cls: Any, model: str, **kwargs: Any) -> tuple[Any, dict]:
         with quiet_transformers():
             m, info = cls.from_pretrained(model, output_loading_info=True, **kwargs)
     except Exception as exc:
-        raise CheckpointError(f"{model}: cannot load the weights as {cls.__name__}: {_first_line(exc)}") from None
+        raise CheckpointError(f"{model}: cannot load the weights as {cls.__name__}: {first_line(exc)}") from None
     if info.get("mismatched_keys"):
         raise CheckpointError(
             f"{model}: weights do not match the config: {sorted(info['mismatched_keys'])[:3]}"
@@ -116,7 +114,7 @@ def load_image_processor(model: str) -> Any:
         with quiet_transformers():
             return AutoImageProcessor.from_pretrained(model, backend="pil")
     except Exception as exc:
-        raise CheckpointError(f"{model}: cannot load the image processor: {_first_line(exc)}") from None
+        raise CheckpointError(f"{model}: cannot load the image processor: {first_line(exc)}") from None
 
 
 _RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
@@ -144,7 +142,7 @@ def processor_recipe(proc: Any, model: str) -> tuple[Any, tuple[float, ...], tup
     Raises ``CheckpointError`` for processor settings the runtime cannot
     reproduce (longest-edge limits, padding, no resize).
     """
-    from edge_embedder.preprocess import Recipe
+    from edge_embedder.vision import Recipe
 
     name = type(proc).__name__
     unsupported = [k for k in ("do_pad", "do_reduce_labels") if _get(proc, k, False)]

@@ -58,7 +58,6 @@ __all__ = [
     "signature_io",
     "io_details",
     "uint8_input_quantization",
-    "write_atomic",
     "inline_buffers",
 ]
 
@@ -75,16 +74,11 @@ def _model_bytes(model: ModelSource) -> bytes:
     return Path(model).read_bytes()
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same dir + os.replace."""
-    from edge_embedder._io import atomic_write
-
-    return atomic_write(path, data)
-
-
 def _maybe_write(data: bytes, output_path: str | os.PathLike | None) -> bytes:
     if output_path is not None:
-        write_atomic(output_path, data)
+        from edge_embedder.files import atomic_write
+
+        atomic_write(output_path, data)
     return data
 
 
@@ -104,8 +98,8 @@ def export_float32(
     static shape(s) of the exported input(s), e.g. ``torch.zeros(1, 224, 224, 3)``
     for an NHWC image model. Written atomically to ``output_path`` if given.
     """
-    import torch  # noqa: F401  (imported here on purpose, not at module import)
     import litert_torch
+    import torch  # noqa: F401  (imported here on purpose, not at module import)
 
     if not isinstance(sample_inputs, (tuple, list)):
         sample_inputs = (sample_inputs,)
@@ -349,8 +343,8 @@ def float_input_to_uint8(model: ModelSource) -> bytes:
     QUANTIZE op becomes a uint8 -> int8 requantize (what TF's
     ``modify_model_interface`` does for uint8 inputs). Outputs are unchanged.
     """
-    from ai_edge_litert.tools import flatbuffer_utils as fbu
     from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
 
     m = _unpack(_model_bytes(model))
     changed = 0

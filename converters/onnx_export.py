@@ -31,6 +31,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from edge_embedder.errors import first_line
+
 from .errors import ExportError
 
 __all__ = [
@@ -183,6 +185,5 @@ def check_loads(model: bytes, input_dtype: Any, shape: Sequence[int]) -> list[st
         name = sess.get_inputs()[0].name
         sess.run(None, {name: np.zeros(shape, input_dtype)})
     except Exception as exc:  # onnxruntime raises its own exception types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(f"the exported ONNX file does not load in ONNX Runtime: {first}") from None
+        raise ExportError(f"the exported ONNX file does not load in ONNX Runtime: {first_line(exc)}") from None
     return [o.name for o in sess.get_outputs()]

@@ -2,10 +2,12 @@
 
 An architecture is a subclass of :class:`ArchConfig` decorated with
 :func:`register`; nothing else in the package names architectures, so adding
-one touches one place (plus its test: ``tests/test_converters.py`` fails when
-a registered architecture has none). Like Optimum's export configs, the class
-says *what* to load and which output is the embedding; the generic pipeline in
-``converters.convert`` does the export, quantization, metadata and parity.
+one touches one place (``.architectures``, plus its test:
+``tests/test_converters.py`` fails when a registered architecture has none).
+Like Optimum's export configs, the class says *what* to load and which output
+is the embedding; the generic pipeline in ``.convert`` does the export,
+quantization, metadata and parity. Look configs up with
+``.architectures.get_config`` (importing that module registers the built-in ones).
 
 Nothing heavy is imported here: ``load`` imports torch / transformers.
 """
@@ -25,8 +27,8 @@ __all__ = [
     "ArchConfig",
     "LoadedModel",
     "register",
-    "get_config",
-    "known_architectures",
+    "registered",
+    "lookup",
 ]
 
 #: Quantization modes, in CLI spelling. ``auto`` resolves to the config's measured default.
@@ -47,7 +49,7 @@ class LoadedModel:
         source library's own route (its image processor included).
       height, width: model input size.
       mean, std: per-channel normalization in pixel units (0..255 input).
-      recipe: ``edge_embedder.preprocess.Recipe`` reproducing the source processor.
+      recipe: ``edge_embedder.vision.Recipe`` reproducing the source processor.
       source: provenance written into the metadata (checkpoint, model type, revision...).
       license: licence text for the metadata, or None when unknown.
       warnings: things the user should know (e.g. randomly initialized pooler).
@@ -93,6 +95,8 @@ class ArchConfig:
         "int8": 0.9,
     }
     requires_checkpoint: ClassVar[bool] = True
+    #: Import names the config's ``load`` needs beyond torch (checked before loading).
+    requires_modules: ClassVar[tuple[str, ...]] = ()
 
     def load(self, model: Optional[str]) -> LoadedModel:
         """Load ``model`` (hub id or local folder); raise ``CheckpointError``."""
@@ -113,18 +117,13 @@ def register(cls: type[ArchConfig]) -> type[ArchConfig]:
     return cls
 
 
-def _ensure_builtin() -> None:
-    from . import architectures  # noqa: F401  (registers vit, clip, efficientnet-lite0)
+def registered() -> dict[str, type[ArchConfig]]:
+    """The registered configs by name (the built-in ones register when ``.architectures`` is imported)."""
+    return dict(_REGISTRY)
 
 
-def known_architectures() -> list[str]:
-    _ensure_builtin()
-    return sorted(_REGISTRY)
-
-
-def get_config(name: str) -> ArchConfig:
-    """The config registered as ``name``; raises :class:`UnknownArchitectureError`."""
-    _ensure_builtin()
+def lookup(name: str) -> ArchConfig:
+    """The config registered as ``name``; raises :class:`UnknownArchitectureError` listing the known ones."""
     try:
         return _REGISTRY[name]()
     except KeyError:

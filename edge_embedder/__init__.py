@@ -1,12 +1,19 @@
-"""edge_embedder: on-device image embeddings with a TFLite-style model contract.
+"""edge_embedder: on-device embeddings with a TFLite-style model contract.
 
-The public names are re-exported here; implementation modules are private.
+The public names are re-exported here (and listed in ``__all__``); the
+subpackages ``edge_embedder.metadata``, ``edge_embedder.vision``,
+``edge_embedder.containers`` and the modules ``edge_embedder.errors``,
+``edge_embedder.exit_codes``, ``edge_embedder.files``, ``edge_embedder.folder``
+and ``edge_embedder.resources`` are public too; everything else is private.
 ``import edge_embedder`` never imports torch, transformers or litert-torch.
 """
 
-from .contract import ModelSpec, OutputSpec
-from .embedder import ImageEmbedder
-from .embedding import Embedding, ImageEmbedderResult
+from .containers import BatchItem, Embedding, EmbeddingResult, ImageEmbedderResult
+from .core.base_options import BaseOptions
+from .core.contract import ModelSpec, OutputSpec
+from .core.live_stream import LiveStreamStats
+from .core.running_mode import RunningMode
+from .core.timing import Timings
 from .errors import (
     BackendUnavailableError,
     EdgeEmbedderError,
@@ -16,6 +23,7 @@ from .errors import (
     ImageError,
     InputContractError,
     MetadataError,
+    MissingDependencyError,
     ModelContractError,
     ModelError,
     ModelLoadError,
@@ -23,8 +31,9 @@ from .errors import (
     OutputContractError,
     UnsupportedImageError,
 )
-from .image import Image
-from .options import BaseOptions, ImageEmbedderOptions, ImageProcessingOptions, RectF, RunningMode
+from .metadata import ModelMetadata
+from .model_info import inspect_model
+from .vision import Image, ImageEmbedder, ImageEmbedderOptions, ImageLike, ImageProcessingOptions, RectF
 
 __version__ = "0.1.0"
 
@@ -36,10 +45,17 @@ __all__ = [
     "RectF",
     "RunningMode",
     "Image",
+    "ImageLike",
     "Embedding",
+    "EmbeddingResult",
     "ImageEmbedderResult",
+    "BatchItem",
+    "LiveStreamStats",
+    "Timings",
     "ModelSpec",
     "OutputSpec",
+    "ModelMetadata",
+    "inspect_model",
     "EdgeEmbedderError",
     "ModelError",
     "ModelLoadError",
@@ -48,11 +64,11 @@ __all__ = [
     "InputContractError",
     "OutputContractError",
     "BackendUnavailableError",
+    "MissingDependencyError",
     "ImageError",
     "ImageDecodeError",
     "UnsupportedImageError",
     "OptionsError",
     "EmbeddingMismatchError",
     "EmbedderClosedError",
-    "__version__",
 ]

@@ -13,15 +13,21 @@ against MediaPipe's ``ValueError`` keeps working::
     │   ├── ModelContractError        (ValueError)   the model loads but breaks the contract
     │   │   ├── InputContractError                   input count, type, shape, channels, normalization
     │   │   └── OutputContractError                  output count, type, shape
-    │   └── BackendUnavailableError   (ImportError)  no interpreter / runtime package installed
+    │   └── BackendUnavailableError   (ImportError)  no usable interpreter / runtime package installed
     ├── ImageError                    (ValueError)
     │   ├── ImageDecodeError                         corrupt, truncated or non-image file
     │   └── UnsupportedImageError                    dtype / channel layout that has no single meaning
     ├── OptionsError                  (ValueError)   an option out of its range (ROI, rotation, threads)
     ├── EmbeddingMismatchError        (ValueError)   cosine similarity of incompatible embeddings
-    └── EmbedderClosedError           (RuntimeError) the embedder was used after close()
+    ├── EmbedderClosedError           (RuntimeError) the embedder was used after close()
+    └── MissingDependencyError        (ImportError)  an optional extra is not installed (names it);
+                                                     BackendUnavailableError is one too
 
-Converters add their own branch under ``ConversionError`` (see ``converters``).
+The converters (``edge_embedder.convert``) add their own branch under
+``ConversionError``.
+
+:func:`first_line` is the one way every layer turns a foreign exception
+(an interpreter's, an exporter's) into the one-line text our messages quote.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ __all__ = [
     "OptionsError",
     "EmbeddingMismatchError",
     "EmbedderClosedError",
+    "MissingDependencyError",
+    "first_line",
 ]
 
 
@@ -72,8 +80,12 @@ class OutputContractError(ModelContractError):
     """One of the model's output tensors breaks the contract."""
 
 
-class BackendUnavailableError(ModelError, ImportError):
-    """No interpreter package able to run the model is installed."""
+class MissingDependencyError(EdgeEmbedderError, ImportError):
+    """An optional package is not installed; the message says which extra to install."""
+
+
+class BackendUnavailableError(ModelError, MissingDependencyError):
+    """No interpreter package able to run the model (correctly) is installed."""
 
 
 class ImageError(EdgeEmbedderError, ValueError):
@@ -98,3 +110,14 @@ class EmbeddingMismatchError(EdgeEmbedderError, ValueError):
 
 class EmbedderClosedError(EdgeEmbedderError, RuntimeError):
     """The embedder was used after ``close()``."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of ``str(exc)`` (ANSI colours removed), or the type's name."""
+    import re
+
+    for line in str(exc).splitlines():
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+        if line:
+            return line
+    return type(exc).__name__

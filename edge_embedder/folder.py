@@ -25,8 +25,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._io import atomic_write
 from .errors import OptionsError
+from .files import atomic_write
 
 __all__ = ["EmbedDirReport", "embed_dir", "list_image_files", "Interrupted"]
 

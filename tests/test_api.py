@@ -9,16 +9,18 @@ import pytest
 
 import edge_embedder as ee
 from edge_embedder import BaseOptions, ImageEmbedderOptions, ImageProcessingOptions, OptionsError, RectF, RunningMode
-from edge_embedder.options import default_num_threads
+from edge_embedder.core.base_options import default_num_threads
 
 from .conftest import ROOT
 
 DOCUMENTED = {
     "ImageEmbedder", "ImageEmbedderOptions", "BaseOptions", "ImageProcessingOptions", "RectF", "RunningMode",
-    "Image", "Embedding", "ImageEmbedderResult", "ModelSpec", "OutputSpec",
+    "Image", "ImageLike", "Embedding", "EmbeddingResult", "ImageEmbedderResult", "BatchItem", "LiveStreamStats",
+    "Timings", "ModelSpec", "OutputSpec", "ModelMetadata", "inspect_model",
     "EdgeEmbedderError", "ModelError", "ModelLoadError", "MetadataError", "ModelContractError",
-    "InputContractError", "OutputContractError", "BackendUnavailableError", "ImageError", "ImageDecodeError",
-    "UnsupportedImageError", "OptionsError", "EmbeddingMismatchError", "EmbedderClosedError", "__version__",
+    "InputContractError", "OutputContractError", "BackendUnavailableError", "MissingDependencyError",
+    "ImageError", "ImageDecodeError", "UnsupportedImageError", "OptionsError", "EmbeddingMismatchError",
+    "EmbedderClosedError",
 }
 
 
@@ -26,6 +28,10 @@ def test_public_names_are_the_documented_ones():
     assert set(ee.__all__) == DOCUMENTED
     for name in ee.__all__:
         assert hasattr(ee, name), name
+    assert isinstance(ee.__version__, str) and "__version__" not in ee.__all__
+    readme = (ROOT / "README.md").read_text()
+    undocumented = sorted(n for n in ee.__all__ if f"`{n}" not in readme and f"{n}(" not in readme and f" {n}," not in readme)
+    assert not undocumented, f"public names the README does not mention: {undocumented}"
 
 
 def test_import_does_not_import_heavy_tools():

@@ -77,10 +77,17 @@ def test_inspect_verdict_and_exit_code(model, code, verdict, capsys):
 
 
 def test_inspect_garbage_file(tmp_path, capsys):
+    # Not a model at all: a model error (3), like an empty or missing file; 1 is for a model that loads
+    # but breaks the contract.
     p = tmp_path / "x.tflite"
     p.write_bytes(b"garbage" * 20)
-    assert main(["inspect", str(p)]) == 1
-    assert json.loads(capsys.readouterr().out)["contract"]["error_type"] == "ModelLoadError"
+    assert main(["inspect", str(p)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unrecognised model file" in err
+    (tmp_path / "empty.tflite").write_bytes(b"")
+    assert main(["inspect", str(tmp_path / "empty.tflite")]) == 3
+    assert main(["inspect", str(tmp_path / "missing.tflite")]) == 3
+    assert main(["inspect", str(CONTRACT / "batch2.tflite")]) == 1
 
 
 def test_errors_are_one_line_with_meaningful_exit_codes(tmp_path, capsys):

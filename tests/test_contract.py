@@ -132,7 +132,7 @@ def test_float_model_gets_normalized_pixels(name, mean, std):
 
 
 def test_per_channel_normalization_is_applied():
-    from edge_embedder.metadata import NormalizationOptions, read_tflite_metadata, populate_tflite_metadata
+    from edge_embedder.metadata import NormalizationOptions, populate_tflite_metadata, read_tflite_metadata
 
     raw = (IDENTITY / "identity_float.tflite").read_bytes()
     md = read_tflite_metadata(raw)
@@ -151,7 +151,7 @@ def test_no_interpreter_gives_one_clear_import_error(monkeypatch):
     import importlib
 
     from edge_embedder import BackendUnavailableError
-    from edge_embedder.backends import litert
+    from edge_embedder.core.backends import litert
 
     real = importlib.import_module
 
@@ -168,10 +168,10 @@ def test_no_interpreter_gives_one_clear_import_error(monkeypatch):
 def test_dynamic_range_models_are_refused_under_tflite_runtime(monkeypatch):
     """tflite-runtime 2.14 returns silent garbage for dynamic-range int8 files: refuse them there."""
     pytest.importorskip("ai_edge_quantizer", reason="building the dynamic-range fixture needs the convert extra")
-    from converters.litert_export import quantize_dynamic_int8
+    from edge_embedder.convert.litert_export import quantize_dynamic_int8
 
     from edge_embedder import BackendUnavailableError
-    from edge_embedder.backends import litert
+    from edge_embedder.core.backends import litert
 
     from .conftest import INT8_MODEL
 

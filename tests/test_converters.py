@@ -26,7 +26,8 @@ pytest.importorskip("transformers")
 pytest.importorskip("litert_torch")
 pytest.importorskip("skimage")
 
-from edge_embedder.cli import inspect_model, main  # noqa: E402
+from edge_embedder import inspect_model  # noqa: E402
+from edge_embedder.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +148,7 @@ def converted(checkpoints, tmp_path_factory):
 
 
 def test_registry_is_complete():
-    from converters.registry import known_architectures
+    from edge_embedder.convert.architectures import known_architectures
 
     assert set(known_architectures()) == set(ARCH_TESTS), (
         "every registered architecture needs a conversion test listed in ARCH_TESTS"
@@ -155,7 +156,8 @@ def test_registry_is_complete():
 
 
 def test_registry_configs_are_declarative():
-    from converters.registry import QUANTIZATIONS, get_config, known_architectures
+    from edge_embedder.convert.architectures import get_config, known_architectures
+    from edge_embedder.convert.registry import QUANTIZATIONS
 
     for name in known_architectures():
         cfg = get_config(name)
@@ -168,8 +170,8 @@ def test_registry_configs_are_declarative():
 
 
 def test_unknown_architecture_lists_known_ones(tmp_path, capsys):
-    from converters.errors import UnknownArchitectureError
-    from converters.registry import get_config
+    from edge_embedder.convert.architectures import get_config
+    from edge_embedder.convert.errors import UnknownArchitectureError
 
     with pytest.raises(UnknownArchitectureError) as info:
         get_config("resnet")
@@ -185,7 +187,7 @@ def test_convert_module_imports_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, converters.cli, converters.registry; sys.exit('torch' in sys.modules)"
+    code = "import sys, edge_embedder.convert.cli, edge_embedder.convert.architectures; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1]).returncode == 0
 
 
@@ -199,11 +201,11 @@ def test_convert_module_imports_no_torch():
     ["vit-224", "clip-224", "clip-odd"],
 )
 def test_runtime_preprocessing_matches_the_image_processor(processor):
+    from edge_embedder.convert.hf import processor_recipe
     from transformers import CLIPImageProcessor, ViTImageProcessor
 
-    from converters.hf import processor_recipe
     from edge_embedder.metadata import NormalizationOptions
-    from edge_embedder.preprocess import Preprocessor
+    from edge_embedder.vision import Preprocessor
 
     proc = {
         "vit-224": lambda: ViTImageProcessor(),
@@ -237,7 +239,7 @@ def test_runtime_preprocessing_matches_the_image_processor(processor):
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("arch", HF_ARCHS)
 def test_conversion_passes_contract_and_floor(converted, arch, fmt, quant):
-    from converters.registry import get_config
+    from edge_embedder.convert.architectures import get_config
 
     path = converted(arch, fmt, quant)
     report = inspect_model(str(path))
@@ -272,7 +274,8 @@ def test_fp32_parity_through_image_embedder(converted, references, arch, fmt):
 
 
 def test_metadata_tflite(converted, checkpoints):
-    from converters.convert import SOURCE_KEY
+    from edge_embedder.convert.pipeline import SOURCE_KEY
+
     from edge_embedder.metadata import RECIPE_KEY, read_tflite_metadata
 
     md = read_tflite_metadata(converted("clip", "tflite", "none").read_bytes())
@@ -296,7 +299,7 @@ def test_metadata_tflite(converted, checkpoints):
 
 
 def test_int8_tflite_takes_raw_pixels(converted):
-    from converters.litert_export import uint8_input_quantization
+    from edge_embedder.convert.litert_export import uint8_input_quantization
 
     assert uint8_input_quantization(converted("vit", "tflite", "int8")) == (1.0, 0)
 
@@ -363,8 +366,8 @@ def test_checkpoint_missing_files(checkpoints, tmp_path, capsys):
     assert _no_model_files(out.parent)
 
     (broken / "preprocessor_config.json").unlink()
-    from converters.convert import convert
-    from converters.errors import CheckpointError
+    from edge_embedder.convert.errors import CheckpointError
+    from edge_embedder.convert.pipeline import convert
 
     with pytest.raises(CheckpointError, match="preprocessor_config.json"):
         convert("vit", str(broken), output=out, progress=lambda m: None)
@@ -409,8 +412,8 @@ def test_unwritable_output_path(checkpoints, tmp_path, capsys):
 
 
 def test_parity_failure_lists_every_image_and_keeps_no_model(checkpoints, tmp_path, capsys):
-    from converters.convert import convert
-    from converters.errors import ParityError
+    from edge_embedder.convert.errors import ParityError
+    from edge_embedder.convert.pipeline import convert
 
     out = tmp_path / "vit.tflite"
     with pytest.raises(ParityError) as info:
@@ -462,8 +465,8 @@ def test_inline_buffers_keeps_weights_of_offset_buffer_models(converted):
     (metadata, uint8 input) must not drop the weights (regression: "Constant buffer N specified
     an out of range offset" on full-size fp16 / dynamic-int8 ViT)."""
     from ai_edge_litert.interpreter import Interpreter
+    from edge_embedder.convert.litert_export import float_input_to_uint8, inline_buffers  # noqa: F401
 
-    from converters.litert_export import float_input_to_uint8, inline_buffers  # noqa: F401
     from edge_embedder.metadata import populate_tflite_metadata, read_tflite_metadata
 
     original = converted("vit", "tflite", "dynamic-int8").read_bytes()

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image as PILImage
 
 from edge_embedder import Image, ImageDecodeError, UnsupportedImageError
-from edge_embedder.image import to_image
+from edge_embedder.vision.image import to_image
 
 from .conftest import DATA
 

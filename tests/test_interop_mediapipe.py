@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 import pytest
 
-from edge_embedder import ImageEmbedder, ImageEmbedderOptions, BaseOptions, ImageProcessingOptions, RectF
+from edge_embedder import BaseOptions, ImageEmbedder, ImageEmbedderOptions, ImageProcessingOptions, RectF
 
 from .conftest import FP32_MODEL, IDENTITY, INT8_MODEL, photo
 

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 from edge_embedder import BaseOptions, ImageEmbedder, ImageEmbedderOptions, ModelLoadError, OptionsError
-from edge_embedder.backends.base import Backend, TensorSpec, sniff_format
-from edge_embedder.contract import check_contract
-from edge_embedder.metadata import ModelMetadata, NormalizationOptions, TensorMetadata, read_tflite_metadata, to_onnx_props
+from edge_embedder.core.backends import Backend, TensorSpec, sniff_format
+from edge_embedder.core.contract import check_image_embedder
+from edge_embedder.metadata import (
+    ModelMetadata,
+    NormalizationOptions,
+    TensorMetadata,
+    read_tflite_metadata,
+    to_onnx_props,
+)
 
 from .conftest import FP32_MODEL, photo
 
@@ -125,6 +131,11 @@ class FakeBackend:
     """A backend with no runtime at all: the embedding is the per-channel mean of the input tensor."""
 
     name = "fake"
+    runtime = "fake 0"
+    num_threads = 1
+    input_layout = "NHWC"
+    dynamic_batch = False
+    model_bytes = b"unused"
 
     def __init__(self):
         self.calls = 0
@@ -142,6 +153,12 @@ class FakeBackend:
         self.calls += 1
         return [buf.mean(axis=(1, 2))]
 
+    def run_batch(self, batch):
+        raise AssertionError("not a dynamic-batch backend")
+
+    def invoke_only(self):
+        pass
+
     def close(self):
         pass
 
@@ -149,7 +166,7 @@ class FakeBackend:
 def test_embedder_runs_any_backend_behind_the_protocol():
     backend = FakeBackend()
     assert isinstance(backend, Backend)
-    spec = check_contract(backend.input_specs, backend.output_specs, backend.metadata)
+    spec = check_image_embedder(backend)
     opts = ImageEmbedderOptions(base_options=BaseOptions(model_asset_buffer=b"unused"))
     e = ImageEmbedder(opts, backend, spec)
     img = np.zeros((16, 16, 3), np.uint8)

@@ -12,46 +12,36 @@ model are ignored on read.
 
 Reading (:func:`read_tflite_metadata`, :class:`MetadataReader`) and writing
 (:func:`populate_tflite_metadata`, :class:`MetadataWriter`) are separate, as in
-TFLite Support. The same :class:`ModelMetadata` maps to and from ONNX
-``metadata_props`` (:func:`to_onnx_props`, :func:`from_onnx_props`).
-
-Table layout reminder: field *i* of a table lives at vtable offset ``4 + 2*i``;
-a union field *u* stores its type at index *u* and its value at *u + 1*.
+TFLite Support.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import flatbuffers
 from flatbuffers import number_types as nt
-from flatbuffers.table import Table
 
-from .errors import MetadataError, ModelLoadError
+from ..errors import MetadataError, ModelLoadError
+from .flatbuffer import FlatTable
+from .model_metadata import ModelMetadata, NormalizationOptions, TensorMetadata
 
 __all__ = [
-    "NormalizationOptions",
-    "TensorMetadata",
-    "ModelMetadata",
     "MetadataReader",
     "MetadataWriter",
     "read_tflite_metadata",
     "populate_tflite_metadata",
-    "to_onnx_props",
-    "from_onnx_props",
+    "parse_metadata_buffer",
+    "build_metadata_buffer",
     "METADATA_NAME",
-    "RECIPE_KEY",
 ]
 
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
 TFLITE_IDENTIFIER = b"TFL3"
-RECIPE_KEY = "edge_embedder.recipe"
-ONNX_PROPS_PREFIX = "edge_embedder."
 
 _COLOR_SPACES = {0: "UNKNOWN", 1: "RGB", 2: "GRAYSCALE"}
 _COLOR_SPACE_IDS = {v: k for k, v in _COLOR_SPACES.items()}
@@ -62,195 +52,9 @@ _CONTENT_NAMES = {1: "feature", 2: "image", 3: "bounding_box", 4: "audio"}
 _PU_NORMALIZATION = 1
 
 
-@dataclass(frozen=True)
-class NormalizationOptions:
-    """Per-channel ``(x - mean) / std``; one value applies to every channel."""
-
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
-        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
-
-
-@dataclass(frozen=True)
-class TensorMetadata:
-    """Metadata of one input or output tensor."""
-
-    name: str | None = None
-    description: str | None = None
-    content: str | None = None  # "image", "feature", ... or None when absent
-    color_space: str | None = None  # "RGB", "GRAYSCALE", "UNKNOWN" (image content)
-    default_size: tuple[int, int] | None = None  # (width, height)
-    normalization: NormalizationOptions | None = None
-    stats_min: tuple[float, ...] | None = None
-    stats_max: tuple[float, ...] | None = None
-
-
-@dataclass(frozen=True)
-class ModelMetadata:
-    """The subset of TFLite model metadata an image embedder uses."""
-
-    name: str | None = None
-    description: str | None = None
-    version: str | None = None
-    author: str | None = None
-    license: str | None = None
-    inputs: tuple[TensorMetadata, ...] = ()
-    outputs: tuple[TensorMetadata, ...] = ()
-    custom_metadata: tuple[tuple[str, bytes], ...] = ()
-    min_parser_version: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "inputs", tuple(self.inputs))
-        object.__setattr__(self, "outputs", tuple(self.outputs))
-        custom = self.custom_metadata
-        if isinstance(custom, Mapping):
-            custom = custom.items()
-        object.__setattr__(
-            self, "custom_metadata", tuple((str(k), bytes(v)) for k, v in custom)
-        )
-
-    def custom(self, name: str) -> bytes | None:
-        """The data of the custom metadata entry ``name``, or None."""
-        for key, value in self.custom_metadata:
-            if key == name:
-                return value
-        return None
-
-    def custom_json(self, name: str) -> Any:
-        """The custom metadata entry ``name`` decoded as UTF-8 JSON, or None."""
-        data = self.custom(name)
-        if data is None:
-            return None
-        try:
-            return json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise MetadataError(
-                f"custom metadata {name!r}: expected UTF-8 JSON, got {data[:40]!r}: {exc}"
-            ) from None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable view (custom data as text when it is UTF-8)."""
-
-        def tensor(t: TensorMetadata) -> dict[str, Any]:
-            d: dict[str, Any] = {
-                "name": t.name,
-                "description": t.description,
-                "content": t.content,
-            }
-            if t.color_space is not None:
-                d["color_space"] = t.color_space
-            if t.default_size is not None:
-                d["default_size"] = {"width": t.default_size[0], "height": t.default_size[1]}
-            if t.normalization is not None:
-                d["normalization"] = {
-                    "mean": list(t.normalization.mean),
-                    "std": list(t.normalization.std),
-                }
-            if t.stats_min is not None or t.stats_max is not None:
-                d["stats"] = {"min": _opt_list(t.stats_min), "max": _opt_list(t.stats_max)}
-            return d
-
-        custom: dict[str, Any] = {}
-        for key, value in self.custom_metadata:
-            try:
-                custom[key] = value.decode("utf-8")
-            except UnicodeDecodeError:
-                custom[key] = value.hex()
-        return {
-            "name": self.name,
-            "description": self.description,
-            "version": self.version,
-            "author": self.author,
-            "license": self.license,
-            "min_parser_version": self.min_parser_version,
-            "inputs": [tensor(t) for t in self.inputs],
-            "outputs": [tensor(t) for t in self.outputs],
-            "custom_metadata": custom,
-        }
-
-
-def _opt_list(v: Sequence[float] | None) -> list[float] | None:
-    return None if v is None else list(v)
-
-
 # --------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------
-
-
-class _T:
-    """Thin accessor over a flatbuffers Table (field index based)."""
-
-    __slots__ = ("tab",)
-
-    def __init__(self, buf: bytes | bytearray | memoryview, pos: int) -> None:
-        self.tab = Table(buf, pos)
-
-    @classmethod
-    def root(cls, buf: bytes | bytearray | memoryview, offset: int = 0) -> "_T":
-        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
-        return cls(buf, n + offset)
-
-    def _off(self, i: int) -> int:
-        return self.tab.Offset(4 + 2 * i)
-
-    def string(self, i: int) -> str | None:
-        o = self._off(i)
-        if not o:
-            return None
-        return self.tab.String(o + self.tab.Pos).decode("utf-8", errors="replace")
-
-    def scalar(self, i: int, flags: Any, default: Any = 0) -> Any:
-        o = self._off(i)
-        return self.tab.Get(flags, o + self.tab.Pos) if o else default
-
-    def table(self, i: int) -> "_T | None":
-        o = self._off(i)
-        if not o:
-            return None
-        return _T(self.tab.Bytes, self.tab.Indirect(o + self.tab.Pos))
-
-    def union(self, i: int) -> "_T | None":
-        o = self._off(i)
-        if not o:
-            return None
-        return _T(self.tab.Bytes, self.tab.Indirect(o + self.tab.Pos))
-
-    def vec_len(self, i: int) -> int:
-        o = self._off(i)
-        return self.tab.VectorLen(o) if o else 0
-
-    def tables(self, i: int) -> list["_T"]:
-        o = self._off(i)
-        if not o:
-            return []
-        start, n = self.tab.Vector(o), self.tab.VectorLen(o)
-        return [_T(self.tab.Bytes, self.tab.Indirect(start + 4 * j)) for j in range(n)]
-
-    def strings(self, i: int) -> list[str]:
-        o = self._off(i)
-        if not o:
-            return []
-        start, n = self.tab.Vector(o), self.tab.VectorLen(o)
-        return [self.tab.String(start + 4 * j).decode("utf-8", "replace") for j in range(n)]
-
-    def scalars(self, i: int, flags: Any) -> list[Any] | None:
-        o = self._off(i)
-        if not o:
-            return None
-        start, n = self.tab.Vector(o), self.tab.VectorLen(o)
-        size = flags.bytewidth
-        return [self.tab.Get(flags, start + size * j) for j in range(n)]
-
-    def bytes_vec(self, i: int) -> bytes | None:
-        o = self._off(i)
-        if not o:
-            return None
-        start, n = self.tab.Vector(o), self.tab.VectorLen(o)
-        return bytes(self.tab.Bytes[start : start + n])
 
 
 def _check_identifier(buf: bytes, ident: bytes, what: str) -> None:
@@ -265,7 +69,7 @@ def _check_identifier(buf: bytes, ident: bytes, what: str) -> None:
 def _tflite_metadata_buffers(model: bytes) -> dict[str, bytes]:
     """The named entries of a TFLite model's ``metadata`` vector, as bytes."""
     _check_identifier(model, TFLITE_IDENTIFIER, "TFLite model")
-    root = _T.root(model)
+    root = FlatTable.root(model)
     # Model: version 0, operator_codes 1, subgraphs 2, description 3, buffers 4,
     # metadata_buffer 5, metadata 6, signature_defs 7.
     buffers = root.tables(4)
@@ -288,7 +92,7 @@ def _tflite_metadata_buffers(model: bytes) -> dict[str, bytes]:
     return out
 
 
-def _read_tensor(t: _T) -> TensorMetadata:
+def _read_tensor(t: FlatTable) -> TensorMetadata:
     # TensorMetadata: name 0, description 1, dimension_names 2, content 3,
     # process_units 4, stats 5, associated_files 6.
     content_name = color_space = default_size = None
@@ -336,7 +140,7 @@ def parse_metadata_buffer(buf: bytes) -> ModelMetadata:
     except ModelLoadError as exc:
         raise MetadataError(str(exc)) from None
     try:
-        root = _T.root(buf)
+        root = FlatTable.root(buf)
         # ModelMetadata: name 0, description 1, version 2, subgraph_metadata 3,
         # author 4, license 5, associated_files 6, min_parser_version 7.
         subgraphs = root.tables(3)
@@ -623,53 +427,3 @@ class MetadataWriter:
         return populate_tflite_metadata(self._model, md)
 
 
-# --------------------------------------------------------------------------
-# ONNX metadata_props mapping
-# --------------------------------------------------------------------------
-
-
-def to_onnx_props(md: ModelMetadata) -> dict[str, str]:
-    """Flatten ``md`` into ONNX ``metadata_props`` (string to string)."""
-    return {ONNX_PROPS_PREFIX + "metadata": json.dumps(md.to_dict(), sort_keys=True)}
-
-
-def from_onnx_props(props: Mapping[str, str]) -> ModelMetadata | None:
-    """Inverse of :func:`to_onnx_props`; None when the props carry no metadata."""
-    raw = props.get(ONNX_PROPS_PREFIX + "metadata")
-    if raw is None:
-        return None
-    try:
-        d = json.loads(raw)
-
-        def tensor(t: Mapping[str, Any]) -> TensorMetadata:
-            norm = t.get("normalization")
-            size = t.get("default_size")
-            stats = t.get("stats") or {}
-            return TensorMetadata(
-                name=t.get("name"),
-                description=t.get("description"),
-                content=t.get("content"),
-                color_space=t.get("color_space"),
-                default_size=(int(size["width"]), int(size["height"])) if size else None,
-                normalization=(
-                    NormalizationOptions(tuple(norm["mean"]), tuple(norm["std"])) if norm else None
-                ),
-                stats_min=tuple(stats["min"]) if stats.get("min") is not None else None,
-                stats_max=tuple(stats["max"]) if stats.get("max") is not None else None,
-            )
-
-        return ModelMetadata(
-            name=d.get("name"),
-            description=d.get("description"),
-            version=d.get("version"),
-            author=d.get("author"),
-            license=d.get("license"),
-            min_parser_version=d.get("min_parser_version"),
-            inputs=tuple(tensor(t) for t in d.get("inputs", [])),
-            outputs=tuple(tensor(t) for t in d.get("outputs", [])),
-            custom_metadata=tuple(
-                (k, v.encode("utf-8")) for k, v in (d.get("custom_metadata") or {}).items()
-            ),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise MetadataError(f"ONNX metadata_props {ONNX_PROPS_PREFIX}metadata is invalid: {exc}") from None

@@ -1,6 +1,6 @@
 """The conversion pipeline: checkpoint -> .tflite / .onnx with metadata, quantization and a parity report.
 
-    from converters.convert import convert
+    from edge_embedder.convert import convert
     result = convert("vit", "google/vit-base-patch16-224", fmt="tflite", quantize="none",
                      output="vit.tflite")
     print(result.report["min_cosine"])
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import platform
 import sys
 import tempfile
@@ -47,8 +46,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from edge_embedder.errors import first_line
+
+from .architectures import UNKNOWN_LICENSE, get_config
 from .errors import ConversionError, ConversionOptionsError, ExportError, OutputPathError, ParityError
-from .registry import FORMATS, QUANTIZATIONS, ArchConfig, LoadedModel, get_config
+from .registry import FORMATS, QUANTIZATIONS, ArchConfig, LoadedModel
 
 __all__ = ["convert", "ConversionResult", "SOURCE_KEY", "parity_report", "resolve_quantization"]
 
@@ -116,10 +118,10 @@ def _write_temp(output: Path, data: bytes) -> Path:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    from .litert_export import write_atomic
+    from edge_embedder.files import atomic_write
 
     try:
-        write_atomic(path, (json.dumps(obj, indent=2) + "\n").encode("utf-8"))
+        atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode("utf-8"))
     except OSError as exc:
         raise OutputPathError(f"{path}: cannot write the parity report ({exc.strerror or exc})") from None
 
@@ -166,9 +168,24 @@ def _uint8_pixels(module: Any, mean: Sequence[float], std: Sequence[float]) -> A
 # --------------------------------------------------------------------------- #
 
 
+def foldable_normalization(mean: Sequence[float], std: Sequence[float]) -> Optional[tuple[float, float]]:
+    """``(mean, std)`` when one integer mean in 0..255 and one std hold for every channel, else None.
+
+    Then ``(x - mean) / std`` is exactly a uint8 quantization (scale ``1/std``,
+    zero point ``mean``), and a full-integer model can take raw pixels with
+    nothing in the graph before its first layer.
+    """
+    if len(set(mean)) != 1 or len(set(std)) != 1:
+        return None
+    m, s = float(mean[0]), float(std[0])
+    if not (m.is_integer() and 0 <= m <= 255 and s > 0):
+        return None
+    return m, s
+
+
 def _calibration_pixels(lm: LoadedModel, images: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Each image through the runtime's own recipe: uint8 [1, H, W, 3] as the model will see it."""
-    from edge_embedder.preprocess import Preprocessor
+    from edge_embedder.vision import Preprocessor
 
     pre = Preprocessor(lm.height, lm.width, lm.recipe, None)
     return [pre.to_uint8(np.ascontiguousarray(img))[None] for img in images]
@@ -182,14 +199,28 @@ def _export_tflite(cfg: ArchConfig, lm: LoadedModel, quant: str, calib: Optional
 
     sample = torch.zeros(1, lm.height, lm.width, 3, dtype=torch.float32)
     if quant == "int8":
-        progress("exporting float32 with raw-pixel input (litert-torch) ...")
-        raw = le.export_float32(le.wrap_pixel_normalization(_nhwc(lm.module), lm.mean, lm.std), sample)
+        assert calib is not None  # convert() loads calibration images for int8
+        fold = foldable_normalization(lm.mean, lm.std)
+        if fold is not None:
+            # One integer mean and one std: the uint8 input quantization *is* the normalization
+            # (scale 1/std, zero point mean), so raw pixels go straight into the int8 graph.
+            mean, std = fold
+            progress("exporting float32, normalization folded into the uint8 input (litert-torch) ...")
+            raw = le.export_float32(_nhwc(lm.module), sample)
+            samples = [((c.astype(np.float32) - mean) / std) for c in calib]
+            input_range = le.pixel_input_range(mean, std)
+            expected = (1.0 / std, int(mean))
+        else:
+            progress("exporting float32 with raw-pixel input, normalization inside (litert-torch) ...")
+            raw = le.export_float32(le.wrap_pixel_normalization(_nhwc(lm.module), lm.mean, lm.std), sample)
+            samples = [c.astype(np.float32) for c in calib]
+            input_range = (0.0, 255.0)
+            expected = (1.0, 0)
         progress(f"quantizing full-integer int8, calibrating on {len(calib)} images (ai-edge-quantizer) ...")
-        data = le.quantize_full_int8(raw, [c.astype(np.float32) for c in calib], input_range=(0.0, 255.0),
-                                     uint8_input=True)
+        data = le.quantize_full_int8(raw, samples, input_range=input_range, uint8_input=True)
         scale, zp = le.uint8_input_quantization(data)
-        if abs(scale - 1.0) > 1e-6 or zp != 0:
-            raise ExportError(f"uint8 input quantization is (scale {scale}, zero point {zp}), expected (1, 0)")
+        if abs(scale - expected[0]) > 1e-6 * expected[0] or zp != expected[1]:
+            raise ExportError(f"uint8 input quantization is (scale {scale}, zero point {zp}), expected {expected}")
         return data
     progress("exporting float32 (litert-torch) ...")
     data = le.export_float32(_nhwc(lm.module), sample)
@@ -249,12 +280,14 @@ def _converter_version() -> str:
 def build_metadata(cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, license: Optional[str]) -> Any:
     from edge_embedder.metadata import RECIPE_KEY, ModelMetadata, NormalizationOptions, TensorMetadata
 
-    from .architectures import _UNKNOWN_LICENSE
-
     ckpt = str(lm.source.get("checkpoint", "?"))
     short = Path(ckpt.rstrip("/")).name or ckpt
     uint8 = quant == "int8"
-    if uint8:
+    fold = foldable_normalization(lm.mean, lm.std) if uint8 else None
+    if fold is not None:
+        in_desc = (f"RGB image {lm.height}x{lm.width}, uint8 raw pixels 0..255; the input quantization "
+                   f"(scale 1/{fold[1]:g}, zero point {fold[0]:g}) is the normalization (x - {fold[0]:g}) / {fold[1]:g}")
+    elif uint8:
         in_desc = (f"RGB image {lm.height}x{lm.width}, uint8 raw pixels 0..255 (scale 1, zero point 0); "
                    f"normalization (x - {list(np.round(lm.mean, 4))}) / {list(np.round(lm.std, 4))} is inside the model")
     else:
@@ -267,8 +300,8 @@ def build_metadata(cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, licen
         "converter": f"edge_embedder {_converter_version()}",
     }
     try:
-        import transformers
         import torch
+        import transformers
 
         source["transformers"] = transformers.__version__
         source["torch"] = torch.__version__
@@ -282,7 +315,7 @@ def build_metadata(cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, licen
         ),
         version=str(lm.source.get("revision") or "1"),
         author=f"edge_embedder converters (source checkpoint: {ckpt})",
-        license=license or lm.license or _UNKNOWN_LICENSE,
+        license=license or lm.license or UNKNOWN_LICENSE,
         inputs=[
             TensorMetadata(
                 name=INPUT_NAME,
@@ -290,7 +323,10 @@ def build_metadata(cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, licen
                 content="image",
                 color_space="RGB",
                 default_size=(lm.width, lm.height),
-                normalization=None if uint8 else NormalizationOptions(tuple(lm.mean), tuple(lm.std)),
+                normalization=(
+                    NormalizationOptions((fold[0],), (fold[1],)) if fold is not None
+                    else None if uint8 else NormalizationOptions(_compact(lm.mean), _compact(lm.std))
+                ),
             )
         ],
         outputs=[TensorMetadata(name=cfg.head_name, description=cfg.head_description, content="feature")],
@@ -299,6 +335,11 @@ def build_metadata(cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, licen
             (SOURCE_KEY, json.dumps(source, sort_keys=True).encode("utf-8")),
         ],
     )
+
+
+def _compact(values: Sequence[float]) -> tuple[float, ...]:
+    """One value when every channel has the same one (what MediaPipe's metadata readers expect)."""
+    return (float(values[0]),) if len(set(values)) == 1 else tuple(float(v) for v in values)
 
 
 def _with_metadata(data: bytes, fmt: str, md: Any) -> bytes:
@@ -317,11 +358,14 @@ def _with_metadata(data: bytes, fmt: str, md: Any) -> bytes:
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
-    if a.shape != b.shape:
+    """The runtime's cosine similarity; NaN where it is undefined (sizes differ, zero norm)."""
+    from edge_embedder.containers import cosine_similarity
+    from edge_embedder.errors import EmbeddingMismatchError
+
+    try:
+        return cosine_similarity(np.asarray(a, np.float32), np.asarray(b, np.float32))
+    except EmbeddingMismatchError:
         return float("nan")
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else float("nan")
 
 
 def parity_report(model_path: str | os.PathLike, images: dict[str, np.ndarray], reference: np.ndarray,
@@ -367,6 +411,7 @@ def convert(
     progress: Callable[[str], None] = _stderr,
     loaded: Optional[LoadedModel] = None,
     reference_cache: Optional[dict] = None,
+    report_path: Optional[str | os.PathLike] = None,
 ) -> ConversionResult:
     """Convert ``model`` (hub id or ``save_pretrained`` folder) of architecture ``arch``.
 
@@ -383,6 +428,7 @@ def convert(
       min_cosine: override the recipe's parity floor.
       loaded, reference_cache: reuse a loaded checkpoint / reference vectors across
         conversions (benchmarks, tests).
+      report_path: where the parity report goes (default ``OUTPUT.parity.json``).
 
     Returns:
       ConversionResult(path, report_path, report, size_bytes, warnings).
@@ -399,6 +445,8 @@ def convert(
         fmt = "onnx" if output.suffix.lower() == ".onnx" else "tflite"
     if fmt not in FORMATS:
         raise ConversionOptionsError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if cfg.requires_checkpoint and not model and loaded is None:
+        raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
     _check_output(output)
     raw_calib = None
     if quant == "int8":
@@ -430,14 +478,12 @@ def convert(
     except ConversionError:
         raise
     except Exception as exc:  # exporter / quantizer internals: one line, typed
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        first = re.sub(r"\x1b\[[0-9;]*m", "", first)
-        raise ExportError(f"{fmt} export ({quant}) failed: {type(exc).__name__}: {first}"[:500]) from exc
+        raise ExportError(f"{fmt} export ({quant}) failed: {type(exc).__name__}: {first_line(exc)}"[:500]) from exc
     data = _with_metadata(data, fmt, build_metadata(cfg, lm, fmt, quant, license))
 
     tmp = _write_temp(output, data)
     try:
-        from edge_embedder.cli import inspect_model
+        from edge_embedder import inspect_model
 
         verdict = inspect_model(str(tmp))["contract"]
         if not verdict["ok"]:
@@ -457,8 +503,8 @@ def convert(
             "convert_seconds": round(time.perf_counter() - t_start, 2),
             "platform": platform.platform(),
         }
-        report_path = output.with_name(output.name + ".parity.json")
-        _write_json_atomic(report_path, report)
+        report_file = Path(report_path) if report_path else output.with_name(output.name + ".parity.json")
+        _write_json_atomic(report_file, report)
         if not report["passed"]:
             fails = [(r["image"], r["cosine"], r["max_abs_diff"]) for r in report["images"] if not r["passed"]]
             raise ParityError(f"{output} ({cfg.name}, {fmt}, {quant})", report["floor"], fails, report)
@@ -472,7 +518,7 @@ def convert(
         except OSError:
             pass
         raise
-    return ConversionResult(output, report_path, report, len(data), list(lm.warnings))
+    return ConversionResult(output, report_file, report, len(data), list(lm.warnings))
 
 
 def _tf_version() -> str:

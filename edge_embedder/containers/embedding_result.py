@@ -1,4 +1,4 @@
-"""Results, postprocessing and cosine similarity.
+"""Embedding results, their postprocessing and cosine similarity (shared by every embedder).
 
 Postprocessing mirrors MediaPipe: dequantize uint8 outputs with the tensor's
 quantization parameters; ``l2_normalize`` multiplies by ``1 / sqrt(sum(v*v))``
@@ -14,9 +14,18 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import EmbeddingMismatchError
+from ..errors import EmbeddingMismatchError
 
-__all__ = ["Embedding", "ImageEmbedderResult", "cosine_similarity", "l2_normalize", "quantize"]
+__all__ = [
+    "Embedding",
+    "EmbeddingResult",
+    "ImageEmbedderResult",
+    "VectorLike",
+    "cosine_similarity",
+    "dequantize",
+    "l2_normalize",
+    "quantize",
+]
 
 
 @dataclass(frozen=True)
@@ -46,8 +55,8 @@ class Embedding:
 
 
 @dataclass(frozen=True)
-class ImageEmbedderResult:
-    """All heads of one embedded image.
+class EmbeddingResult:
+    """All heads of one embedded input.
 
     ``timestamp_ms`` is the caller's timestamp in VIDEO / LIVE_STREAM mode and
     None in IMAGE mode (no timestamps are invented).
@@ -55,6 +64,10 @@ class ImageEmbedderResult:
 
     embeddings: list[Embedding]
     timestamp_ms: Optional[int] = None
+
+
+#: MediaPipe's name for the image embedder's result.
+ImageEmbedderResult = EmbeddingResult
 
 
 def dequantize(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

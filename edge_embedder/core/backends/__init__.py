@@ -1,58 +1,19 @@
-"""The backend protocol: load, input spec, output specs, run, close.
+"""Model runtimes behind one protocol (:mod:`.base`), and the loader that picks one.
 
-A backend knows nothing about images or metadata beyond returning the raw
-metadata it carries; the embedder holds no backend-specific code. ``run``
-takes a *writer*: a function that fills the backend's own input buffer in
-place (for LiteRT that is the interpreter's tensor memory), so preprocessing
-never allocates a model-sized array per call.
+The format is sniffed from the file's content, not its name; the LiteRT and
+ONNX Runtime modules are imported only when a model of their format is opened.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from pathlib import Path
-from typing import Callable, Optional, Protocol, Sequence, runtime_checkable
+from typing import Optional, Sequence, Union
 
-import numpy as np
+from ...errors import ModelLoadError, OptionsError
+from .base import Backend, TensorSpec
 
-from ..errors import ModelLoadError
-from ..metadata import ModelMetadata
-
-__all__ = ["TensorSpec", "Backend", "open_backend", "sniff_format"]
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One input or output tensor as the runtime sees it."""
-
-    index: int
-    name: str
-    dtype: np.dtype
-    shape: tuple[int, ...]
-    scale: float = 0.0  # quantization scale (0 when not quantized)
-    zero_point: int = 0
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """What the embedder needs from a runtime."""
-
-    name: str
-
-    @property
-    def input_specs(self) -> Sequence[TensorSpec]: ...
-
-    @property
-    def output_specs(self) -> Sequence[TensorSpec]: ...
-
-    @property
-    def metadata(self) -> Optional[ModelMetadata]: ...
-
-    def run(self, write_input: Callable[[np.ndarray], None]) -> list[np.ndarray]:
-        """Fill input 0 with ``write_input(buffer)``, invoke, return output copies."""
-        ...
-
-    def close(self) -> None: ...
+__all__ = ["Backend", "TensorSpec", "open_backend", "read_model_bytes", "sniff_format"]
 
 
 def sniff_format(data: bytes) -> str:
@@ -68,7 +29,8 @@ def sniff_format(data: bytes) -> str:
     )
 
 
-def read_model_bytes(path: str | Path) -> bytes:
+def read_model_bytes(path: Union[str, "os.PathLike[str]"]) -> bytes:
+    """The bytes of a model file; ModelLoadError for a missing, unreadable or empty one."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -90,12 +52,16 @@ def open_backend(
     providers: Optional[Sequence[str]] = None,
     source: str = "<buffer>",
 ) -> Backend:
-    """Open ``data`` with the backend its content calls for."""
+    """Open ``data`` with the backend its content calls for.
+
+    Raises:
+      ModelLoadError: not a model of a known format, or the runtime refuses it.
+      BackendUnavailableError: the runtime for its format is not installed.
+      OptionsError: ``providers`` given for a TFLite model, or not available.
+    """
     fmt = sniff_format(data)
     if fmt == "tflite":
         if providers:
-            from ..errors import OptionsError
-
             raise OptionsError(f"providers: only for ONNX models, {source} is a TFLite model")
         from .litert import LiteRTBackend
 

@@ -19,26 +19,28 @@ Two samplers, chosen by the model's recipe:
     a size, or shortest edge then centre crop).
 
 Normalization ``(x - mean) / std`` is written straight into the backend's
-input buffer from the uint8 result; uint8 models get the raw pixels and never
-see a float conversion. No per-call allocation of a full-size float image.
+input buffer from the uint8 result, in the layout the backend declares
+(NHWC, or NCHW through one transpose); uint8 models get the raw pixels and
+never see a float conversion. No per-call allocation of a full-size float image.
+
+The recipe itself is data (:class:`edge_embedder.core.recipe.Recipe`), read
+from the model file and checked by the contract.
 """
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import cv2
 import numpy as np
 from PIL import Image as _PILImage
 
-from .errors import ModelContractError
-from .metadata import NormalizationOptions
-from .options import ImageProcessingOptions
+from ..core.recipe import Recipe
+from ..metadata import NormalizationOptions
+from .processing_options import ImageProcessingOptions
 
-__all__ = ["Recipe", "Preprocessor", "DEFAULT_RECIPE"]
+__all__ = ["Preprocessor", "corner_aligned_maps"]
 
 _INTER_BITS = 5
 _INTER_TAB_SIZE = 1 << _INTER_BITS
@@ -51,108 +53,6 @@ _PIL_RESAMPLE = {
     "box": _PILImage.Resampling.BOX,
     "hamming": _PILImage.Resampling.HAMMING,
 }
-_SAMPLERS = ("mediapipe", "pil")
-_RESIZES = ("stretch", "shortest_edge")
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How an image becomes the model's H x W input (before normalization).
-
-    Stored in the model's custom metadata ``edge_embedder.recipe`` as JSON, e.g.
-    ``{"sampler": "pil", "resize": "shortest_edge", "size": 224,
-    "crop": [224, 224], "interpolation": "bicubic"}``.
-
-    Attributes:
-      sampler: ``"mediapipe"`` (corner-aligned bilinear remap, no antialias) or
-        ``"pil"`` (Pillow resize, antialiased, as transformers' processors).
-      resize: ``"stretch"`` to ``size`` (h, w) or ``"shortest_edge"`` to ``size``.
-      size: (h, w) for stretch (None means the model input size), an int for
-        shortest_edge.
-      crop: (h, w) of a centre crop after the resize, or None.
-      interpolation: bilinear (mediapipe sampler: only bilinear), bicubic,
-        nearest, lanczos, box, hamming.
-    """
-
-    sampler: str = "mediapipe"
-    resize: str = "stretch"
-    size: Any = None
-    crop: Optional[tuple[int, int]] = None
-    interpolation: str = "bilinear"
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Recipe":
-        if not isinstance(data, Mapping):
-            raise ModelContractError(f"recipe: expected a JSON object, got {type(data).__name__}")
-        unknown = set(data) - {"sampler", "resize", "size", "crop", "interpolation", "version"}
-        if unknown:
-            raise ModelContractError(f"recipe: unknown keys {sorted(unknown)}")
-        size = data.get("size")
-        if isinstance(size, list):
-            size = tuple(int(v) for v in size)
-        crop = data.get("crop")
-        if isinstance(crop, int):
-            crop = (crop, crop)
-        elif crop is not None:
-            crop = tuple(int(v) for v in crop)
-        return cls(
-            sampler=data.get("sampler", "mediapipe"),
-            resize=data.get("resize", "stretch"),
-            size=size,
-            crop=crop,
-            interpolation=data.get("interpolation", "bilinear"),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"sampler": self.sampler, "resize": self.resize}
-        if self.size is not None:
-            d["size"] = list(self.size) if isinstance(self.size, tuple) else self.size
-        if self.crop is not None:
-            d["crop"] = list(self.crop)
-        d["interpolation"] = self.interpolation
-        return d
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(self.to_json(), sort_keys=True).encode("utf-8")
-
-    def validate(self, height: int, width: int) -> None:
-        """Check the recipe ends at the model's input size (H, W)."""
-        if self.sampler not in _SAMPLERS:
-            raise ModelContractError(f"recipe.sampler: expected one of {_SAMPLERS}, got {self.sampler!r}")
-        if self.resize not in _RESIZES:
-            raise ModelContractError(f"recipe.resize: expected one of {_RESIZES}, got {self.resize!r}")
-        if self.sampler == "mediapipe":
-            if self.interpolation != "bilinear":
-                raise ModelContractError(
-                    f"recipe.interpolation: the mediapipe sampler is bilinear only, got {self.interpolation!r}"
-                )
-            if self.resize != "stretch" or self.crop is not None or self.size not in (None, (height, width)):
-                raise ModelContractError(
-                    "recipe: the mediapipe sampler only stretches to the input size, "
-                    f"got resize={self.resize!r} size={self.size!r} crop={self.crop!r}"
-                )
-            return
-        if self.interpolation not in _PIL_RESAMPLE:
-            raise ModelContractError(
-                f"recipe.interpolation: expected one of {sorted(_PIL_RESAMPLE)}, got {self.interpolation!r}"
-            )
-        if self.resize == "shortest_edge":
-            if not isinstance(self.size, int) or self.size < 1:
-                raise ModelContractError(
-                    f"recipe.size: shortest_edge needs a positive int, got {self.size!r}"
-                )
-            if self.crop is None:
-                raise ModelContractError("recipe.crop: shortest_edge needs a centre crop to reach a fixed size")
-        elif self.size is not None and (not isinstance(self.size, tuple) or len(self.size) != 2):
-            raise ModelContractError(f"recipe.size: stretch needs [height, width], got {self.size!r}")
-        final = self.crop if self.crop is not None else (self.size or (height, width))
-        if tuple(final) != (height, width):
-            raise ModelContractError(
-                f"recipe: ends at {final[0]}x{final[1]} (h x w) but the model input is {height}x{width}"
-            )
-
-
-DEFAULT_RECIPE = Recipe()
 
 
 class Preprocessor:
@@ -163,6 +63,8 @@ class Preprocessor:
       recipe: the model's resize recipe.
       normalization: ``(x - mean) / std`` for float inputs (1 or 3 values
         each); None for uint8 inputs, which get the raw pixels.
+      layout: ``"NHWC"`` or ``"NCHW"``, the layout of the buffers given to
+        :meth:`write` (the backend's declared input layout).
     """
 
     def __init__(
@@ -172,9 +74,14 @@ class Preprocessor:
         recipe: Recipe,
         normalization: Optional[NormalizationOptions],
         map_cache_size: int = 8,
+        *,
+        layout: str = "NHWC",
     ) -> None:
+        if layout not in ("NHWC", "NCHW"):
+            raise ValueError(f"layout: expected 'NHWC' or 'NCHW', got {layout!r}")
         self.height, self.width = height, width
         self.recipe = recipe
+        self.layout = layout
         self._lut: Optional[np.ndarray] = None
         if normalization is not None:
             mean = np.broadcast_to(np.asarray(normalization.mean, np.float64), (3,))
@@ -183,6 +90,9 @@ class Preprocessor:
             # uint8 level -> normalized float32, per channel, rounded once from float64.
             self._lut = ((levels - mean) / std).astype(np.float32).reshape(1, 256, 3)
         self._scratch = np.empty((height, width, 3), np.uint8)
+        self._float_scratch = (
+            np.empty((height, width, 3), np.float32) if layout == "NCHW" and self._lut is not None else None
+        )
         self._maps: "OrderedDict[tuple, tuple[np.ndarray, np.ndarray]]" = OrderedDict()
         self._map_cache_size = map_cache_size
 
@@ -193,7 +103,15 @@ class Preprocessor:
         options: Optional[ImageProcessingOptions],
         dst: np.ndarray,
     ) -> None:
-        """Fill ``dst`` ([1, H, W, 3] uint8 or float32) from RGB ``pixels``."""
+        """Fill ``dst`` ([1, H, W, 3], or [1, 3, H, W] for NCHW; uint8 or float32) from RGB ``pixels``."""
+        if self.layout == "NCHW":
+            self._resample(pixels, options, self._scratch)
+            if self._lut is None or self._float_scratch is None:
+                dst[0] = self._scratch.transpose(2, 0, 1)
+            else:
+                cv2.LUT(self._scratch, self._lut, dst=self._float_scratch)
+                dst[0] = self._float_scratch.transpose(2, 0, 1)
+            return
         out = dst[0]
         if self._lut is None:  # uint8 model: resample straight into the input buffer
             self._resample(pixels, options, out)

@@ -1,20 +1,21 @@
-"""The image-embedder model contract: one module, one check per rule.
+"""The model contract: one module, one check per rule.
 
 Run once at load time. Combines the backend's tensor details with the model's
 metadata into one immutable :class:`ModelSpec` that pre- and postprocessing
-consume; nothing on the per-image path re-reads metadata.
+consume; nothing on the per-call path re-reads metadata. Each task picks the
+rule set of its input and output kinds (:func:`check_image_embedder`).
 
 The rules (each message says expected vs actual):
 
-Input
+Image input
   * exactly one input tensor
   * dtype uint8 or float32
-  * rank 4, batch 1, layout NHWC with 3 (RGB) channels (ONNX backends may
-    report NCHW, which they transpose themselves: ``layout`` says which)
+  * rank 4, batch 1, 3 (RGB) channels in the layout the backend declares
+    (NHWC; ONNX graphs may be NCHW, which preprocessing then writes)
   * float32 input needs NormalizationOptions (1 or 3 means and stds, stds
     non-zero) in the metadata; uint8 input is fed raw pixels
   * when the metadata names a colour space it is RGB
-Outputs
+Embedding outputs
   * at least one output tensor
   * each dtype uint8 or float32; uint8 outputs carry quantization params
   * each shape [1, N] or [1, 1, 1, N]
@@ -31,12 +32,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .backends.base import TensorSpec
-from .errors import InputContractError, MetadataError, ModelContractError, OutputContractError
-from .metadata import RECIPE_KEY, ModelMetadata, NormalizationOptions
-from .preprocess import DEFAULT_RECIPE, Recipe
+from ..errors import InputContractError, MetadataError, ModelContractError, OutputContractError
+from ..metadata import RECIPE_KEY, ModelMetadata, NormalizationOptions
+from .backends.base import Backend, TensorSpec
+from .recipe import DEFAULT_RECIPE, Recipe
 
-__all__ = ["ModelSpec", "OutputSpec", "check_contract"]
+__all__ = ["ModelSpec", "OutputSpec", "check_image_embedder", "check_contract"]
 
 _INPUT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
 _OUTPUT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
@@ -56,12 +57,12 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything the embedder needs to know about a model, checked."""
+    """Everything an image task needs to know about a model, checked."""
 
     height: int
     width: int
     input_dtype: np.dtype
-    layout: str  # "NHWC" or "NCHW"
+    layout: str  # "NHWC" or "NCHW": the layout preprocessing writes
     normalization: Optional[NormalizationOptions]  # None for uint8 input
     recipe: Recipe
     outputs: tuple[OutputSpec, ...]
@@ -94,11 +95,11 @@ def _check_input_batch(t: TensorSpec) -> None:
         raise InputContractError(f"input tensor {t.name!r}: expected batch size 1, got {t.shape[0]} (shape {list(t.shape)})")
 
 
-def _check_input_channels(t: TensorSpec, allow_nchw: bool) -> str:
+def _check_input_channels(t: TensorSpec, layout: Optional[str]) -> str:
+    if layout == "NCHW" and t.shape[1] == 3:
+        return "NCHW"
     if t.shape[3] == 3:
         return "NHWC"
-    if allow_nchw and t.shape[1] == 3:
-        return "NCHW"
     hint = " (the layout looks like NCHW; export with NHWC input)" if t.shape[1] == 3 else ""
     raise InputContractError(
         f"input tensor {t.name!r}: expected 3 (RGB) channels in shape [1, H, W, 3], "
@@ -119,7 +120,8 @@ def _check_normalization(t: TensorSpec, md: Optional[ModelMetadata]) -> Optional
     if md is None:
         raise InputContractError(
             f"input tensor {t.name!r} is float32: expected NormalizationOptions in the model metadata, "
-            "got a model without metadata (add it with edge_embedder.metadata.populate_tflite_metadata)"
+            "got a model without metadata (TFLite: add it with edge_embedder.metadata.populate_tflite_metadata; "
+            "ONNX: write edge_embedder.metadata.to_onnx_props(md) into the model's metadata_props)"
         )
     norm = md.inputs[0].normalization if md.inputs else None
     if norm is None:
@@ -197,14 +199,22 @@ def _check_recipe(md: Optional[ModelMetadata], h: int, w: int) -> Recipe:
     return recipe
 
 
+def check_image_embedder(backend: Backend) -> ModelSpec:
+    """The image-embedder contract (image input, embedding outputs) of an opened backend."""
+    return check_contract(backend.input_specs, backend.output_specs, backend.metadata, layout=backend.input_layout)
+
+
 def check_contract(
     inputs: Sequence[TensorSpec],
     outputs: Sequence[TensorSpec],
     metadata: Optional[ModelMetadata],
     *,
-    allow_nchw: bool = False,
+    layout: Optional[str] = "NHWC",
 ) -> ModelSpec:
-    """Check every rule and return the model's spec.
+    """Check every image-input and embedding-output rule and return the model's spec.
+
+    Args:
+      layout: the input layout the backend declares (``"NHWC"`` or ``"NCHW"``).
 
     Raises:
       InputContractError, OutputContractError, ModelContractError, MetadataError.
@@ -213,7 +223,7 @@ def check_contract(
     _check_input_dtype(t)
     _check_input_rank(t)
     _check_input_batch(t)
-    layout = _check_input_channels(t, allow_nchw)
+    layout = _check_input_channels(t, layout)
     h, w = _check_input_size(t, layout)
     _check_metadata_counts(metadata, len(inputs), len(outputs))
     norm = _check_normalization(t, metadata)

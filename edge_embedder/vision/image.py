@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image as _PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
-from .errors import ImageDecodeError, UnsupportedImageError
+from ..errors import ImageDecodeError, UnsupportedImageError
 
 __all__ = ["Image", "ImageLike", "to_image"]
 
@@ -140,6 +140,7 @@ def _pil_to_rgb(im: "_PILImage.Image") -> np.ndarray:
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # A 16-bit (or 32-bit integer) gray file: its range is the dtype's.
         arr = np.asarray(im)
+        arr8: np.ndarray
         if arr.dtype.itemsize == 2:
             arr8 = (arr.astype(np.uint32) * 255 + 32767) // 65535
         elif arr.min() >= 0 and arr.max() <= 65535:

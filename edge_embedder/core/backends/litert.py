@@ -12,8 +12,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, ModelLoadError
-from ..metadata import ModelMetadata, _T, read_tflite_metadata
+from ...errors import BackendUnavailableError, ModelLoadError, first_line
+from ...metadata import ModelMetadata, read_tflite_metadata
+from ...metadata.flatbuffer import FlatTable
 from .base import TensorSpec
 
 __all__ = ["LiteRTBackend", "find_interpreter_class", "dynamic_range_ops"]
@@ -58,8 +59,7 @@ class LiteRTBackend:
             self._interp: Any = interpreter_cls(model_content=model, num_threads=num_threads)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(f"{source}: not a loadable TFLite model ({msg})") from None
+            raise ModelLoadError(f"{source}: not a loadable TFLite model ({first_line(exc)})") from None
         if self.runtime_module.startswith("tflite_runtime"):
             hybrid = dynamic_range_ops(model)
             if hybrid:
@@ -73,6 +73,7 @@ class LiteRTBackend:
         self._outputs = tuple(_spec(d) for d in self._interp.get_output_details())
         self._input_index = self._inputs[0].index if self._inputs else None
         self.num_threads = num_threads
+        self.runtime = _runtime_name(self.runtime_module)
 
     @property
     def input_specs(self) -> tuple[TensorSpec, ...]:
@@ -90,6 +91,15 @@ class LiteRTBackend:
     def model_bytes(self) -> bytes:
         return self._model
 
+    @property
+    def input_layout(self) -> Optional[str]:
+        # TFLite image models are NHWC; the contract refuses anything else.
+        return "NHWC" if self._inputs and len(self._inputs[0].shape) == 4 else None
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return False  # TFLite files have a fixed batch of 1 (litert-torch exports them so)
+
     def run(self, write_input: Callable[[np.ndarray], None]) -> list[np.ndarray]:
         interp = self._interp
         view = interp.tensor(self._input_index)()
@@ -100,12 +110,35 @@ class LiteRTBackend:
         interp.invoke()
         return [interp.get_tensor(o.index) for o in self._outputs]
 
+    def run_batch(self, batch: np.ndarray) -> list[np.ndarray]:
+        """One item at a time (batch 1 is fixed); outputs stacked on a leading axis."""
+        rows = []
+        for x in batch:
+
+            def write(buf: np.ndarray, x: np.ndarray = x) -> None:
+                buf[...] = x[None]
+
+            rows.append(self.run(write))
+        return [np.concatenate([r[i] for r in rows]) for i in range(len(self._outputs))]
+
     def invoke_only(self) -> None:
         """Bare ``invoke()`` on whatever the input holds (for benchmarks)."""
         self._interp.invoke()
 
     def close(self) -> None:
         self._interp = None
+
+
+def _runtime_name(module_name: str) -> str:
+    """``"<package> <version>"`` of the interpreter module in use."""
+    from importlib import metadata
+
+    package = module_name.split(".")[0]
+    dist = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}.get(package, package)
+    try:
+        return f"{package} {metadata.version(dist)}"
+    except metadata.PackageNotFoundError:
+        return package
 
 
 def _spec(d: dict) -> TensorSpec:
@@ -127,7 +160,7 @@ def dynamic_range_ops(model: bytes) -> list[str]:
     """
     from flatbuffers import number_types as nt
 
-    root = _T.root(model)
+    root = FlatTable.root(model)
     # OperatorCode: deprecated_builtin_code 0 (int8), custom_code 1, version 2, builtin_code 3 (int32)
     codes = [max(c.scalar(0, nt.Int8Flags), c.scalar(3, nt.Int32Flags)) for c in root.tables(1)]
     found = []

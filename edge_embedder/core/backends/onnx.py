@@ -4,7 +4,8 @@ Execution providers are passed explicitly and checked against
 ``onnxruntime.get_available_providers()``; ``num_threads`` maps to intra-op
 threads. Metadata comes from the model's ``metadata_props`` as the converters
 write them. A dynamic batch axis is reported as batch 1 to the contract and
-exposed as :attr:`OnnxBackend.dynamic_batch` for real batching.
+exposed as :attr:`OnnxBackend.dynamic_batch` for real batching. The input
+layout (NHWC or NCHW) is read from the graph's input shape.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, ModelLoadError, OptionsError
-from ..metadata import ModelMetadata, from_onnx_props
+from ...errors import BackendUnavailableError, ModelLoadError, OptionsError, first_line
+from ...metadata import ModelMetadata, from_onnx_props
 from .base import TensorSpec
 
 __all__ = ["OnnxBackend", "DEFAULT_PROVIDERS"]
@@ -71,13 +72,14 @@ class OnnxBackend:
         try:
             self._session = ort.InferenceSession(model, sess_options=so, providers=list(requested))
         except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(f"{source}: not a loadable ONNX model ({msg})") from None
+            raise ModelLoadError(f"{source}: not a loadable ONNX model ({first_line(exc)})") from None
         self.providers = tuple(self._session.get_providers())
         self.num_threads = num_threads
+        self.runtime = f"onnxruntime {ort.__version__}"
+        self._model = model
         self._metadata = from_onnx_props(self._session.get_modelmeta().custom_metadata_map)
         ins = self._session.get_inputs()
-        self.dynamic_batch = bool(ins) and not isinstance(ins[0].shape[0], int)
+        self._dynamic_batch = bool(ins) and not isinstance(ins[0].shape[0], int)
         self._inputs = tuple(_spec(i, t) for i, t in enumerate(ins))
         self._outputs = tuple(_spec(i, t) for i, t in enumerate(self._session.get_outputs()))
         self._input_name = ins[0].name if ins else None
@@ -99,6 +101,21 @@ class OnnxBackend:
     @property
     def metadata(self) -> Optional[ModelMetadata]:
         return self._metadata
+
+    @property
+    def model_bytes(self) -> bytes:
+        return self._model
+
+    @property
+    def input_layout(self) -> Optional[str]:
+        if not self._inputs or len(self._inputs[0].shape) != 4:
+            return None
+        shape = self._inputs[0].shape
+        return "NCHW" if shape[1] == 3 and shape[3] != 3 else "NHWC"
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return self._dynamic_batch
 
     def run(self, write_input: Callable[[np.ndarray], None]) -> list[np.ndarray]:
         buf = self._buffer

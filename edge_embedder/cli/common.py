@@ -1,0 +1,65 @@
+"""What the subcommands share: argument types, the model / geometry arguments, CliError.
+
+Only argparse is imported at module import; the runtime is imported inside the
+functions that need it, so ``edge-embedder --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Optional
+
+from ..argtypes import positive_int, roi, rotation
+
+__all__ = [
+    "CliError",
+    "add_model_args",
+    "add_geometry_args",
+    "make_embedder",
+    "processing_options",
+]
+
+
+class CliError(Exception):
+    """A one-line error and its exit code; ``main`` prints it and returns the code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = int(code)
+
+
+def add_model_args(p: argparse.ArgumentParser, default: str = "the shipped EfficientNet-Lite0 fp32") -> None:
+    p.add_argument("--model", "-m", help=f"model file (.tflite or .onnx); default: {default}")
+    p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads (default: cores, max 4)")
+
+
+def add_geometry_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--roi", type=roi, default=None, metavar="L,T,R,B",
+                   help="region of interest, normalized to [0, 1], e.g. 0.1,0.1,0.9,0.9")
+    p.add_argument("--rotation", type=rotation, default=0, metavar="DEG",
+                   help="rotate the (cropped) image clockwise by a multiple of 90 degrees")
+
+
+def make_embedder(args: argparse.Namespace, *, l2: bool = False, quantize: bool = False) -> Any:
+    """An ImageEmbedder on ``args.model`` (default: the shipped fp32 model) with ``args.threads``."""
+    from ..core.base_options import BaseOptions
+    from ..resources import default_model_path
+    from ..vision import ImageEmbedder, ImageEmbedderOptions
+
+    model = args.model or default_model_path("fp32")
+    opts = ImageEmbedderOptions(
+        base_options=BaseOptions(model_asset_path=model, num_threads=args.threads),
+        l2_normalize=l2,
+        quantize=quantize,
+    )
+    return ImageEmbedder.create_from_options(opts)
+
+
+def processing_options(args: argparse.Namespace) -> Optional[Any]:
+    """ImageProcessingOptions from ``--roi`` / ``--rotation``, or None when neither is given."""
+    from ..vision import ImageProcessingOptions
+
+    if args.roi is None and not args.rotation:
+        return None
+    return ImageProcessingOptions(region_of_interest=args.roi, rotation_degrees=args.rotation)
+

@@ -1,0 +1,43 @@
+"""Model metadata: what a model file says about itself, read and written by the project.
+
+* :class:`ModelMetadata`, :class:`TensorMetadata`, :class:`NormalizationOptions`:
+  the content, as frozen dataclasses;
+* TFLite: :func:`read_tflite_metadata` / :class:`MetadataReader` and
+  :func:`populate_tflite_metadata` / :class:`MetadataWriter` (the ``M001``
+  metadata flatbuffer of TFLite Support, with plain ``flatbuffers``);
+* ONNX: :func:`to_onnx_props` / :func:`from_onnx_props` (``metadata_props``).
+
+Only the parts the project's tasks need are modelled: model name /
+description / version / author / license, per-tensor name, description,
+content (image or feature), image colour space and default size,
+normalization options and stats, subgraph custom metadata. Fields we do not
+model are ignored on read.
+"""
+
+from .model_metadata import RECIPE_KEY, ModelMetadata, NormalizationOptions, TensorMetadata
+from .onnx import from_onnx_props, to_onnx_props
+from .tflite import (
+    METADATA_NAME,
+    MetadataReader,
+    MetadataWriter,
+    build_metadata_buffer,
+    parse_metadata_buffer,
+    populate_tflite_metadata,
+    read_tflite_metadata,
+)
+
+__all__ = [
+    "ModelMetadata",
+    "TensorMetadata",
+    "NormalizationOptions",
+    "MetadataReader",
+    "MetadataWriter",
+    "read_tflite_metadata",
+    "populate_tflite_metadata",
+    "build_metadata_buffer",
+    "parse_metadata_buffer",
+    "to_onnx_props",
+    "from_onnx_props",
+    "METADATA_NAME",
+    "RECIPE_KEY",
+]
