@@ -291,11 +291,11 @@ class EfficientNetLite0Config(ArchConfig):
         )
 
 
-def known_architectures() -> list[str]:
-    """The registered architecture names, sorted."""
-    return sorted(registered())
+def known_architectures(task: str = "image-embedding") -> list[str]:
+    """The architecture names registered for ``task``, sorted."""
+    return sorted(registered(task))
 
 
-def get_config(name: str) -> ArchConfig:
-    """The config registered as ``name``; raises ``UnknownArchitectureError`` listing the known ones."""
-    return lookup(name)
+def get_config(name: str, task: str = "image-embedding") -> ArchConfig:
+    """The config of ``name`` for ``task``; raises ``UnknownArchitectureError`` listing the known ones."""
+    return lookup(name, task)

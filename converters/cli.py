@@ -54,6 +54,8 @@ def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--arch", required=True, help="architecture: vit, clip, efficientnet-lite0")
+    p.add_argument("--task", default="image-embedding",
+                   help="what the file does: image-embedding (default)")
     p.add_argument("--model", "-m", default=None, help="hub id or local save_pretrained folder (model + image processor)")
     p.add_argument("--format", "-f", choices=("tflite", "onnx"), default=None,
                    help="output format (default: from the output suffix, .onnx -> onnx, else tflite)")
@@ -133,12 +135,13 @@ def _convert(args: argparse.Namespace) -> int:
     from .toolchain import require_toolchain
 
     try:
-        cfg = get_config(args.arch)  # cheap: fail before importing torch
+        from .pipeline import convert, format_report  # no torch at import
+
+        cfg = get_config(args.arch, args.task)  # cheap: fail before importing torch
         if cfg.requires_checkpoint and not args.model:
             raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
         require_toolchain(cfg, args.format or ("onnx" if str(args.output).lower().endswith(".onnx") else "tflite"),
                           args.quantize)
-        from .pipeline import convert, format_report
     except (UnknownArchitectureError, ConversionOptionsError) as exc:
         raise _Fail(str(exc), ExitCode.USAGE) from None
     except MissingDependencyError as exc:
@@ -165,6 +168,7 @@ def _convert(args: argparse.Namespace) -> int:
                     args.arch,
                     args.model,
                     output=args.output,
+                    task=args.task,
                     fmt=args.format,
                     quantize=args.quantize,
                     calibration_images=args.calibration_images,

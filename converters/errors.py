@@ -38,10 +38,11 @@ class ConversionError(EdgeEmbedderError):
 class UnknownArchitectureError(ConversionError, ValueError):
     """The architecture name is not registered."""
 
-    def __init__(self, name: str, known: Iterable[str]) -> None:
+    def __init__(self, name: str, known: Iterable[str], task: str = "image-embedding") -> None:
         self.name = name
         self.known = sorted(known)
-        super().__init__(f"unknown architecture {name!r}: expected one of {', '.join(self.known)}")
+        self.task = task
+        super().__init__(f"unknown architecture {name!r} for {task}: expected one of {', '.join(self.known)}")
 
 
 class ConversionOptionsError(ConversionError, ValueError):
@@ -65,26 +66,24 @@ class OutputPathError(ConversionError, OSError):
 
 
 class ParityError(ConversionError, RuntimeError):
-    """The exported model's embeddings differ from the reference beyond the floor.
+    """The exported model's outputs differ from the reference beyond the floor.
 
     Attributes:
-      failures: ``[(image, cosine, max_abs_diff), ...]`` for every failing image.
-      floor: the cosine floor that was applied.
+      failures: ``[(input name, what was measured), ...]`` for every failing input.
+      criterion: what every input had to reach (e.g. ``"cosine >= 0.9995"``).
       report: the full parity report (a dict, as saved to JSON).
     """
 
     def __init__(
         self,
         what: str,
-        floor: float,
-        failures: Sequence[tuple[str, float, float]],
+        criterion: str,
+        failures: Sequence[tuple[str, str]],
         report: dict | None = None,
+        kind: str = "input",
     ) -> None:
-        self.floor = floor
+        self.criterion = criterion
         self.failures = list(failures)
         self.report = report
-        items = "; ".join(f"{n}: cosine {c:.6f}, max abs diff {d:.3g}" for n, c, d in self.failures)
-        super().__init__(
-            f"{what}: parity failed on {len(self.failures)} image(s), "
-            f"expected cosine >= {floor}: {items}"
-        )
+        items = "; ".join(f"{n}: {d}" for n, d in self.failures)
+        super().__init__(f"{what}: parity failed on {len(self.failures)} {kind}(s), expected {criterion}: {items}")

@@ -35,7 +35,7 @@ __all__ = [
 QUANTIZATIONS = ("none", "fp16", "dynamic-int8", "int8")
 FORMATS = ("tflite", "onnx")
 
-_REGISTRY: dict[str, type["ArchConfig"]] = {}
+_REGISTRY: dict[tuple[str, str], type["ArchConfig"]] = {}
 
 
 @dataclass
@@ -83,6 +83,8 @@ class ArchConfig:
     """
 
     name: ClassVar[str]
+    #: What the converted file does (a task of ``.tasks``); one architecture may have a config per task.
+    task: ClassVar[str] = "image-embedding"
     title: ClassVar[str]
     head_name: ClassVar[str]
     head_description: ClassVar[str]
@@ -107,24 +109,28 @@ class ArchConfig:
 
 
 def register(cls: type[ArchConfig]) -> type[ArchConfig]:
-    """Class decorator: register an :class:`ArchConfig` under ``cls.name``."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"architecture {cls.name!r} is already registered")
+    """Class decorator: register an :class:`ArchConfig` under ``(cls.name, cls.task)``."""
+    key = (cls.name, cls.task)
+    if key in _REGISTRY and _REGISTRY[key] is not cls:
+        raise ValueError(f"architecture {cls.name!r} is already registered for {cls.task}")
     missing = set(QUANTIZATIONS) - set(cls.parity_floors)
     if missing or cls.default_quantization not in QUANTIZATIONS:
         raise ValueError(f"{cls.__name__}: incomplete parity floors or bad default quantization")
-    _REGISTRY[cls.name] = cls
+    _REGISTRY[key] = cls
     return cls
 
 
-def registered() -> dict[str, type[ArchConfig]]:
-    """The registered configs by name (the built-in ones register when ``.architectures`` is imported)."""
-    return dict(_REGISTRY)
+def registered(task: str | None = None) -> dict[str, type[ArchConfig]]:
+    """The registered configs of ``task`` (all tasks when None) by name.
+
+    The built-in ones register when ``.architectures`` is imported.
+    """
+    return {n: c for (n, t), c in _REGISTRY.items() if task is None or t == task}
 
 
-def lookup(name: str) -> ArchConfig:
-    """The config registered as ``name``; raises :class:`UnknownArchitectureError` listing the known ones."""
+def lookup(name: str, task: str = "image-embedding") -> ArchConfig:
+    """The config of ``name`` for ``task``; raises :class:`UnknownArchitectureError` listing the known ones."""
     try:
-        return _REGISTRY[name]()
+        return _REGISTRY[(name, task)]()
     except KeyError:
-        raise UnknownArchitectureError(name, _REGISTRY) from None
+        raise UnknownArchitectureError(name, registered(task), task) from None

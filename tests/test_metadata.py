@@ -170,3 +170,90 @@ def test_writer_reproduces_the_golden_file_the_reference_reader_checked():
     assert ref["min_parser_version"] == "1.5.0"
     assert ref["subgraph_metadata"][0]["input_tensor_metadata"][0]["content"]["content_properties"]["default_size"] == {
         "width": 32, "height": 32}
+
+
+def _with_files(**kw) -> ModelMetadata:
+    from edge_embedder.metadata import AssociatedFile, ScoreCalibration
+
+    labels = AssociatedFile("labels.txt", "TENSOR_AXIS_LABELS", description="class names")
+    french = AssociatedFile("labels_fr.txt", "TENSOR_AXIS_LABELS", locale="fr")
+    calib = AssociatedFile("calibration.csv", "TENSOR_AXIS_SCORE_CALIBRATION")
+    readme = AssociatedFile("README.txt", "DESCRIPTIONS", version="2")
+    return _sample_metadata(
+        outputs=[TensorMetadata(name="probabilities", content="feature", associated_files=[labels, french, calib],
+                                score_calibration=ScoreCalibration("LOG", 0.25), score_threshold=0.125)],
+        associated_files=[readme],
+        files={"labels.txt": b"cat\ndog\n", "labels_fr.txt": "chat\nchien\n".encode(),
+               "calibration.csv": b"1.0,2.0,0.5\n1.0,2.0,0.5,0.1\n", "README.txt": bytes(range(256))},
+        **kw,
+    )
+
+
+def test_associated_files_round_trip_through_the_zip_and_the_interpreter():
+    import zipfile
+    from io import BytesIO
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edge_embedder.metadata import read_packed_files
+
+    model = (REFERENCE / "ref_no_metadata_float.tflite").read_bytes()
+    md = _with_files()
+    written = populate_tflite_metadata(model, md)
+    back = read_tflite_metadata(written)
+    assert back.outputs == md.outputs and back.associated_files == md.associated_files
+    assert dict(back.files) == dict(md.files)
+    out = back.outputs[0]
+    assert [(f.name, f.type, f.locale) for f in out.associated_files] == [
+        ("labels.txt", "TENSOR_AXIS_LABELS", None), ("labels_fr.txt", "TENSOR_AXIS_LABELS", "fr"),
+        ("calibration.csv", "TENSOR_AXIS_SCORE_CALIBRATION", None)]
+    assert out.score_calibration.transformation == "LOG" and out.score_calibration.default_score == 0.25
+    assert out.score_threshold == 0.125
+    assert back.file("README.txt") == bytes(range(256)) and back.file("nope") is None
+    # A stored (uncompressed) zip appended to the flatbuffer, as TFLite Support writes it.
+    with zipfile.ZipFile(BytesIO(written)) as z:
+        assert {i.filename: i.compress_type for i in z.infolist()} == dict.fromkeys(dict(md.files), zipfile.ZIP_STORED)
+    assert read_packed_files(written) == dict(md.files)
+    # The interpreter ignores the trailing archive; rewriting replaces it instead of appending another.
+    interp = Interpreter(model_content=written)
+    interp.allocate_tensors()
+    interp.invoke()
+    again = populate_tflite_metadata(written, md)
+    assert again == written
+    plain = populate_tflite_metadata(written, _sample_metadata())
+    assert read_packed_files(plain) == {} and read_tflite_metadata(plain).files == ()
+
+
+def test_associated_files_round_trip_through_onnx_props():
+    md = _with_files()
+    back = from_onnx_props(to_onnx_props(md))
+    assert dict(back.files) == dict(md.files)
+    assert back.outputs[0] == md.outputs[0] and back.associated_files == md.associated_files
+
+
+def test_associated_file_errors_are_typed():
+    from dataclasses import replace
+
+    from edge_embedder.metadata import AssociatedFile
+
+    model = (REFERENCE / "ref_no_metadata_float.tflite").read_bytes()
+    md = _with_files()
+    with pytest.raises(MetadataError, match="not in md.files"):
+        populate_tflite_metadata(model, replace(md, files={"labels.txt": b"x"}))
+    with pytest.raises(MetadataError, match="not in md.files"):
+        to_onnx_props(replace(md, files={}))
+    with pytest.raises(MetadataError, match="type expected one of"):
+        AssociatedFile("x.txt", "LABELS")
+    with pytest.raises(MetadataError, match="plain file name"):
+        AssociatedFile("dir/x.txt")
+    with pytest.raises(MetadataError, match="unique"):
+        replace(md, associated_files=[AssociatedFile("labels.txt")])
+    # The flatbuffer names a file the archive lacks: a truncated or stripped file.
+    written = populate_tflite_metadata(model, md)
+    cut = written[: len(written) - 30]
+    with pytest.raises(MetadataError):
+        read_tflite_metadata(cut)
+    props = to_onnx_props(md)
+    del props["edge_embedder.file/labels.txt"]
+    with pytest.raises(MetadataError, match="no edge_embedder.file/labels.txt property"):
+        from_onnx_props(props)

@@ -10,11 +10,22 @@
 Only the parts the project's tasks need are modelled: model name /
 description / version / author / license, per-tensor name, description,
 content (image or feature), image colour space and default size,
-normalization options and stats, subgraph custom metadata. Fields we do not
-model are ignored on read.
+normalization, score calibration and score threshold options, stats,
+associated files (model- and tensor-level, with their bytes: labels,
+per-locale display names, score calibration, tokenizers) and subgraph custom
+metadata. Fields we do not model are ignored on read.
 """
 
-from .model_metadata import RECIPE_KEY, ModelMetadata, NormalizationOptions, TensorMetadata
+from .model_metadata import (
+    ASSOCIATED_FILE_TYPES,
+    RECIPE_KEY,
+    SCORE_TRANSFORMATIONS,
+    AssociatedFile,
+    ModelMetadata,
+    NormalizationOptions,
+    ScoreCalibration,
+    TensorMetadata,
+)
 from .onnx import from_onnx_props, to_onnx_props
 from .tflite import (
     METADATA_NAME,
@@ -23,6 +34,7 @@ from .tflite import (
     build_metadata_buffer,
     parse_metadata_buffer,
     populate_tflite_metadata,
+    read_packed_files,
     read_tflite_metadata,
 )
 
@@ -30,9 +42,14 @@ __all__ = [
     "ModelMetadata",
     "TensorMetadata",
     "NormalizationOptions",
+    "AssociatedFile",
+    "ScoreCalibration",
+    "ASSOCIATED_FILE_TYPES",
+    "SCORE_TRANSFORMATIONS",
     "MetadataReader",
     "MetadataWriter",
     "read_tflite_metadata",
+    "read_packed_files",
     "populate_tflite_metadata",
     "build_metadata_buffer",
     "parse_metadata_buffer",

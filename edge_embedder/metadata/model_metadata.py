@@ -13,10 +13,22 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import MetadataError
 
-__all__ = ["NormalizationOptions", "TensorMetadata", "ModelMetadata", "RECIPE_KEY"]
+__all__ = ["NormalizationOptions", "ScoreCalibration", "AssociatedFile", "TensorMetadata", "ModelMetadata",
+           "RECIPE_KEY", "ASSOCIATED_FILE_TYPES", "SCORE_TRANSFORMATIONS"]
 
 #: Custom metadata entry holding the preprocessing recipe (UTF-8 JSON).
 RECIPE_KEY = "edge_embedder.recipe"
+
+#: TFLite Support's ``AssociatedFileType`` enum, by name (metadata_schema.fbs).
+ASSOCIATED_FILE_TYPES = (
+    "UNKNOWN",
+    "DESCRIPTIONS",
+    "TENSOR_AXIS_LABELS",
+    "TENSOR_VALUE_LABELS",
+    "TENSOR_AXIS_SCORE_CALIBRATION",
+    "VOCABULARY",
+    "SCANN_INDEX_FILE",
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,54 @@ class NormalizationOptions:
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
 
 
+#: TFLite Support's ``ScoreTransformationType`` enum, by name.
+SCORE_TRANSFORMATIONS = ("IDENTITY", "LOG", "INVERSE_LOGISTIC")
+
+
+@dataclass(frozen=True)
+class ScoreCalibration:
+    """``ScoreCalibrationOptions`` of an output tensor (the parameters are in its calibration file).
+
+    Attributes:
+      transformation: ``g(x)`` applied to the score before the sigmoid:
+        IDENTITY, LOG or INVERSE_LOGISTIC.
+      default_score: the score of classes without calibration parameters.
+    """
+
+    transformation: str = "IDENTITY"
+    default_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.transformation not in SCORE_TRANSFORMATIONS:
+            raise MetadataError(f"score calibration: transformation expected one of {SCORE_TRANSFORMATIONS}, "
+                                f"got {self.transformation!r}")
+        object.__setattr__(self, "default_score", float(self.default_score))
+
+
+@dataclass(frozen=True)
+class AssociatedFile:
+    """A file packed with the model (labels, score calibration, a tokenizer...).
+
+    The flatbuffer (or ONNX property) records the name, type, locale and
+    description; the bytes travel in the model file too (TFLite: a zip archive
+    appended to the flatbuffer, as TFLite Support's MetadataPopulator writes
+    it; ONNX: base64 in ``metadata_props``) and are in :attr:`ModelMetadata.files`.
+    """
+
+    name: str
+    type: str = "UNKNOWN"
+    description: str | None = None
+    locale: str | None = None
+    version: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or "/" in self.name:
+            raise MetadataError(f"associated file name: expected a plain file name, got {self.name!r}")
+        if self.type not in ASSOCIATED_FILE_TYPES:
+            raise MetadataError(f"associated file {self.name!r}: type expected one of {ASSOCIATED_FILE_TYPES}, "
+                                f"got {self.type!r}")
+
+
 @dataclass(frozen=True)
 class TensorMetadata:
     """Metadata of one input or output tensor."""
@@ -43,6 +103,12 @@ class TensorMetadata:
     normalization: NormalizationOptions | None = None
     stats_min: tuple[float, ...] | None = None
     stats_max: tuple[float, ...] | None = None
+    associated_files: tuple[AssociatedFile, ...] = ()
+    score_calibration: ScoreCalibration | None = None  # ScoreCalibrationOptions process unit
+    score_threshold: float | None = None  # ScoreThresholdingOptions.global_score_threshold
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "associated_files", tuple(self.associated_files))
 
 
 @dataclass(frozen=True)
@@ -58,14 +124,37 @@ class ModelMetadata:
     outputs: tuple[TensorMetadata, ...] = ()
     custom_metadata: tuple[tuple[str, bytes], ...] = ()
     min_parser_version: str | None = None
+    associated_files: tuple[AssociatedFile, ...] = ()
+    #: The bytes of every associated file (model- and tensor-level), by name.
+    files: tuple[tuple[str, bytes], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
-        custom: Any = self.custom_metadata
-        if isinstance(custom, Mapping):
-            custom = custom.items()
-        object.__setattr__(self, "custom_metadata", tuple((str(k), bytes(v)) for k, v in custom))
+        object.__setattr__(self, "associated_files", tuple(self.associated_files))
+        for name in ("custom_metadata", "files"):
+            items: Any = getattr(self, name)
+            if isinstance(items, Mapping):
+                items = items.items()
+            object.__setattr__(self, name, tuple((str(k), bytes(v)) for k, v in items))
+        names = [f.name for f in self.all_associated_files()]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise MetadataError(f"associated files: names must be unique in a model, got {dupes} more than once")
+
+    def all_associated_files(self) -> list[AssociatedFile]:
+        """Model-level associated files, then each input's and each output's, in order."""
+        out = list(self.associated_files)
+        for t in (*self.inputs, *self.outputs):
+            out += t.associated_files
+        return out
+
+    def file(self, name: str) -> bytes | None:
+        """The bytes of the associated file ``name``, or None when the model does not carry it."""
+        for key, value in self.files:
+            if key == name:
+                return value
+        return None
 
     def custom(self, name: str) -> bytes | None:
         """The data of the custom metadata entry ``name``, or None."""
@@ -106,6 +195,13 @@ class ModelMetadata:
                 }
             if t.stats_min is not None or t.stats_max is not None:
                 d["stats"] = {"min": _opt_list(t.stats_min), "max": _opt_list(t.stats_max)}
+            if t.associated_files:
+                d["associated_files"] = [_file_dict(f) for f in t.associated_files]
+            if t.score_calibration is not None:
+                d["score_calibration"] = {"transformation": t.score_calibration.transformation,
+                                          "default_score": t.score_calibration.default_score}
+            if t.score_threshold is not None:
+                d["score_threshold"] = t.score_threshold
             return d
 
         custom: dict[str, Any] = {}
@@ -124,7 +220,14 @@ class ModelMetadata:
             "inputs": [tensor(t) for t in self.inputs],
             "outputs": [tensor(t) for t in self.outputs],
             "custom_metadata": custom,
+            "associated_files": [_file_dict(f) for f in self.associated_files],
+            "file_sizes": {k: len(v) for k, v in self.files},
         }
+
+
+def _file_dict(f: AssociatedFile) -> dict[str, Any]:
+    return {k: v for k, v in (("name", f.name), ("type", f.type), ("description", f.description),
+                              ("locale", f.locale), ("version", f.version)) if v is not None}
 
 
 def _opt_list(v: Sequence[float] | None) -> list[float] | None:

@@ -17,8 +17,10 @@ TFLite Support.
 
 from __future__ import annotations
 
+import io
 import json
 import struct
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,7 +29,15 @@ from flatbuffers import number_types as nt
 
 from ..errors import MetadataError, ModelLoadError
 from .flatbuffer import FlatTable
-from .model_metadata import ModelMetadata, NormalizationOptions, TensorMetadata
+from .model_metadata import (
+    ASSOCIATED_FILE_TYPES,
+    SCORE_TRANSFORMATIONS,
+    AssociatedFile,
+    ModelMetadata,
+    NormalizationOptions,
+    ScoreCalibration,
+    TensorMetadata,
+)
 
 __all__ = [
     "MetadataReader",
@@ -36,6 +46,7 @@ __all__ = [
     "populate_tflite_metadata",
     "parse_metadata_buffer",
     "build_metadata_buffer",
+    "read_packed_files",
     "METADATA_NAME",
 ]
 
@@ -48,8 +59,8 @@ _COLOR_SPACE_IDS = {v: k for k, v in _COLOR_SPACES.items()}
 # ContentProperties union members.
 _CONTENT_FEATURE, _CONTENT_IMAGE = 1, 2
 _CONTENT_NAMES = {1: "feature", 2: "image", 3: "bounding_box", 4: "audio"}
-# ProcessUnitOptions union member.
-_PU_NORMALIZATION = 1
+# ProcessUnitOptions union members.
+_PU_NORMALIZATION, _PU_SCORE_CALIBRATION, _PU_SCORE_THRESHOLDING = 1, 2, 3
 
 
 # --------------------------------------------------------------------------
@@ -107,14 +118,22 @@ def _read_tensor(t: FlatTable) -> TensorMetadata:
                 size = props.table(1)
                 if size is not None:
                     default_size = (size.scalar(0, nt.Uint32Flags), size.scalar(1, nt.Uint32Flags))
-    normalization = None
+    normalization = calibration = threshold = None
     for unit in t.tables(4):  # ProcessUnit: options_type 0, options 1
-        if unit.scalar(0, nt.Uint8Flags) == _PU_NORMALIZATION:
-            opts = unit.union(1)
-            if opts is not None:
-                mean = opts.scalars(0, nt.Float32Flags) or []
-                std = opts.scalars(1, nt.Float32Flags) or []
-                normalization = NormalizationOptions(tuple(mean), tuple(std))
+        kind, opts = unit.scalar(0, nt.Uint8Flags), unit.union(1)
+        if opts is None:
+            continue
+        if kind == _PU_NORMALIZATION:  # NormalizationOptions: mean 0, std 1
+            mean = opts.scalars(0, nt.Float32Flags) or []
+            std = opts.scalars(1, nt.Float32Flags) or []
+            normalization = NormalizationOptions(tuple(mean), tuple(std))
+        elif kind == _PU_SCORE_CALIBRATION:  # ScoreCalibrationOptions: score_transformation 0, default_score 1
+            code = opts.scalar(0, nt.Int8Flags)
+            if not 0 <= code < len(SCORE_TRANSFORMATIONS):
+                raise MetadataError(f"score calibration: unknown score_transformation {code}")
+            calibration = ScoreCalibration(SCORE_TRANSFORMATIONS[code], opts.scalar(1, nt.Float32Flags, 0.0))
+        elif kind == _PU_SCORE_THRESHOLDING:  # ScoreThresholdingOptions: global_score_threshold 0
+            threshold = float(opts.scalar(0, nt.Float32Flags, 0.0))
     stats_min = stats_max = None
     stats = t.table(5)
     if stats is not None:  # Stats: max 0, min 1
@@ -130,7 +149,36 @@ def _read_tensor(t: FlatTable) -> TensorMetadata:
         normalization=normalization,
         stats_min=stats_min,
         stats_max=stats_max,
+        associated_files=_read_files(t.tables(6)),
+        score_calibration=calibration,
+        score_threshold=threshold,
     )
+
+
+def _read_files(tables: list[FlatTable]) -> tuple[AssociatedFile, ...]:
+    # AssociatedFile: name 0, description 1, type 2, locale 3, version 4.
+    out = []
+    for f in tables:
+        code = f.scalar(2, nt.Int8Flags)
+        out.append(AssociatedFile(
+            name=f.string(0) or "",
+            type=ASSOCIATED_FILE_TYPES[code] if 0 <= code < len(ASSOCIATED_FILE_TYPES) else "UNKNOWN",
+            description=f.string(1),
+            locale=f.string(3),
+            version=f.string(4),
+        ))
+    return tuple(out)
+
+
+def read_packed_files(model: bytes) -> dict[str, bytes]:
+    """The files of the zip archive appended to a TFLite flatbuffer (empty when there is none)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(model)) as z:
+            return {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
+    except zipfile.BadZipFile:
+        return {}
+    except (zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        raise MetadataError(f"the model's packed associated files cannot be read: {exc}") from None
 
 
 def parse_metadata_buffer(buf: bytes) -> ModelMetadata:
@@ -167,6 +215,7 @@ def parse_metadata_buffer(buf: bytes) -> ModelMetadata:
             outputs=tuple(outputs),
             custom_metadata=tuple(custom),
             min_parser_version=root.string(7),
+            associated_files=_read_files(root.tables(6)),
         )
     except (IndexError, struct.error, ValueError, TypeError, OverflowError) as exc:
         raise MetadataError(f"TFLite metadata flatbuffer is corrupt: {exc}") from None
@@ -189,7 +238,17 @@ def read_tflite_metadata(model: bytes | bytearray | memoryview) -> ModelMetadata
     buf = entries.get(METADATA_NAME)
     if buf is None:
         return None
-    return parse_metadata_buffer(buf)
+    md = parse_metadata_buffer(buf)
+    wanted = [f.name for f in md.all_associated_files()]
+    if not wanted:
+        return md
+    packed = read_packed_files(model)
+    missing = [n for n in wanted if n not in packed]
+    if missing:
+        raise MetadataError(f"the metadata names associated files {missing} that are not packed in the model file")
+    from dataclasses import replace
+
+    return replace(md, files=tuple((n, packed[n]) for n in wanted))
 
 
 class MetadataReader:
@@ -267,18 +326,33 @@ def _build_tensor(b: flatbuffers.Builder, t: TensorMetadata) -> int:
         b.PrependUOffsetTRelativeSlot(1, props, 0)
         content = b.EndObject()
 
-    units = None
+    unit_list = []
     if t.normalization is not None:
         mean = _float_vector(b, t.normalization.mean)
         std = _float_vector(b, t.normalization.std)
         b.StartObject(2)  # NormalizationOptions
         b.PrependUOffsetTRelativeSlot(0, mean, 0)
         b.PrependUOffsetTRelativeSlot(1, std, 0)
-        norm = b.EndObject()
-        b.StartObject(2)  # ProcessUnit
-        b.PrependUint8Slot(0, _PU_NORMALIZATION, 0)
-        b.PrependUOffsetTRelativeSlot(1, norm, 0)
-        units = _offset_vector(b, [b.EndObject()])
+        unit_list.append((_PU_NORMALIZATION, b.EndObject()))
+    if t.score_calibration is not None:
+        b.StartObject(2)  # ScoreCalibrationOptions
+        b.PrependInt8Slot(0, SCORE_TRANSFORMATIONS.index(t.score_calibration.transformation), 0)
+        b.PrependFloat32Slot(1, float(t.score_calibration.default_score), 0.0)
+        unit_list.append((_PU_SCORE_CALIBRATION, b.EndObject()))
+    if t.score_threshold is not None:
+        b.StartObject(1)  # ScoreThresholdingOptions
+        b.PrependFloat32Slot(0, float(t.score_threshold), 0.0)
+        unit_list.append((_PU_SCORE_THRESHOLDING, b.EndObject()))
+    units = None
+    if unit_list:
+        offsets = []
+        for kind, opts in unit_list:
+            b.StartObject(2)  # ProcessUnit
+            b.PrependUint8Slot(0, kind, 0)
+            b.PrependUOffsetTRelativeSlot(1, opts, 0)
+            offsets.append(b.EndObject())
+        units = _offset_vector(b, offsets)
+    files = _build_files(b, t.associated_files)
 
     stats = None
     if t.stats_min is not None or t.stats_max is not None:
@@ -302,7 +376,24 @@ def _build_tensor(b: flatbuffers.Builder, t: TensorMetadata) -> int:
         b.PrependUOffsetTRelativeSlot(4, units, 0)
     if stats is not None:
         b.PrependUOffsetTRelativeSlot(5, stats, 0)
+    if files is not None:
+        b.PrependUOffsetTRelativeSlot(6, files, 0)
     return b.EndObject()
+
+
+def _build_files(b: flatbuffers.Builder, files: Sequence[AssociatedFile]) -> int | None:
+    if not files:
+        return None
+    offsets = []
+    for f in files:
+        strs = {i: b.CreateString(v) for i, v in ((0, f.name), (1, f.description), (3, f.locale), (4, f.version))
+                if v is not None}
+        b.StartObject(5)  # AssociatedFile
+        for i, off in strs.items():
+            b.PrependUOffsetTRelativeSlot(i, off, 0)
+        b.PrependInt8Slot(2, ASSOCIATED_FILE_TYPES.index(f.type), 0)
+        offsets.append(b.EndObject())
+    return _offset_vector(b, offsets)
 
 
 def build_metadata_buffer(md: ModelMetadata) -> bytes:
@@ -341,10 +432,13 @@ def build_metadata_buffer(md: ModelMetadata) -> bytes:
         7: md.min_parser_version or _min_parser_version(md),
     }
     offs = {i: b.CreateString(s) for i, s in strings.items() if s is not None}
+    model_files = _build_files(b, md.associated_files)
     b.StartObject(8)  # ModelMetadata
     for i, off in offs.items():
         b.PrependUOffsetTRelativeSlot(i, off, 0)
     b.PrependUOffsetTRelativeSlot(3, subgraph, 0)
+    if model_files is not None:
+        b.PrependUOffsetTRelativeSlot(6, model_files, 0)
     root = b.EndObject()
     b.Finish(root, file_identifier=METADATA_IDENTIFIER)
     return bytes(b.Output())
@@ -353,9 +447,13 @@ def build_metadata_buffer(md: ModelMetadata) -> bytes:
 def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
     """Return a copy of the TFLite ``model`` carrying ``md`` as its metadata.
 
-    An existing ``TFLITE_METADATA`` entry is replaced. The number of input and
-    output tensor metadata must match the model's subgraph (as TFLite Support
-    requires). Uses the TFLite schema bindings shipped with ``ai-edge-litert``.
+    An existing ``TFLITE_METADATA`` entry is replaced, and so are the packed
+    associated files: every file ``md`` names must be in ``md.files``; they are
+    written as a zip archive (stored, not compressed) appended to the
+    flatbuffer, as TFLite Support's MetadataPopulator does. The number of
+    input and output tensor metadata must match the model's subgraph (as
+    TFLite Support requires). Uses the TFLite schema bindings shipped with
+    ``ai-edge-litert``.
     """
     try:
         from ai_edge_litert import schema_py_generated as schema
@@ -386,6 +484,11 @@ def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
             f"The number of output tensors ({n_out}) should match the number of "
             f"output tensor metadata ({len(md.outputs)})"
         )
+    named = [f.name for f in md.all_associated_files()]
+    contents = dict(md.files)
+    missing = [n for n in named if n not in contents]
+    if missing:
+        raise MetadataError(f"associated files {missing} are named in the metadata but their bytes are not in md.files")
     payload = build_metadata_buffer(md)
     data = np.frombuffer(payload, dtype=np.uint8)
     mt.metadata = mt.metadata or []
@@ -402,7 +505,17 @@ def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
         mt.metadata.append(entry)
     b = flatbuffers.Builder(len(model) + len(payload) + 1024)
     b.Finish(mt.Pack(b), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(b.Output())
+    out = bytes(b.Output())  # a fresh flatbuffer: any zip the input carried is gone
+    if not named:
+        return out
+    sink = io.BytesIO()
+    sink.write(out)
+    with zipfile.ZipFile(sink, "a", compression=zipfile.ZIP_STORED) as z:
+        for name in named:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed: byte-identical rebuilds
+            info.external_attr = 0o644 << 16
+            z.writestr(info, contents[name])
+    return sink.getvalue()
 
 
 def _name(v: Any) -> str:
