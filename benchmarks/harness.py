@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -361,16 +362,27 @@ def run_bench(cfg: BenchConfig, progress: Optional[Callable[[str, int, int], Non
     """Run every measurement of ``cfg``; never raises for a failing model (see module doc).
 
     ``progress(description, steps_done_delta, 0)`` is called as workers report;
-    ``progress_total(n)`` once with the total number of steps.
+    ``progress_total(n)`` once with the total number of steps. The workers'
+    files go to ``cfg.work_dir`` (kept), else to a temporary folder removed at the end.
     """
+    if cfg.work_dir:
+        return _run_bench(cfg, Path(cfg.work_dir), progress, progress_total)
+    work = Path(tempfile.mkdtemp(prefix="edge_embedder_bench_"))
+    try:
+        return _run_bench(cfg, work, progress, progress_total)
+    finally:  # the workers' jobs, logs and vectors: kept only with --work-dir
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_bench(cfg: BenchConfig, work: Path, progress: Optional[Callable[[str, int, int], None]],
+               progress_total: Optional[Callable[[int], None]]) -> BenchReport:
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t_start = time.monotonic()
     machine = machine_info()
     machine["loadavg_start"] = _loadavg()
-    work = Path(cfg.work_dir or tempfile.mkdtemp(prefix="edge_embedder_bench_"))
     work.mkdir(parents=True, exist_ok=True)
 
-    imgs = collect_images(cfg.images) if cfg.images else default_images(Path(tempfile.gettempdir()) / "edge_embedder_bench_images")
+    imgs = collect_images(cfg.images) if cfg.images else default_images(cache_dir() / "bench_images")
     if not imgs.paths:
         raise ValueError(f"no readable image in {imgs.source} ({len(imgs.skipped)} unreadable file(s) skipped)")
     lat_images = imgs.paths[: max(1, cfg.latency_images)]
@@ -533,6 +545,12 @@ def run_bench(cfg: BenchConfig, progress: Optional[Callable[[str, int, int], Non
         duration_s=time.monotonic() - t_start,
         reference=ref_info,
     )
+
+
+def cache_dir() -> Path:
+    """Where reusable inputs go (the default image set): ``$XDG_CACHE_HOME/edge_embedder`` or ``~/.cache/edge_embedder``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "edge_embedder"
 
 
 def worker_env() -> dict[str, str]:

@@ -89,7 +89,17 @@ class BackendUnavailableError(ModelError, MissingDependencyError):
 
 
 class ImageError(EdgeEmbedderError, ValueError):
-    """An input image cannot be used."""
+    """An input image cannot be used.
+
+    Attributes:
+      source: the file the image came from, when it came from a file.
+      reason: the message without the file name (what reports list next to the path).
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+        self.reason = reason if reason is not None else message
 
 
 class ImageDecodeError(ImageError):

@@ -12,6 +12,8 @@ code   name                    meaning
 4      ``INPUT``               no input (image, text, calibration photo, index file) could be used
 5      ``MISSING_DEPENDENCY``  an optional package is not installed; the message names the extra
 130    ``INTERRUPTED``         Ctrl-C; what was finished is kept (checkpoints, partial reports)
+141    ``BROKEN_PIPE``         stdout was closed early (``... | head -1``): stop quietly, as Unix
+                               tools do on SIGPIPE (128 + 13)
 =====  ======================  ===============================================================
 
 The tooling (``edge_embedder.convert``, ``edge_embedder.bench``) uses the same codes.
@@ -32,3 +34,4 @@ class ExitCode(enum.IntEnum):
     INPUT = 4
     MISSING_DEPENDENCY = 5
     INTERRUPTED = 130
+    BROKEN_PIPE = 141

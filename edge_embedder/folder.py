@@ -25,8 +25,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import OptionsError
+from .errors import ImageError, OptionsError
 from .files import atomic_write
+from .progress import ProgressBar
 
 __all__ = ["EmbedDirReport", "embed_dir", "list_image_files", "Interrupted"]
 
@@ -145,7 +146,7 @@ def embed_dir(
     resume: bool = False,
     overwrite: bool = False,
     checkpoint_every: int = 256,
-    head: int = 0,
+    head: int | str = 0,
     progress: bool = True,
 ) -> EmbedDirReport:
     """Embed every image under ``root`` into ``output`` (see the module docstring).
@@ -166,10 +167,11 @@ def embed_dir(
     report_path = out.with_name(out.name + ".skipped.tsv")
     if out.exists() and not (resume or overwrite):
         raise OptionsError(f"{out} exists: pass --resume to continue it or --overwrite to replace it")
-    if head >= len(embedder.model_spec.outputs):
-        raise OptionsError(f"head: expected < {len(embedder.model_spec.outputs)}, got {head}")
+    if not out.parent.is_dir():
+        raise OptionsError(f"output: {out.parent} is not an existing folder (create it first)")
+    head_spec = embedder.model_spec.head(head)
+    head = head_spec.index
     sha = _sha256(model_path)
-    head_spec = embedder.model_spec.outputs[head]
     dim = head_spec.size
     head_name = head_spec.name or str(head)
 
@@ -191,12 +193,13 @@ def embed_dir(
     done = set(paths)
     todo = [f for f in files if f not in done]
 
-    bar = _progress(len(todo), progress)
+    bar = ProgressBar(len(todo), "embed-dir", "img", enabled=progress)
     started = last_ckpt = time.monotonic()
     try:
         for item in embedder.iter_embed(todo):
             if item.error is not None:
-                report.skipped.append((item.source, str(item.error)))
+                reason = item.error.reason if isinstance(item.error, ImageError) else str(item.error)
+                report.skipped.append((item.source, reason))
             else:
                 paths.append(todo[item.index])
                 vecs.append(item.result.embeddings[head].embedding.astype(np.float32, copy=False))
@@ -213,27 +216,14 @@ def embed_dir(
         raise Interrupted(report) from None
     bar.close()
     _save(out, paths, vecs, dim, sha, head_name)
-    lines = "".join(f"{p}\t{r}\n" for p, r in report.skipped)
-    atomic_write(report_path, ("path\treason\n" + lines).encode("utf-8", "surrogateescape"))
+    if report.skipped:
+        lines = "".join(f"{p}\t{r}\n" for p, r in report.skipped)
+        atomic_write(report_path, ("path\treason\n" + lines).encode("utf-8", "surrogateescape"))
+    elif report_path.exists():
+        report_path.unlink()  # from an earlier run: nothing is skipped any more
     if partial.exists():
         partial.unlink()
     report.seconds = time.monotonic() - started
     return report
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total, unit="img", desc="embed-dir", dynamic_ncols=True)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pytest
@@ -43,3 +48,69 @@ def int8_embedder():
 
     with ImageEmbedder.create_from_model_path(INT8_MODEL) as e:
         yield e
+
+
+# -- the installed package (a wheel of this checkout in a virtual environment) ------------------
+
+BLOCKER = """
+import importlib.abc, sys
+BLOCKED = set(filter(None, __import__('os').environ.get('EE_TEST_BLOCK', '').split(',')))
+class _Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+        return None
+sys.meta_path.insert(0, _Blocker())
+"""
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    # Built from a clean copy: a build/ folder left in the checkout could carry stale modules into the wheel.
+    src = tmp_path_factory.mktemp("src") / "edge_embedder_src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
+                                                             ".pytest_cache", ".ci"))
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+                    str(src)], check=True, capture_output=True, timeout=600)
+    (whl,) = out.glob("edge_embedder-*.whl")
+    return whl
+
+
+@pytest.fixture(scope="session")
+def venv(tmp_path_factory, wheel) -> Path:
+    env_dir = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(env_dir)], check=True, timeout=300)
+    py = env_dir / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                   check=True, capture_output=True, timeout=600)
+    blocker = tmp_path_factory.mktemp("blocker")
+    (blocker / "sitecustomize.py").write_text(BLOCKER)
+    return env_dir
+
+
+@pytest.fixture(scope="session")
+def run_installed(venv):
+    """``run_installed(["edge-embedder", ...], cwd, block="torch,...", pythonpath=[...], env={...})``.
+
+    Runs a command of the installed venv, with a clean environment (no PYTHON*
+    variables); ``block`` makes those top-level packages fail to import (as if
+    not installed); ``pythonpath`` puts folders in front (e.g. an alternative
+    interpreter package).
+    """
+
+    def run(args: list[str], cwd: Path, block: str = "", pythonpath: Sequence[str] = (), timeout: int = 300,
+            env: Optional[dict[str, str]] = None, **kw: Any) -> subprocess.CompletedProcess:
+        e = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        paths = list(pythonpath)
+        if block:
+            paths.insert(0, str(next(venv.parent.glob("blocker*"))))
+            e["EE_TEST_BLOCK"] = block
+        if paths:
+            e["PYTHONPATH"] = os.pathsep.join(paths)
+        e.update(env or {})
+        exe = venv / "bin" / args[0]
+        return subprocess.run([str(exe), *args[1:]], cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout,
+                              **kw)
+
+    return run

@@ -34,8 +34,9 @@ def test_embed_json_matches_the_api(capsys):
 
     with ImageEmbedder.create_from_model_path(FP32_MODEL) as e:
         ref = e.embed(CHELSEA, ImageProcessingOptions(RectF(0.1, 0.1, 0.9, 0.9), 90)).embeddings[0].embedding
-    assert got["embeddings"][0]["head_name"] == "embedding"
-    np.testing.assert_allclose(got["embeddings"][0]["embedding"], ref, rtol=1e-6)
+    assert isinstance(got, list) and len(got) == 1 and got[0]["image"] == CHELSEA  # a list, even for one image
+    assert got[0]["embeddings"][0]["head_name"] == "embedding"
+    np.testing.assert_allclose(got[0]["embeddings"][0]["embedding"], ref, rtol=1e-6)
 
 
 def test_embed_npy_with_a_bad_image_is_partial(tmp_path, capsys):
@@ -48,12 +49,66 @@ def test_embed_npy_with_a_bad_image_is_partial(tmp_path, capsys):
     arr = np.load(out)
     assert arr.shape == (2, 1280)
     np.testing.assert_allclose(np.linalg.norm(arr, axis=1), 1.0, atol=1e-5)
+    side = json.loads((tmp_path / "vecs.npy.json").read_text())  # the rows' images, and what was skipped
+    assert side["images"] == [CHELSEA, COFFEE] and side["head_name"] == "embedding"
+    assert [s["image"] for s in side["skipped"]] == [str(bad)] and "not a recognised image format" in side["skipped"][0]["reason"]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_embed_output_has_one_shape_whatever_the_count(tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    assert main(["embed", CHELSEA, str(bad)]) == 1
+    records = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in records] == [CHELSEA, str(bad)]  # input order, the skipped one recorded
+    assert "embeddings" in records[0] and records[1]["error"]["type"] == "ImageDecodeError"
+    assert records[1]["error"]["reason"] == "not a recognised image format"  # the reason does not repeat the path
+    one = tmp_path / "one.npy"
+    assert main(["embed", CHELSEA, "--output", "npy", "-o", str(one)]) == 0
+    assert np.load(one).shape == (1, 1280)  # 2-D for one image too
+    npz = tmp_path / "all.npz"
+    assert main(["embed", CHELSEA, str(bad), COFFEE, "--output", "npz", "-o", str(npz)]) == 1
+    with np.load(npz) as z:
+        assert z["embeddings"].shape == (2, 1280) and list(z["images"]) == [CHELSEA, COFFEE]
+        assert list(z["skipped_images"]) == [str(bad)] and str(z["head_name"]) == "embedding"
+
+
+@pytest.mark.parametrize("head,ok", [("0", True), ("embedding", True), ("-1", False), ("-2", False), ("1", False),
+                                     ("nope", False)])
+def test_heads_are_validated_by_index_and_name(head, ok, tmp_path, capsys):
+    out = tmp_path / "v.npy"
+    code = main(["embed", CHELSEA, "--head", head, "--output", "npy", "-o", str(out)])
+    err = capsys.readouterr().err
+    if ok:
+        assert code == 0 and np.load(out).shape == (1, 1280)
+    else:
+        assert code == 2 and err.count("\n") == 1 and "0 (embedding)" in err and "Traceback" not in err
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    (pics / "c.png").write_bytes((DATA / "chelsea.png").read_bytes())
+    code = main(["embed-dir", str(pics), "-o", str(tmp_path / "d.npz"), "--head", head, "--no-progress"])
+    assert code == (0 if ok else 2)
+
+
+def test_quantize_without_l2_warns(capsys):
+    assert main(["embed", CHELSEA, "--quantize"]) == 0
+    err = capsys.readouterr().err
+    assert "without --l2-normalize" in err and err.count("\n") == 1
+    assert main(["embed", CHELSEA, "--quantize", "--l2-normalize"]) == 0
+    assert "saturate" not in capsys.readouterr().err
+
+
+def test_output_folder_must_exist(tmp_path, capsys):
+    missing = tmp_path / "no_such_dir"
+    assert main(["embed-dir", str(DATA), "-o", str(missing / "x.npz"), "--no-progress"]) == 2
+    assert main(["embed", CHELSEA, "--output", "npy", "-o", str(missing / "x.npy")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not missing.exists()
 
 
 def test_embed_quantized_json(capsys):
     assert main(["embed", CHELSEA, "--quantize", "--l2-normalize"]) == 0
-    vals = json.loads(capsys.readouterr().out)["embeddings"][0]["embedding"]
+    vals = json.loads(capsys.readouterr().out)[0]["embeddings"][0]["embedding"]
     assert all(isinstance(v, int) and -128 <= v <= 127 for v in vals)
 
 

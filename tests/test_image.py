@@ -125,3 +125,58 @@ def test_bundled_photos_are_scikit_image_photos():
     skdata = pytest.importorskip("skimage.data")
     for name in ("chelsea", "coffee", "astronaut", "rocket"):
         np.testing.assert_array_equal(Image.create_from_file(DATA / f"{name}.png").numpy_view(), getattr(skdata, name)())
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("size", [(37, 23), (2900, 1700)])  # the second is decoded strip by strip
+def test_decode_equals_pillow_exif_transpose(tmp_path, orientation, size):
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(orientation)
+    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    im = PILImage.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    p = tmp_path / "o.png"
+    im.save(p, exif=exif)
+    with PILImage.open(p) as ref_im:
+        want = np.asarray(ImageOps.exif_transpose(ref_im).convert("RGB"))
+    got = Image.create_from_file(p).numpy_view()
+    np.testing.assert_array_equal(got, want)
+    assert got.flags["C_CONTIGUOUS"]
+
+
+def test_pixel_budget_refuses_before_decoding(tmp_path):
+    from edge_embedder import BaseOptions, ImageEmbedder, ImageEmbedderOptions, OptionsError
+
+    from .conftest import FP32_MODEL
+
+    p = tmp_path / "big.png"
+    PILImage.new("RGB", (4000, 3000)).save(p)
+    with pytest.raises(ImageDecodeError, match=r"4000x3000 is 12\.0 megapixels, over the pixel budget of 10.0 megapixels") as info:
+        Image.create_from_file(p, max_pixels=10_000_000)
+    assert info.value.reason.startswith("4000x3000") and info.value.source == str(p)
+    assert Image.create_from_file(p, max_pixels=None).width == 4000
+    opts = ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=FP32_MODEL), max_image_pixels=10_000_000)
+    with ImageEmbedder.create_from_options(opts) as e:
+        with pytest.raises(ImageDecodeError, match="pixel budget"):
+            e.embed(str(p))
+        items = list(e.iter_embed([str(p), str(DATA / "chelsea.png")]))
+        assert items[0].error is not None and items[1].result is not None
+    with pytest.raises(OptionsError, match="max_image_pixels"):
+        ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=FP32_MODEL), max_image_pixels=0)
+
+
+def test_no_decompression_bomb_warning_reaches_stderr(tmp_path):
+    import subprocess
+    import sys
+
+    p = tmp_path / "bomb.png"
+    PILImage.new("L", (10000, 9500)).save(p)  # 95 MP: above Pillow's warning threshold (89.5 MP)
+    code = ("import sys; from edge_embedder import Image\n"
+            "try:\n    Image.create_from_file(sys.argv[1])\nexcept Exception as e: print(type(e).__name__, e.reason)\n"
+            "Image.create_from_file(sys.argv[1], max_pixels=None)\nprint('decoded')\n")
+    r = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert "ImageDecodeError 10000x9500 is 95.0 megapixels" in r.stdout and "decoded" in r.stdout

@@ -1,22 +1,15 @@
 """What a user gets from ``pip install .``: one import root, and a CLI that works outside the checkout.
 
-The wheel is built once per session from this checkout and installed (not
-editable) into a virtual environment that sees this machine's packages
-(``--system-site-packages``: no network), then its ``edge-embedder`` runs from
-a temporary folder, as a user's shell would. A missing optional dependency is
-simulated by a ``sitecustomize`` that makes its import fail.
+The wheel and the virtual environment it is installed into are session
+fixtures (``tests/conftest.py``: ``wheel``, ``venv``, ``run_installed``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -28,48 +21,6 @@ except ImportError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
-
-BLOCKER = """
-import importlib.abc, sys
-BLOCKED = set(filter(None, __import__('os').environ.get('EE_TEST_BLOCK', '').split(',')))
-class _Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in BLOCKED:
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
-        return None
-sys.meta_path.insert(0, _Blocker())
-"""
-
-
-@pytest.fixture(scope="session")
-def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, timeout=600)
-    (whl,) = out.glob("edge_embedder-*.whl")
-    return whl
-
-
-@pytest.fixture(scope="session")
-def venv(tmp_path_factory, wheel) -> Path:
-    env_dir = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(env_dir)], check=True, timeout=300)
-    py = env_dir / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True, timeout=600)
-    blocker = tmp_path_factory.mktemp("blocker")
-    (blocker / "sitecustomize.py").write_text(BLOCKER)
-    return env_dir
-
-
-def _run(venv: Path, args: list[str], cwd: Path, block: str = "", timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    if block:
-        env["PYTHONPATH"] = str(next(venv.parent.glob("blocker*")))
-        env["EE_TEST_BLOCK"] = block
-    exe = venv / "bin" / args[0]
-    return subprocess.run([str(exe), *args[1:]], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
 
 def test_pyproject_lists_every_package_folder():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
@@ -98,38 +49,38 @@ def test_wheel_has_one_import_root(wheel):
     assert "benchmarks/results" not in record and "edge_embedder/bench/results" not in record
 
 
-def test_installed_package_is_the_wheel_not_the_checkout(venv, tmp_path):
-    r = _run(venv, ["python", "-c", "import edge_embedder, edge_embedder.convert as c; print(edge_embedder.__file__);"
+def test_installed_package_is_the_wheel_not_the_checkout(venv, run_installed, tmp_path):
+    r = run_installed(["python", "-c", "import edge_embedder, edge_embedder.convert as c; print(edge_embedder.__file__);"
                     "print(c.__file__)"], tmp_path)
     assert r.returncode == 0, r.stderr
     for line in r.stdout.split():
         assert str(venv) in line and str(ROOT) not in line
 
 
-def test_installed_cli_runs_from_another_folder(venv, tmp_path):
-    r = _run(venv, ["edge-embedder", "demo", "--threads", "2"], tmp_path)
+def test_installed_cli_runs_from_another_folder(run_installed, tmp_path):
+    r = run_installed(["edge-embedder", "demo", "--threads", "2"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert "chelsea_mirror" in r.stdout
     shutil.copy(FP32_MODEL, tmp_path / "m.tflite")
-    r = _run(venv, ["edge-embedder", "inspect", "m.tflite"], tmp_path)
+    r = run_installed(["edge-embedder", "inspect", "m.tflite"], tmp_path)
     assert r.returncode == 0 and json.loads(r.stdout)["contract"]["ok"]
 
 
-def test_installed_bench_takes_a_relative_model_path(venv, tmp_path):
+def test_installed_bench_takes_a_relative_model_path(run_installed, tmp_path):
     shutil.copy(FP32_MODEL, tmp_path / "m.tflite")
-    r = _run(venv, ["edge-embedder", "bench", "m.tflite", "--runs", "3", "--warmup", "1", "--no-peak",
+    r = run_installed(["edge-embedder", "bench", "m.tflite", "--runs", "3", "--warmup", "1", "--no-peak",
                     "--no-progress", "--latency-images", "1", "-o", "r.json"], tmp_path)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
     assert rows[0]["status"] == "ok", rows[0]["error"]
 
 
-def test_convert_without_the_toolchain_names_the_extra(venv, tmp_path):
-    r = _run(venv, ["edge-embedder", "convert", "--arch", "vit", "--model", "x", "-o", "y.tflite"], tmp_path,
+def test_convert_without_the_toolchain_names_the_extra(run_installed, tmp_path):
+    r = run_installed(["edge-embedder", "convert", "--arch", "vit", "--model", "x", "-o", "y.tflite"], tmp_path,
              block="torch,transformers,litert_torch")
     assert r.returncode == 5, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "edge-embedder[convert]" in lines[0] and "Traceback" not in r.stderr
     assert not (tmp_path / "y.tflite").exists()
-    r = _run(venv, ["edge-embedder", "convert", "--help"], tmp_path, block="torch,transformers,litert_torch")
+    r = run_installed(["edge-embedder", "convert", "--help"], tmp_path, block="torch,transformers,litert_torch")
     assert r.returncode == 0 and "--quantize" in r.stdout

@@ -7,15 +7,19 @@ functions that need it, so ``edge-embedder --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any, Optional
 
 from ..argtypes import positive_int, roi, rotation
+from ..exit_codes import ExitCode
 
 __all__ = [
     "CliError",
     "add_model_args",
     "add_geometry_args",
     "make_embedder",
+    "check_output_folder",
     "processing_options",
 ]
 
@@ -40,8 +44,11 @@ def add_geometry_args(p: argparse.ArgumentParser) -> None:
                    help="rotate the (cropped) image clockwise by a multiple of 90 degrees")
 
 
-def make_embedder(args: argparse.Namespace, *, l2: bool = False, quantize: bool = False) -> Any:
-    """An ImageEmbedder on ``args.model`` (default: the shipped fp32 model) with ``args.threads``."""
+def make_embedder(args: argparse.Namespace, *, l2: bool = False, quantize: bool = False, **options: Any) -> Any:
+    """An ImageEmbedder on ``args.model`` (default: the shipped fp32 model) with ``args.threads``.
+
+    ``options`` are further ``ImageEmbedderOptions`` fields.
+    """
     from ..core.base_options import BaseOptions
     from ..resources import default_model_path
     from ..vision import ImageEmbedder, ImageEmbedderOptions
@@ -51,6 +58,7 @@ def make_embedder(args: argparse.Namespace, *, l2: bool = False, quantize: bool 
         base_options=BaseOptions(model_asset_path=model, num_threads=args.threads),
         l2_normalize=l2,
         quantize=quantize,
+        **options,
     )
     return ImageEmbedder.create_from_options(opts)
 
@@ -63,3 +71,11 @@ def processing_options(args: argparse.Namespace) -> Optional[Any]:
         return None
     return ImageProcessingOptions(region_of_interest=args.roi, rotation_degrees=args.rotation)
 
+
+def check_output_folder(out: str) -> None:
+    """A usage error when the output file's folder does not exist (it is not created silently)."""
+    parent = Path(out).parent
+    if not parent.is_dir():
+        raise CliError(f"-o {out}: the folder {parent} does not exist (create it first)", ExitCode.USAGE)
+    if os.path.isdir(out):
+        raise CliError(f"-o {out}: is a folder, expected a file name", ExitCode.USAGE)

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..exit_codes import ExitCode
-from .common import add_model_args, make_embedder
+from .common import add_model_args, check_output_folder, make_embedder
 
 
 def add_parser(sub: Any) -> None:
@@ -18,7 +18,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run without recomputing finished images")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--l2-normalize", action="store_true", help="L2-normalize each embedding")
-    p.add_argument("--head", type=int, default=0, help="which output head to store (default 0)")
+    p.add_argument("--head", default="0", metavar="INDEX|NAME", help="which output head to store: index or name (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..folder import Interrupted, embed_dir
     from ..resources import default_model_path
 
+    check_output_folder(args.out)
     model = args.model or str(default_model_path("fp32"))
     args.model = model
     with make_embedder(args, l2=args.l2_normalize) as embedder:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from ..exit_codes import ExitCode
 from . import demo, embed, embed_dir, inspect_cmd, similarity
@@ -22,7 +22,8 @@ from .common import CliError
 __all__ = ["build_parser", "main"]
 
 _EPILOG = ("exit codes: 0 ok, 1 partial (some inputs skipped, contract or parity failed), 2 usage, "
-           "3 model error, 4 no usable input, 5 missing optional dependency, 130 interrupted")
+           "3 model error, 4 no usable input, 5 missing optional dependency, 130 interrupted, "
+           "141 output pipe closed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show debug messages, the interpreter's own start-up lines and Python warnings in full")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in (demo, embed, embed_dir, similarity, inspect_cmd):
@@ -50,11 +53,57 @@ def _version() -> str:
     return __version__
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..errors import EdgeEmbedderError, ImageError, MissingDependencyError, ModelError
+def _setup_output(verbose: bool) -> Callable[[], None]:
+    """Warnings as one line (``edge-embedder: warning: ...``); debug logging with --verbose.
 
+    Returns the function that undoes it (``main`` may run inside a bigger program, e.g. a test).
+    """
+    import logging
+    import warnings
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("edge-embedder: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("edge_embedder")
+    old_level, old_showwarning = logger.level, warnings.showwarning
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        def one_line(message, category, filename, lineno, file=None, line=None):
+            print(f"edge-embedder: warning: {message}", file=sys.stderr)
+
+        warnings.showwarning = one_line
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        warnings.showwarning = old_showwarning
+
+    return restore
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    restore = _setup_output(args.verbose)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # The reader went away (`edge-embedder inspect M | head -1`): stop quietly, as Unix tools do.
+        import os
+
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return ExitCode.BROKEN_PIPE
+    finally:
+        restore()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..errors import EdgeEmbedderError, ImageError, MissingDependencyError, ModelError
+
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
@@ -75,6 +124,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("edge-embedder: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         print(f"edge-embedder: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE

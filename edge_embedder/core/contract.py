@@ -68,6 +68,31 @@ class ModelSpec:
     outputs: tuple[OutputSpec, ...]
     metadata: Optional[ModelMetadata] = field(default=None, compare=False)
 
+    def head(self, key: int | str) -> OutputSpec:
+        """The output head ``key``: its index (0-based) or its metadata name.
+
+        Raises:
+          OptionsError: no such head (the message lists them).
+        """
+        from ..errors import OptionsError
+
+        names = [f"{o.index} ({o.name})" if o.name else str(o.index) for o in self.outputs]
+        if isinstance(key, bool) or not isinstance(key, (int, str)):
+            raise OptionsError(f"head: expected an index or a name, got {key!r}")
+        if isinstance(key, str):
+            for o in self.outputs:
+                if o.name == key:
+                    return o
+            try:
+                int(key)
+            except ValueError:
+                raise OptionsError(f"head: no head named {key!r}; the model's heads are {', '.join(names)}") from None
+        i = int(key)
+        if not 0 <= i < len(self.outputs):
+            raise OptionsError(f"head: expected an index from 0 to {len(self.outputs) - 1} or a name, got {key!r}; "
+                               f"the model's heads are {', '.join(names)}")
+        return self.outputs[i]
+
 
 # -- input rules ---------------------------------------------------------------
 

@@ -6,8 +6,10 @@ one arrives, the older pending frame is dropped and ``dropped`` is counted:
 a live stream wants the freshest frame, not a growing backlog. Results reach
 the user's ``result_callback(result, image, timestamp_ms)`` on the worker
 thread, in timestamp order. A callback that raises is logged and counted; the
-stream goes on. ``close()`` drops the pending frame, waits for the frame in
-flight, and returns only when no callback can fire any more.
+stream goes on. ``close()`` drops the pending frame (counted in ``dropped``),
+lets the frame in flight finish and deliver its callback, and returns only
+when no callback can fire any more. Every submitted frame ends up counted
+once: ``submitted == processed + dropped + failed`` after ``close()``.
 """
 
 from __future__ import annotations
@@ -92,12 +94,13 @@ class LiveStreamWorker:
                     self._counts["failed"] += 1
                 continue
             with self._cond:
-                if self._closing:
-                    return  # close() has begun: no callback after it returns
                 self._counts["processed"] += 1
+                closing = self._closing
             try:
                 self._callback(result, image, ts)
             except Exception as exc:
                 log.warning("live stream: result_callback raised at %d ms: %r", ts, exc)
                 with self._cond:
                     self._counts["callback_errors"] += 1
+            if closing:
+                return  # the frame in flight when close() began: delivered, then stop

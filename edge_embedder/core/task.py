@@ -103,8 +103,8 @@ class BaseTask(Generic[SpecT]):
 
         In LIVE_STREAM mode a frame that is still *pending* (queued, not yet
         started) is dropped and counted in ``live_stream_stats.dropped``; the
-        frame in flight finishes, its callback runs, and no callback fires
-        after ``close()`` returns.
+        frame in flight finishes and its callback runs before ``close()``
+        returns; no callback fires after that.
         """
         if self._stream is not None:
             self._stream.close()

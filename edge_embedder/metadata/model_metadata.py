@@ -103,7 +103,7 @@ class TensorMetadata:
     normalization: NormalizationOptions | None = None
     stats_min: tuple[float, ...] | None = None
     stats_max: tuple[float, ...] | None = None
-    associated_files: tuple[AssociatedFile, ...] = ()
+    associated_files: Sequence[AssociatedFile] = ()  # stored as a tuple
     score_calibration: ScoreCalibration | None = None  # ScoreCalibrationOptions process unit
     score_threshold: float | None = None  # ScoreThresholdingOptions.global_score_threshold
 
@@ -120,13 +120,14 @@ class ModelMetadata:
     version: str | None = None
     author: str | None = None
     license: str | None = None
-    inputs: tuple[TensorMetadata, ...] = ()
-    outputs: tuple[TensorMetadata, ...] = ()
-    custom_metadata: tuple[tuple[str, bytes], ...] = ()
+    # Sequences and mappings are accepted and stored as tuples (the dataclass stays hashable).
+    inputs: Sequence[TensorMetadata] = ()
+    outputs: Sequence[TensorMetadata] = ()
+    custom_metadata: Sequence[tuple[str, bytes]] = ()  # a mapping name -> bytes is accepted too
     min_parser_version: str | None = None
-    associated_files: tuple[AssociatedFile, ...] = ()
+    associated_files: Sequence[AssociatedFile] = ()
     #: The bytes of every associated file (model- and tensor-level), by name.
-    files: tuple[tuple[str, bytes], ...] = ()
+    files: Sequence[tuple[str, bytes]] = ()  # a mapping name -> bytes is accepted too
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))

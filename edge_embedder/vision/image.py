@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 from PIL import Image as _PILImage
-from PIL import ImageOps, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
-from ..errors import ImageDecodeError, UnsupportedImageError
+from ..errors import ImageDecodeError, ImageError, UnsupportedImageError
 
-__all__ = ["Image", "ImageLike", "to_image"]
+__all__ = ["Image", "ImageLike", "to_image", "DEFAULT_MAX_IMAGE_PIXELS"]
+
+#: The default pixel budget of decoded files: 2**26 = 67.1 million pixels, so a 64 MP phone photo
+#: (9248x6936) fits. Decoding peaks at about 7 bytes per pixel (Pillow's 4-byte pixels plus our 3-byte
+#: array), under 0.5 GB at the limit: a 1 GB board survives it (measured: benchmarks/results/large_images.md).
+DEFAULT_MAX_IMAGE_PIXELS = 1 << 26
 
 
 class Image:
@@ -38,35 +43,67 @@ class Image:
 
     # -- factories ---------------------------------------------------------
     @classmethod
-    def create_from_file(cls, path: Union[str, "os.PathLike[str]"]) -> "Image":
+    def create_from_file(
+        cls,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        max_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
+    ) -> "Image":
         """Decode an image file (JPEG, PNG, WebP, BMP, TIFF, ...).
+
+        Args:
+          path: the file.
+          max_pixels: the pixel budget: a file whose width x height is larger is
+            refused from its header, before any pixel is decoded (decoding
+            needs about 6 bytes per pixel at its peak). None: no budget of our
+            own (Pillow's decompression-bomb limit still applies).
 
         Raises:
           ImageDecodeError: missing, unreadable, truncated or non-image file,
-            or one over Pillow's decompression-bomb limit.
+            one over the pixel budget, or one over Pillow's decompression-bomb limit.
         """
         p = os.fspath(path)
+
+        def fail(reason: str, kind: type[ImageError] = ImageDecodeError) -> ImageError:
+            return kind(f"{p}: {reason}", source=str(p), reason=reason)
+
         try:
-            if os.path.getsize(p) == 0:
-                raise ImageDecodeError(f"{p}: empty file (0 bytes)")
-            with _PILImage.open(p) as im:
+            size = os.path.getsize(p)
+        except FileNotFoundError:
+            raise fail("no such file") from None
+        except OSError as exc:
+            raise fail(f"cannot read file ({exc.strerror or exc})") from None
+        if os.path.isdir(p):
+            raise fail("is a directory, expected an image file")
+        if size == 0:
+            raise fail("empty file (0 bytes)")
+        try:
+            with warnings.catch_warnings():
+                # Our own budget is checked from the header below; Pillow's warning would only go to stderr.
+                warnings.simplefilter("ignore", _PILImage.DecompressionBombWarning)
+                im = _PILImage.open(p)
+            with im:
+                w, h = im.size
+                if max_pixels is not None and w * h > max_pixels:
+                    raise fail(f"{w}x{h} is {w * h / 1e6:.1f} megapixels, over the pixel budget of "
+                               f"{max_pixels / 1e6:.1f} megapixels (max_image_pixels; raise it to decode this file)")
                 with warnings.catch_warnings():
-                    warnings.simplefilter("error", _PILImage.DecompressionBombWarning)
+                    warnings.simplefilter("ignore", _PILImage.DecompressionBombWarning)
                     im.load()
                 return cls(_pil_to_rgb(im), source=str(p))
+        except ImageError:
+            raise
         except FileNotFoundError:
-            raise ImageDecodeError(f"{p}: no such file") from None
+            raise fail("no such file") from None
         except IsADirectoryError:
-            raise ImageDecodeError(f"{p}: is a directory, expected an image file") from None
+            raise fail("is a directory, expected an image file") from None
         except UnidentifiedImageError:
-            raise ImageDecodeError(f"{p}: not a recognised image format") from None
-        except (_PILImage.DecompressionBombError, _PILImage.DecompressionBombWarning) as exc:
-            raise ImageDecodeError(f"{p}: refused as a decompression bomb ({exc})") from None
-        except UnsupportedImageError as exc:
-            raise UnsupportedImageError(f"{p}: {exc}") from None
+            raise fail("not a recognised image format") from None
+        except _PILImage.DecompressionBombError as exc:
+            raise fail(f"refused as a decompression bomb ({exc})") from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             # Pillow reports truncated / corrupt data as OSError or SyntaxError.
-            raise ImageDecodeError(f"{p}: cannot decode image ({exc})") from None
+            raise fail(f"cannot decode image ({exc})") from None
 
     @classmethod
     def create_from_array(cls, array: np.ndarray) -> "Image":
@@ -113,12 +150,12 @@ class Image:
 ImageLike = Union[Image, str, "os.PathLike[str]", np.ndarray, "_PILImage.Image"]
 
 
-def to_image(image: ImageLike) -> Image:
-    """Accept every input form ``embed()`` takes."""
+def to_image(image: ImageLike, *, max_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS) -> Image:
+    """Accept every input form ``embed()`` takes; ``max_pixels`` is the budget of decoded files."""
     if isinstance(image, Image):
         return image
     if isinstance(image, (str, os.PathLike)):
-        return Image.create_from_file(image)
+        return Image.create_from_file(image, max_pixels=max_pixels)
     if isinstance(image, np.ndarray):
         return Image.create_from_array(image)
     if isinstance(image, _PILImage.Image):
@@ -135,7 +172,15 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _pil_to_rgb(im: "_PILImage.Image") -> np.ndarray:
-    im = ImageOps.exif_transpose(im) or im
+    """RGB uint8 HxWx3 in EXIF orientation, at about 7 bytes per pixel at the peak.
+
+    Pillow keeps RGB images at 4 bytes per pixel, and ``np.asarray(im)`` goes
+    through ``tobytes()``, which joins chunks (two more full copies). Here the
+    pixels are copied strip by strip into one preallocated array, and the EXIF
+    turn is done on that array (``ImageOps.exif_transpose`` would first make a
+    second full-size PIL image). The pixels are the same.
+    """
+    orientation = im.getexif().get(0x0112, 1)
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # A 16-bit (or 32-bit integer) gray file: its range is the dtype's.
@@ -147,17 +192,46 @@ def _pil_to_rgb(im: "_PILImage.Image") -> np.ndarray:
             arr8 = (arr.astype(np.int64) * 255 + 32767) // 65535
         else:
             raise UnsupportedImageError(f"32-bit image mode {mode!r} with values outside 0..65535")
-        return _readonly(np.ascontiguousarray(np.repeat(arr8.astype(np.uint8)[..., None], 3, axis=2)))
-    if mode == "F":
+        rgb = np.repeat(arr8.astype(np.uint8)[..., None], 3, axis=2)
+    elif mode == "F":
         raise UnsupportedImageError("floating-point image mode 'F' has no defined range; expected 8 or 16-bit")
-    if mode != "RGB":
-        if mode in ("P", "PA"):
-            im = im.convert("RGBA")
-        im = im.convert("RGB")
-    arr = np.asarray(im, dtype=np.uint8)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.size == 0:
-        raise UnsupportedImageError(f"decoded to shape {arr.shape}, expected (H, W, 3) with H, W > 0")
-    return _readonly(np.ascontiguousarray(arr))
+    else:
+        if mode != "RGB":
+            if mode in ("P", "PA"):
+                im = im.convert("RGBA")
+            im = im.convert("RGB")
+        rgb = _rgb_strips(im)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.size == 0:
+        raise UnsupportedImageError(f"decoded to shape {rgb.shape}, expected (H, W, 3) with H, W > 0")
+    turned = _EXIF_TURNS.get(orientation)
+    if turned is not None:
+        rgb = turned(rgb)
+    return _readonly(np.ascontiguousarray(rgb))
+
+
+# EXIF orientation -> the array operation ImageOps.exif_transpose performs (Image.Transpose methods).
+_EXIF_TURNS = {
+    2: lambda a: a[:, ::-1],  # FLIP_LEFT_RIGHT
+    3: lambda a: a[::-1, ::-1],  # ROTATE_180
+    4: lambda a: a[::-1],  # FLIP_TOP_BOTTOM
+    5: lambda a: a.transpose(1, 0, 2),  # TRANSPOSE
+    6: lambda a: np.rot90(a, -1),  # ROTATE_270 (counter-clockwise), i.e. a clockwise quarter turn
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],  # TRANSVERSE
+    8: lambda a: np.rot90(a, 1),  # ROTATE_90 (counter-clockwise)
+}
+
+_STRIP_PIXELS = 1 << 22  # ~16 MB of Pillow's 4-byte pixels per strip
+
+
+def _rgb_strips(im: "_PILImage.Image") -> np.ndarray:
+    w, h = im.size
+    if w * h <= _STRIP_PIXELS:
+        return np.asarray(im, dtype=np.uint8)
+    out = np.empty((h, w, 3), np.uint8)
+    rows = max(1, _STRIP_PIXELS // max(1, w))
+    for y in range(0, h, rows):
+        out[y : y + rows] = np.asarray(im.crop((0, y, w, min(h, y + rows))), dtype=np.uint8)
+    return out
 
 
 def _array_to_rgb(a: np.ndarray) -> np.ndarray:

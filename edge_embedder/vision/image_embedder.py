@@ -16,8 +16,8 @@ from ..core.running_mode import RunningMode, check_running_mode_options
 from ..core.task import open_model
 from ..errors import OptionsError
 from ..metadata import ModelMetadata
-from .image import ImageLike
-from .processing_options import ImageProcessingOptions
+from .image import DEFAULT_MAX_IMAGE_PIXELS, ImageLike
+from .processing_options import ImageProcessingOptions, check_pixel_budget
 from .vision_task import VisionTask
 
 __all__ = ["ImageEmbedder", "ImageEmbedderOptions"]
@@ -32,8 +32,12 @@ class ImageEmbedderOptions:
       running_mode: IMAGE (``embed``), VIDEO (``embed_for_video``) or
         LIVE_STREAM (``embed_async`` + ``result_callback``).
       l2_normalize: L2-normalize each embedding (as MediaPipe does it).
-      quantize: scalar-quantize each embedding to int8 (after L2 when both).
+      quantize: scalar-quantize each embedding to int8 (after L2 when both;
+        without L2, values beyond +-127/128 saturate at the int8 limits).
       result_callback: ``f(result, image, timestamp_ms)``; LIVE_STREAM only.
+      max_image_pixels: the pixel budget of image *files* (width x height),
+        checked from the header before decoding; a larger file is an
+        ``ImageDecodeError`` naming its size and the limit. None: no budget.
     """
 
     base_options: BaseOptions
@@ -41,6 +45,7 @@ class ImageEmbedderOptions:
     l2_normalize: bool = False
     quantize: bool = False
     result_callback: Optional[Callable[..., Any]] = None
+    max_image_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_options, BaseOptions):
@@ -49,6 +54,7 @@ class ImageEmbedderOptions:
             if not isinstance(getattr(self, name), bool):
                 raise OptionsError(f"{name}: expected bool, got {getattr(self, name)!r}")
         check_running_mode_options(self.running_mode, self.result_callback)
+        check_pixel_budget(self.max_image_pixels)
 
 
 class ImageEmbedder(VisionTask):
@@ -87,7 +93,7 @@ class ImageEmbedder(VisionTask):
 
     def __init__(self, options: ImageEmbedderOptions, backend: Any, spec: Any) -> None:
         # Internal: use create_from_model_path / create_from_options.
-        super().__init__(backend, spec, options.running_mode, options.result_callback)
+        super().__init__(backend, spec, options.running_mode, options.result_callback, options.max_image_pixels)
         self._options = options
 
     # -- construction ----------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Optional
 
 from ..errors import OptionsError
 
-__all__ = ["RectF", "ImageProcessingOptions", "check_processing_options"]
+__all__ = ["RectF", "ImageProcessingOptions", "check_processing_options", "check_pixel_budget"]
 
 
 @dataclass(frozen=True)
@@ -81,3 +81,9 @@ def check_processing_options(ipo: object) -> Optional[ImageProcessingOptions]:
     if ipo is not None and not isinstance(ipo, ImageProcessingOptions):
         raise OptionsError(f"image_processing_options: expected ImageProcessingOptions, got {type(ipo).__name__}")
     return ipo
+
+
+def check_pixel_budget(max_pixels: object) -> None:
+    """The ``max_image_pixels`` option of the vision tasks: an integer >= 1, or None."""
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+        raise OptionsError(f"max_image_pixels: expected an integer >= 1 or None, got {max_pixels!r}")

@@ -25,7 +25,7 @@ from ..core.running_mode import RunningMode
 from ..core.task import BaseTask
 from ..core.timing import Timings
 from ..errors import ImageError, OptionsError
-from .image import Image, ImageLike, to_image
+from .image import DEFAULT_MAX_IMAGE_PIXELS, Image, ImageLike, to_image
 from .preprocess import Preprocessor
 from .processing_options import ImageProcessingOptions, check_processing_options
 
@@ -41,9 +41,11 @@ class VisionTask(BaseTask[ModelSpec]):
         spec: ModelSpec,
         running_mode: RunningMode,
         result_callback: Optional[Callable[..., Any]] = None,
+        max_image_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
     ) -> None:
         super().__init__(backend, spec, running_mode, result_callback)
         self._pre = Preprocessor(spec.height, spec.width, spec.recipe, spec.normalization, layout=spec.layout)
+        self._max_pixels = max_image_pixels
 
     # -- what a subclass defines ----------------------------------------------------------
     def _postprocess(self, raw: list[np.ndarray]) -> Any:  # pragma: no cover - abstract
@@ -87,7 +89,7 @@ class VisionTask(BaseTask[ModelSpec]):
     def _process(self, image: ImageLike, ipo: Optional[ImageProcessingOptions], timestamp_ms: Optional[int]) -> Any:
         check_processing_options(ipo)
         self._require_open()
-        return self._result(self._infer(to_image(image).numpy_view(), ipo), timestamp_ms)
+        return self._result(self._infer(to_image(image, max_pixels=self._max_pixels).numpy_view(), ipo), timestamp_ms)
 
     def _infer(self, pixels: np.ndarray, ipo: Optional[ImageProcessingOptions]) -> Any:
         pre = self._pre
@@ -111,7 +113,7 @@ class VisionTask(BaseTask[ModelSpec]):
         backend = self._require_open()
         batched = backend.dynamic_batch and batch_size > 1
         group: list[tuple[int, object, Image]] = []
-        for index, source, decoded in _decode_ahead(images, decode_workers):
+        for index, source, decoded in _decode_ahead(images, decode_workers, self._max_pixels):
             if isinstance(decoded, ImageError):
                 if group:
                     yield from self._run_group(group, ipo)
@@ -162,7 +164,8 @@ def describe_source(source: object) -> str:
     return f"<{type(source).__name__}>"
 
 
-def _decode_ahead(images: Iterable[ImageLike], workers: int) -> Iterator[tuple[int, object, Union[Image, ImageError]]]:
+def _decode_ahead(images: Iterable[ImageLike], workers: int,
+                  max_pixels: Optional[int]) -> Iterator[tuple[int, object, Union[Image, ImageError]]]:
     """Decode images on ``workers`` threads, a bounded window ahead, yielding in order.
 
     Pillow releases the GIL while it decodes, so decoding overlaps inference.
@@ -170,7 +173,7 @@ def _decode_ahead(images: Iterable[ImageLike], workers: int) -> Iterator[tuple[i
 
     def decode(src: ImageLike) -> Union[Image, ImageError]:
         try:
-            return to_image(src)
+            return to_image(src, max_pixels=max_pixels)
         except ImageError as exc:
             return exc
 

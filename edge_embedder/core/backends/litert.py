@@ -2,13 +2,28 @@
 
 The interpreter is found in this order: ``ai_edge_litert.interpreter`` (the
 maintained runtime, wheels for x86_64 and aarch64), ``tflite_runtime.interpreter``
-(the classic runtime: it only works with numpy<2), ``tensorflow.lite``.
+(the classic runtime: its last release, 2.14, is built for NumPy 1.x and only
+works with numpy<2), ``tensorflow.lite``. Under tflite_runtime, dynamic-range
+int8 models are refused (they return garbage there) and full-integer int8
+models get a one-time warning (no fast int8 kernels: measured 25x slower).
+
+The interpreter's native start-up chatter on stderr ("INFO: Created TensorFlow
+Lite XNNPACK delegate for CPU.") goes to the ``edge_embedder`` debug log
+instead; any other native output is passed through to stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from typing import Any, Callable, Optional
+import importlib.util
+import logging
+import os
+import re
+import sys
+import tempfile
+import warnings
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -17,7 +32,17 @@ from ...metadata import ModelMetadata, read_tflite_metadata
 from ...metadata.flatbuffer import FlatTable
 from .base import TensorSpec
 
-__all__ = ["LiteRTBackend", "find_interpreter_class", "dynamic_range_ops"]
+__all__ = ["LiteRTBackend", "find_interpreter_class", "dynamic_range_ops", "RuntimePerformanceWarning"]
+
+log = logging.getLogger("edge_embedder")
+_CHATTER = re.compile(r"^INFO: (Created|Initialized|Replacing) .*(TensorFlow Lite|XNNPACK|delegate)")
+
+
+class RuntimePerformanceWarning(UserWarning):
+    """The installed interpreter is known to run this kind of model much slower than LiteRT does."""
+
+
+_WARNED: set[str] = set()
 
 # TFLite schema enums (schema.fbs).
 _TT_FLOAT32, _TT_INT8 = 0, 9
@@ -30,10 +55,39 @@ _CANDIDATES = (
 )
 
 
+def _tflite_runtime_under_numpy2() -> Optional[str]:
+    """Why the installed tflite_runtime cannot work here (built for NumPy 1.x, numpy 2 installed), or None.
+
+    Checked without importing it: the import itself prints NumPy's "compiled using
+    NumPy 1.x" banner and tracebacks, and creating an interpreter then fails with
+    ``SystemError ... returned a result with an exception set``.
+    """
+    from importlib import metadata
+
+    if int(np.__version__.split(".")[0]) < 2:
+        return None
+    try:
+        if importlib.util.find_spec("tflite_runtime") is None:
+            return None
+        version = metadata.version("tflite-runtime")
+    except (ImportError, ValueError, metadata.PackageNotFoundError):
+        return None
+    major_minor = tuple(int(v) for v in re.findall(r"\d+", version)[:2])
+    if major_minor > (2, 14):  # a release newer than the last one built for NumPy 1.x: let it try
+        return None
+    return (f"tflite-runtime {version} is built for NumPy 1.x and cannot run with numpy {np.__version__}: "
+            "pip install 'numpy<2' (tflite-runtime's route) or pip install ai-edge-litert")
+
+
 def find_interpreter_class() -> tuple[type, str]:
-    """The first importable interpreter class and its module name."""
+    """The first usable interpreter class and its module name."""
     problems = []
     for module_name, attr in _CANDIDATES:
+        if module_name.startswith("tflite_runtime"):
+            why = _tflite_runtime_under_numpy2()
+            if why is not None:
+                problems.append(why)
+                continue
         try:
             module = importlib.import_module(module_name)
             return getattr(module, attr), module_name
@@ -41,10 +95,42 @@ def find_interpreter_class() -> tuple[type, str]:
             problems.append(f"{module_name}: {exc}")
         except Exception as exc:  # e.g. tflite_runtime built for numpy 1 under numpy 2
             problems.append(f"{module_name}: {type(exc).__name__}: {exc}")
+    numpy2 = [p for p in problems if p.startswith("tflite-runtime ")]
+    if numpy2:
+        raise BackendUnavailableError(numpy2[0])
     raise BackendUnavailableError(
         "no TFLite interpreter is installed: pip install ai-edge-litert "
         "(tflite-runtime also works but only with numpy<2). Tried: " + "; ".join(problems)
     )
+
+
+@contextlib.contextmanager
+def native_stderr_to_log() -> Iterator[None]:
+    """Capture file descriptor 2 while an interpreter sets itself up (see the module docstring)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+            for line in text.splitlines():
+                if _CHATTER.match(line):
+                    log.debug("interpreter: %s", line)
+                elif line.strip():
+                    print(line, file=sys.stderr)
 
 
 class LiteRTBackend:
@@ -56,8 +142,9 @@ class LiteRTBackend:
         interpreter_cls, self.runtime_module = find_interpreter_class()
         self._model = model
         try:
-            self._interp: Any = interpreter_cls(model_content=model, num_threads=num_threads)
-            self._interp.allocate_tensors()
+            with native_stderr_to_log():
+                self._interp: Any = interpreter_cls(model_content=model, num_threads=num_threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{source}: not a loadable TFLite model ({first_line(exc)})") from None
         if self.runtime_module.startswith("tflite_runtime"):
@@ -68,6 +155,12 @@ class LiteRTBackend:
                     "under tflite_runtime (measured: cosine 0.03 for ViT, NaN for CLIP); "
                     "pip install ai-edge-litert to run this model"
                 )
+            if has_int8_tensors(model) and "tflite_runtime-int8" not in _WARNED:
+                _WARNED.add("tflite_runtime-int8")
+                warnings.warn(RuntimePerformanceWarning(
+                    f"{source}: an int8 model under tflite_runtime runs without LiteRT's fast int8 kernels "
+                    "(the shipped int8 model: 70.8 ms vs 2.9 ms per photo under ai-edge-litert); "
+                    "pip install ai-edge-litert where it has a wheel"), stacklevel=2)
         self._metadata = read_tflite_metadata(model)
         self._inputs = tuple(_spec(d) for d in self._interp.get_input_details())
         self._outputs = tuple(_spec(d) for d in self._interp.get_output_details())
@@ -151,6 +244,16 @@ def _spec(d: dict) -> TensorSpec:
         scale=float(scale),
         zero_point=int(zero_point),
     )
+
+
+def has_int8_tensors(model: bytes) -> bool:
+    """True when the model's first subgraph has int8 tensors (a quantized model)."""
+    from flatbuffers import number_types as nt
+
+    for sg in FlatTable.root(model).tables(2)[:1]:
+        if any(t.scalar(1, nt.Int8Flags) == _TT_INT8 for t in sg.tables(0)):
+            return True
+    return False
 
 
 def dynamic_range_ops(model: bytes) -> list[str]:
