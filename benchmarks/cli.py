@@ -12,6 +12,7 @@ measured so far is still printed and written).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -100,9 +101,11 @@ def _outputs(values: Sequence[str]) -> list[str]:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     outputs = _outputs(args.output)
-    for o in outputs:
-        if not o.lower().endswith((".md", ".json", ".csv")):
+    for o in outputs + ([args.plot] if args.plot else []):
+        if o != args.plot and not o.lower().endswith((".md", ".json", ".csv")):
             return _usage(f"--output {o}: expected a .md, .json or .csv file name")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(o))):
+            return _usage(f"{o}: the folder {os.path.dirname(o) or '.'} does not exist (create it first)")
     if args.standard:
         from . import standard_runs
 

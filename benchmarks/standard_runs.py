@@ -221,6 +221,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)  # its own results folder
     outputs = [str(out / f"standard_runs.{s}") for s in ("md", "json", "csv")]
     try:
         return run_standard(threads=args.threads, runs=args.runs, warmup=args.warmup, outputs=outputs,

@@ -81,8 +81,9 @@ def _check_output(output: Path) -> None:
     if output.is_dir():
         raise OutputPathError(f"{output}: is a directory, expected a model file path")
     parent = output.parent
+    if not parent.is_dir():
+        raise OutputPathError(f"{output}: the folder {parent} does not exist (create it first)")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".probe", dir=parent)
         os.close(fd)
         os.unlink(probe)

@@ -17,10 +17,15 @@ def atomic_write(path: Union[str, "os.PathLike[str]"], data: Union[bytes, Callab
     """Write ``data`` (bytes, or a function writing to a binary file) to ``path`` atomically.
 
     The file gets mode 0644 (``mkstemp`` would leave 0600) and is fsync'ed
-    before the rename.
+    before the rename. The folder must exist: it is not created (a typo in a
+    path should fail, not make folders).
+
+    Raises:
+      FileNotFoundError: the folder does not exist.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path}: the folder {path.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
         with os.fdopen(fd, "wb") as f:

@@ -361,6 +361,7 @@ def test_checkpoint_missing_files(checkpoints, tmp_path, capsys):
     shutil.copytree(checkpoints["vit"], broken)
     (broken / "model.safetensors").unlink()
     out = tmp_path / "out" / "vit.tflite"
+    out.parent.mkdir()
     assert main(["convert", "--arch", "vit", "--model", str(broken), "-o", str(out)]) == 3
     assert "model.safetensors" in _one_line_error(capsys)
     assert _no_model_files(out.parent)
@@ -406,7 +407,10 @@ def test_unwritable_output_path(checkpoints, tmp_path, capsys):
     blocker.write_text("a file, not a folder")
     out = blocker / "vit.tflite"
     assert main(["convert", "--arch", "vit", "--model", str(checkpoints["vit"]), "-o", str(out)]) == 2
-    assert "cannot write" in _one_line_error(capsys)
+    assert "does not exist" in _one_line_error(capsys)
+    missing = tmp_path / "no_such_dir" / "vit.tflite"
+    assert main(["convert", "--arch", "vit", "--model", str(checkpoints["vit"]), "-o", str(missing)]) == 2
+    assert "does not exist" in _one_line_error(capsys) and not missing.parent.exists()
     assert main(["convert", "--arch", "vit", "--model", str(checkpoints["vit"]), "-o", str(tmp_path)]) == 2
     assert "is a directory" in _one_line_error(capsys)
 
