@@ -92,16 +92,12 @@ def _check_output(output: Path) -> None:
 
 
 def _write_temp(output: Path, data: bytes) -> Path:
+    from edge_embedder.files import write_beside
+
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        return write_beside(output, data)
     except OSError as exc:
         raise OutputPathError(f"{output}: cannot write the output file ({exc.strerror or exc})") from None
-    return Path(tmp)
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:

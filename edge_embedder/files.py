@@ -10,15 +10,16 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Union
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "write_beside"]
 
 
-def atomic_write(path: Union[str, "os.PathLike[str]"], data: Union[bytes, Callable[[BinaryIO], object]]) -> Path:
-    """Write ``data`` (bytes, or a function writing to a binary file) to ``path`` atomically.
+def write_beside(path: Union[str, "os.PathLike[str]"], data: Union[bytes, Callable[[BinaryIO], object]]) -> Path:
+    """Write ``data`` to a hidden temporary file in ``path``'s folder and return its path.
 
-    The file gets mode 0644 (``mkstemp`` would leave 0600) and is fsync'ed
-    before the rename. The folder must exist: it is not created (a typo in a
-    path should fail, not make folders).
+    The file is complete (fsync'ed, mode 0644; ``mkstemp`` would leave 0600)
+    when this returns; ``os.replace(tmp, path)`` then publishes it atomically.
+    A failed write leaves nothing behind. The folder must exist: it is not
+    created (a typo in a path should fail, not make folders).
 
     Raises:
       FileNotFoundError: the folder does not exist.
@@ -36,11 +37,32 @@ def atomic_write(path: Union[str, "os.PathLike[str]"], data: Union[bytes, Callab
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return Path(tmp)
+
+
+def atomic_write(path: Union[str, "os.PathLike[str]"], data: Union[bytes, Callable[[BinaryIO], object]]) -> Path:
+    """Write ``data`` (bytes, or a function writing to a binary file) to ``path`` atomically.
+
+    :func:`write_beside`, then ``os.replace``: an interrupted or failing write
+    never leaves a half-written file (nor a temporary one) behind.
+
+    Raises:
+      FileNotFoundError: the folder does not exist.
+    """
+    tmp = write_beside(path, data)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise
-    return path
+    return Path(path)
+
+
+def _unlink(path: Union[str, "os.PathLike[str]"]) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

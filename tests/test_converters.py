@@ -252,7 +252,7 @@ def test_conversion_passes_contract_and_floor(converted, arch, fmt, quant):
     assert parity["passed"] and parity["quantization"] == quant and parity["format"] == fmt
     assert parity["floor"] == get_config(arch).floor(quant)
     assert len(parity["images"]) >= 4 and all(r["cosine"] >= parity["floor"] for r in parity["images"])
-    assert not list(path.parent.glob(".*.partial")), "temporary files left behind"
+    assert not list(path.parent.glob(".*.tmp")), "temporary files left behind"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -344,7 +344,7 @@ def test_efficientnet_lite0_fp32(tmp_path):
 
 
 def _no_model_files(folder: Path) -> bool:
-    return not [p for p in folder.iterdir() if p.suffix in (".tflite", ".onnx", ".partial")]
+    return not [p for p in folder.iterdir() if p.suffix in (".tflite", ".onnx", ".tmp")]
 
 
 def _one_line_error(capsys) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ...metadata import ModelMetadata
 
-__all__ = ["TensorSpec", "Backend"]
+__all__ = ["TensorSpec", "Backend", "BackendBase"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,32 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class BackendBase:
+    """What every concrete backend stores once it has loaded a model: the protocol's plain properties.
+
+    Subclasses set ``_model``, ``_metadata``, ``_inputs`` and ``_outputs`` in
+    their constructor and implement the rest of :class:`Backend`.
+    """
+
+    _model: bytes
+    _metadata: Optional[ModelMetadata]
+    _inputs: tuple[TensorSpec, ...]
+    _outputs: tuple[TensorSpec, ...]
+
+    @property
+    def input_specs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
+
+    @property
+    def output_specs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
+
+    @property
+    def metadata(self) -> Optional[ModelMetadata]:
+        return self._metadata
+
+    @property
+    def model_bytes(self) -> bytes:
+        return self._model

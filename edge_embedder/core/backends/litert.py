@@ -28,9 +28,9 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ...errors import BackendUnavailableError, ModelLoadError, first_line
-from ...metadata import ModelMetadata, read_tflite_metadata
+from ...metadata import read_tflite_metadata
 from ...metadata.flatbuffer import FlatTable
-from .base import TensorSpec
+from .base import BackendBase, TensorSpec
 
 __all__ = ["LiteRTBackend", "find_interpreter_class", "dynamic_range_ops", "RuntimePerformanceWarning"]
 
@@ -133,7 +133,7 @@ def native_stderr_to_log() -> Iterator[None]:
                     print(line, file=sys.stderr)
 
 
-class LiteRTBackend:
+class LiteRTBackend(BackendBase):
     """Runs a ``.tflite`` model with a LiteRT interpreter."""
 
     name = "litert"
@@ -167,22 +167,6 @@ class LiteRTBackend:
         self._input_index = self._inputs[0].index if self._inputs else None
         self.num_threads = num_threads
         self.runtime = _runtime_name(self.runtime_module)
-
-    @property
-    def input_specs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def output_specs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
-    @property
-    def metadata(self) -> Optional[ModelMetadata]:
-        return self._metadata
-
-    @property
-    def model_bytes(self) -> bytes:
-        return self._model
 
     @property
     def input_layout(self) -> Optional[str]:

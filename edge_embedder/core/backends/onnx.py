@@ -15,8 +15,8 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from ...errors import BackendUnavailableError, ModelLoadError, OptionsError, first_line
-from ...metadata import ModelMetadata, from_onnx_props
-from .base import TensorSpec
+from ...metadata import from_onnx_props
+from .base import BackendBase, TensorSpec
 
 __all__ = ["OnnxBackend", "DEFAULT_PROVIDERS"]
 
@@ -44,7 +44,7 @@ def _import_ort() -> Any:
     return onnxruntime
 
 
-class OnnxBackend:
+class OnnxBackend(BackendBase):
     """Runs an ``.onnx`` model with ONNX Runtime."""
 
     name = "onnxruntime"
@@ -89,22 +89,6 @@ class OnnxBackend:
             if self._inputs and all(d > 0 for d in self._inputs[0].shape)
             else None
         )
-
-    @property
-    def input_specs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def output_specs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
-    @property
-    def metadata(self) -> Optional[ModelMetadata]:
-        return self._metadata
-
-    @property
-    def model_bytes(self) -> bytes:
-        return self._model
 
     @property
     def input_layout(self) -> Optional[str]:
