@@ -29,6 +29,7 @@ from the model file and checked by the contract.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any, Optional
 
@@ -83,12 +84,14 @@ class Preprocessor:
         self.recipe = recipe
         self.layout = layout
         self._lut: Optional[np.ndarray] = None
+        self._affine: Optional[tuple[float, float]] = None
         if normalization is not None:
             mean = np.broadcast_to(np.asarray(normalization.mean, np.float64), (3,))
             std = np.broadcast_to(np.asarray(normalization.std, np.float64), (3,))
             levels = np.arange(256, dtype=np.float64)[:, None]
             # uint8 level -> normalized float32, per channel, rounded once from float64.
             self._lut = ((levels - mean) / std).astype(np.float32).reshape(1, 256, 3)
+            self._affine = _exact_affine(mean, std)
         self._scratch = np.empty((height, width, 3), np.uint8)
         self._float_scratch = (
             np.empty((height, width, 3), np.float32) if layout == "NCHW" and self._lut is not None else None
@@ -109,7 +112,7 @@ class Preprocessor:
             if self._lut is None or self._float_scratch is None:
                 dst[0] = self._scratch.transpose(2, 0, 1)
             else:
-                cv2.LUT(self._scratch, self._lut, dst=self._float_scratch)
+                self._normalize(self._float_scratch)
                 dst[0] = self._float_scratch.transpose(2, 0, 1)
             return
         out = dst[0]
@@ -117,7 +120,16 @@ class Preprocessor:
             self._resample(pixels, options, out)
         else:
             self._resample(pixels, options, self._scratch)
-            # One table lookup per value: uint8 -> float32, per channel, in one pass
+            self._normalize(out)
+
+    def _normalize(self, out: np.ndarray) -> None:
+        """``(scratch - mean) / std`` into ``out`` (float32), in one pass."""
+        if self._affine is not None:
+            # x * (1/std) + (-mean/std): exact here (see _exact_affine), and 3x faster than the lookup.
+            alpha, beta = self._affine
+            cv2.addWeighted(self._scratch, alpha, self._scratch, 0.0, beta, dst=out, dtype=cv2.CV_32F)
+        else:
+            # One table lookup per value: uint8 -> float32, per channel, rounded once from float64
             # (numpy's broadcast over a length-3 inner axis is ~5x slower).
             cv2.LUT(self._scratch, self._lut, dst=out)
 
@@ -184,6 +196,21 @@ class Preprocessor:
                 top, left = (arr.shape[0] - ch) // 2, (arr.shape[1] - cw) // 2
             arr = arr[top : top + ch, left : left + cw]
         return arr
+
+
+def _exact_affine(mean: np.ndarray, std: np.ndarray) -> Optional[tuple[float, float]]:
+    """``(1/std, -mean/std)`` when one integer mean and one power-of-two std hold for every channel.
+
+    Then ``x * (1/std) - mean/std`` is computed without any rounding for every
+    uint8 ``x`` (each term and the sum are multiples of 1/std far below 2**24),
+    so an affine pass gives the lookup table's values bit for bit.
+    """
+    if len(set(mean.tolist())) != 1 or len(set(std.tolist())) != 1:
+        return None
+    m, s = float(mean[0]), float(std[0])
+    if not (m.is_integer() and abs(m) < 2**16 and s > 0 and math.frexp(s)[0] == 0.5 and 2**-16 <= s <= 2**16):
+        return None
+    return 1.0 / s, -m / s
 
 
 def roi_tuple(roi: Any) -> Optional[tuple[float, float, float, float]]:
