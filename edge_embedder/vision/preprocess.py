@@ -124,14 +124,15 @@ class Preprocessor:
 
     def _normalize(self, out: np.ndarray) -> None:
         """``(scratch - mean) / std`` into ``out`` (float32), in one pass."""
-        if self._affine is not None:
+        lut = self._lut
+        if self._affine is not None or lut is None:
+            alpha, beta = self._affine or (1.0, 0.0)
             # x * (1/std) + (-mean/std): exact here (see _exact_affine), and 3x faster than the lookup.
-            alpha, beta = self._affine
             cv2.addWeighted(self._scratch, alpha, self._scratch, 0.0, beta, dst=out, dtype=cv2.CV_32F)
         else:
             # One table lookup per value: uint8 -> float32, per channel, rounded once from float64
             # (numpy's broadcast over a length-3 inner axis is ~5x slower).
-            cv2.LUT(self._scratch, self._lut, dst=out)
+            cv2.LUT(self._scratch, lut, dst=out)
 
     def to_uint8(self, pixels: np.ndarray, options: Optional[ImageProcessingOptions] = None) -> np.ndarray:
         """The resampled uint8 image the model would see (a new array)."""
