@@ -19,7 +19,10 @@ against MediaPipe's ``ValueError`` keeps working::
     │   └── UnsupportedImageError                    dtype / channel layout that has no single meaning
     ├── OptionsError                  (ValueError)   an option out of its range (ROI, rotation, threads)
     ├── EmbeddingMismatchError        (ValueError)   cosine similarity of incompatible embeddings
-    └── EmbedderClosedError           (RuntimeError) the embedder was used after close()
+    │   └── EmbeddingSpaceMismatchError              a query from another model / head than the index
+    ├── EmbedderClosedError           (RuntimeError) the embedder was used after close()
+    ├── IndexFormatError              (ValueError)   an index file that is truncated, corrupt or not an index
+    └── MissingExtraError             (ImportError)  an optional extra (search, ray, parquet) is not installed
 
 Converters add their own branch under ``ConversionError`` (see ``converters``).
 """
@@ -41,6 +44,9 @@ __all__ = [
     "OptionsError",
     "EmbeddingMismatchError",
     "EmbedderClosedError",
+    "EmbeddingSpaceMismatchError",
+    "IndexFormatError",
+    "MissingExtraError",
 ]
 
 
@@ -98,3 +104,15 @@ class EmbeddingMismatchError(EdgeEmbedderError, ValueError):
 
 class EmbedderClosedError(EdgeEmbedderError, RuntimeError):
     """The embedder was used after ``close()``."""
+
+
+class EmbeddingSpaceMismatchError(EmbeddingMismatchError):
+    """A query vector comes from another embedding space (model or head) than the index."""
+
+
+class IndexFormatError(EdgeEmbedderError, ValueError):
+    """An embedding index file is truncated, corrupt, or not an index at all."""
+
+
+class MissingExtraError(EdgeEmbedderError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
