@@ -323,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_inspect)
 
     _add_optional_commands(sub)
+    from ._search_cli import add_search_parsers  # search, index: edge_embedder/_search_cli.py
+    add_search_parsers(sub)
     return parser
 
 

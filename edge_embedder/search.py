@@ -889,8 +889,6 @@ class EmbeddingIndex:
             raise OptionsError("dtype 'i8' graphs are built from int8 storage (save the index with dtype='int8')")
         ann = ui.Index(ndim=self.dim, metric="cos", dtype=dtype, connectivity=connectivity,
                        expansion_add=expansion_add, expansion_search=expansion_search)
-        if self.size:
-            ann.reserve(self.size)
         step = 1 << 15
         for a in range(0, self.size, step):
             b = min(self.size, a + step)
@@ -925,8 +923,10 @@ class EmbeddingIndex:
         want = min(self.size, max(k, self.oversample * k))
         qq = quantize(q).reshape(q.shape) if self._ann_info.get("dtype") == "i8" else q
         matches = self._ann.search(qq, want, threads=1)
-        keys = np.atleast_2d(matches.keys)
-        counts = np.atleast_1d(matches.counts)
+        if hasattr(matches, "counts"):  # BatchMatches
+            keys, counts = np.atleast_2d(matches.keys), np.atleast_1d(matches.counts)
+        else:  # usearch returns Matches for a single query row
+            keys, counts = np.atleast_2d(matches.keys), np.array([len(matches.keys)])
         out = []
         for qi in range(len(q)):
             cand = np.sort(np.asarray(keys[qi][: counts[qi]], np.int64))
