@@ -181,6 +181,7 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     import usearch
 
+    load0 = os.getloadavg()
     lines = [f"CPU: {cpu_summary()}; numpy {np.__version__}, usearch {usearch.__version__}; "
              f"{'uniform' if args.uniform else 'clustered power-law'} {args.dim}-d data; "
              f"{args.queries} single-vector top-{K} queries per row; one run.", ""]
@@ -271,6 +272,11 @@ def main(argv=None) -> int:
         lines.append(line)
         print(line, flush=True)
         path.unlink()
+    load1 = os.getloadavg()
+    lines.append("")
+    lines.append(f"Load average (1 / 5 / 15 min) at start {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}, "
+                 f"at end {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} (other jobs share these 2 cores).")
+    raw["loadavg"] = {"start": load0, "end": load1}
     report = "\n".join(lines) + "\n"
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -125,9 +125,10 @@ def test_embed_dir_output_is_an_index_and_scores_are_cosines(built, fp32_embedde
                                        ("int8", _INT8_TOLERANCE)])
 def test_exact_search_matches_a_float64_reference(dtype, tol, monkeypatch):
     x, q = _clustered(3000, 64, q=20)
-    monkeypatch.setattr(search_mod, "_F32_CHUNK_ROWS", 257)  # many chunks, a ragged last one
-    monkeypatch.setattr(search_mod, "_CHUNK_BYTES", 64 * 4 * 100)
+    monkeypatch.setattr(search_mod, "_CHUNK_BYTES", 64 * 4 * 100)  # 100-row chunks, a ragged last one
+    monkeypatch.setattr(search_mod, "_MIN_ROWS_PER_THREAD", 700)  # and 4 threads over disjoint row ranges
     index = EmbeddingIndex.from_arrays([f"v{i}" for i in range(len(x))], x * 3.0, dtype=dtype)  # not unit norm
+    index.threads = 4
     recalls = []
     for v in q:
         ids, scores = _reference_top(x, v, 10)
