@@ -592,6 +592,7 @@ class EmbeddingIndex:
                 inv = None  # already normalised (an older file that did not say so)
         self._inv = inv
         self._executor: Any = None
+        self._fd: Optional[int] = None
         self._ann: Any = None
         self._ann_info: dict[str, Any] = {}
         self._use_ann = False
@@ -986,13 +987,47 @@ class EmbeddingIndex:
         out = []
         for qi in range(len(q)):
             cand = np.sort(np.asarray(keys[qi][: counts[qi]], np.int64))
-            rows = self._vectors[cand].astype(np.float32)
+            rows = self._rows(cand)
             s = rows @ q[qi]
             if self._inv is not None:
                 s *= self._inv[cand]
             top = _top_k(s, k)
             out.append([(int(cand[i]), float(s[i])) for i in top])
         return out
+
+    def _rows(self, ids: np.ndarray) -> np.ndarray:
+        """Stored rows ``ids`` (sorted) as float32.
+
+        From a memory map they are read with ``os.pread``, not through the
+        mapping: faulting pages in at random would map their neighbours too
+        (the kernel's fault-around), and the resident memory of an
+        approximate search would grow towards the whole float32 file.
+        """
+        v = self._vectors
+        if not isinstance(v, np.memmap) or getattr(v, "filename", None) is None or not v.flags.c_contiguous:
+            return np.asarray(v[ids], np.float32)
+        if self._fd is None:
+            self._fd = os.open(v.filename, os.O_RDONLY)
+        row = v.dtype.itemsize * v.shape[1]
+        buf = b"".join(os.pread(self._fd, row, v.offset + int(i) * row) for i in ids)
+        if len(buf) != row * len(ids):
+            raise IndexFormatError(f"{v.filename}: short read (the file changed or was truncated after it was opened)")
+        return np.frombuffer(buf, v.dtype).reshape(len(ids), v.shape[1]).astype(np.float32)
+
+    def close(self) -> None:
+        """Release the file handle and threads (the memory maps go with the object)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
 
     def _load_approximate(self, sidecar: Path, *, required: bool) -> bool:
         meta_path = Path(str(sidecar) + ".json")
