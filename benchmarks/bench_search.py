@@ -205,7 +205,6 @@ def main(argv=None) -> int:
         x, q = generate(n, args.queries, args.dim, seed=n, uniform=args.uniform)
         qfile = work / f"q{n}.npy"
         np.save(qfile, q)
-        truth_scores = None
         files = {}
         for storage in ("float32", "float16", "int8"):
             path = work / f"n{n}_{storage}.npz"

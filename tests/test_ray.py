@@ -32,9 +32,9 @@ def local_ray():
     ray.shutdown()
 
 
-def _reference(photo_dir, tmp_path, fp32_embedder):
+def _reference(folder, tmp_path, fp32_embedder):
     out = tmp_path / "ref.npz"
-    embed_dir(fp32_embedder, photo_dir, out, model_path=FP32_MODEL, progress=False)
+    embed_dir(fp32_embedder, folder, out, model_path=FP32_MODEL, progress=False)
     index = EmbeddingIndex.load(out)
     return {p: index.vector(i) for i, p in enumerate(index.paths)}
 
