@@ -19,7 +19,9 @@ against MediaPipe's ``ValueError`` keeps working::
     │   └── UnsupportedImageError                    dtype / channel layout that has no single meaning
     ├── OptionsError                  (ValueError)   an option out of its range (ROI, rotation, threads)
     ├── EmbeddingMismatchError        (ValueError)   cosine similarity of incompatible embeddings
+    │   └── EmbeddingSpaceMismatchError              vectors (or models) from different embedding spaces
     ├── EmbedderClosedError           (RuntimeError) the embedder was used after close()
+    ├── IndexFormatError              (ValueError)   an index file that is truncated, corrupt or not an index
     └── MissingDependencyError        (ImportError)  an optional extra is not installed (names it);
                                                      BackendUnavailableError is one too
 
@@ -47,6 +49,8 @@ __all__ = [
     "OptionsError",
     "EmbeddingMismatchError",
     "EmbedderClosedError",
+    "EmbeddingSpaceMismatchError",
+    "IndexFormatError",
     "MissingDependencyError",
     "first_line",
 ]
@@ -120,6 +124,14 @@ class EmbeddingMismatchError(EdgeEmbedderError, ValueError):
 
 class EmbedderClosedError(EdgeEmbedderError, RuntimeError):
     """The embedder was used after ``close()``."""
+
+
+class EmbeddingSpaceMismatchError(EmbeddingMismatchError):
+    """Vectors, a query or two models come from different embedding spaces (model or head)."""
+
+
+class IndexFormatError(EdgeEmbedderError, ValueError):
+    """An embedding index file is truncated, corrupt, or not an index at all."""
 
 
 def first_line(exc: BaseException) -> str:

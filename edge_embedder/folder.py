@@ -5,29 +5,44 @@
 * Every regular file is tried: unreadable, truncated, zero-byte, non-image and
   decompression-bomb files are skipped and listed with the reason in
   ``OUT.skipped.tsv``; every good image is embedded.
-* Output is ``.npz`` (``paths``: str array, ``embeddings``: float32 matrix,
-  ``model_sha256``, ``head_name``) or ``.parquet`` when pyarrow is installed.
-  It is written to a temporary file and renamed, so it is never half-written.
+* Output is ``.npz`` (``paths``: str array, ``embeddings`` matrix,
+  ``model_sha256``, ``head_name``, ``embedding_space``, per-file ``sizes`` and
+  ``mtimes_ns``; see :mod:`edge_embedder.search`) or ``.parquet`` when
+  pyarrow is installed. It is written to a temporary file and renamed, so it
+  is never half-written. The output is directly an
+  :class:`~edge_embedder.search.EmbeddingIndex` (``np.savez`` stores arrays
+  uncompressed, so the index memory-maps them in place).
+* ``storage="float16"`` / ``"int8"`` store L2-normalised vectors in that type
+  (int8: MediaPipe's scalar quantization); ``"float32"`` (default) stores
+  what the embedder returns.
 * A checkpoint ``OUT.partial.npz`` is written the same way every
   ``checkpoint_every`` images and on Ctrl-C; ``resume=True`` continues from it
   (or from a finished OUT) without recomputing finished images, and refuses a
-  checkpoint made with another model.
+  checkpoint made with another model or head.
+* ``resume=True`` on a finished OUT is also an incremental update: files whose
+  size or mtime changed are embedded again, deleted files are dropped, new
+  files are added, and the unchanged ones are never recomputed. Outputs from
+  older versions have no sizes / mtimes: their files count as unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from .containers import dequantize, l2_normalize, quantize
 from .errors import ImageError, OptionsError
 from .files import atomic_write
 from .progress import ProgressBar
+from .search import STORAGE_DTYPES, IndexMeta, embedding_space_id, read_index_file, write_index_file
 
 __all__ = ["EmbedDirReport", "embed_dir", "list_image_files", "Interrupted"]
 
@@ -45,6 +60,8 @@ class EmbedDirReport:
     output: Path
     embedded: int = 0  # embedded in this run
     resumed: int = 0  # carried over from a checkpoint / earlier output
+    changed: int = 0  # of ``embedded``: files embedded again because their size / mtime changed
+    removed: int = 0  # rows of the earlier output dropped because their file is gone
     skipped: list[tuple[str, str]] = field(default_factory=list)
     checkpoint: Optional[Path] = None
     seconds: float = 0.0
@@ -101,40 +118,58 @@ def _sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _save(path: Path, paths: list[str], vecs: list[np.ndarray], dim: int, sha: str, head: str) -> None:
-    matrix = np.stack(vecs).astype(np.float32) if vecs else np.zeros((0, dim), np.float32)
-    if path.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+def _save(path: Path, paths: list[str], vecs: list[np.ndarray], dim: int, dtype: str, meta: IndexMeta,
+          stats: dict[str, tuple[int, int]]) -> None:
+    matrix = np.stack(vecs).astype(dtype, copy=False) if vecs else np.zeros((0, dim), dtype)
+    sizes = np.array([stats.get(p, (-1, -1))[0] for p in paths], np.int64)
+    mtimes = np.array([stats.get(p, (-1, -1))[1] for p in paths], np.int64)
+    meta = dataclasses.replace(meta, build_id=uuid.uuid4().hex)  # a new file: any stored HNSW graph is stale
+    write_index_file(path, paths, matrix, meta, sizes=sizes, mtimes_ns=mtimes)
 
-        table = pa.table(
-            {
-                "path": pa.array([p.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for p in paths]),
-                "path_bytes": pa.array([os.fsencode(p) for p in paths], type=pa.binary()),
-                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), dim),
-            }
+
+def _load(path: Path) -> Any:
+    """An earlier output or checkpoint, read into memory (it is about to be replaced)."""
+    return read_index_file(path, mmap=False)
+
+
+def _check_resumable(source: Path, old: Any, meta: IndexMeta, storage: str) -> None:
+    if old.meta.model_sha256 != meta.model_sha256:
+        old_sha = old.meta.model_sha256 or "unknown"
+        raise OptionsError(
+            f"{source} was made with another model (sha256 {old_sha[:12]}..., this model "
+            f"{(meta.model_sha256 or '')[:12]}...); rerun without --resume"
         )
-        table = table.replace_schema_metadata({"model_sha256": sha, "head_name": head})
-        atomic_write(path, lambda f: pq.write_table(table, f))
-        return
-    atomic_write(
-        path,
-        lambda f: np.savez(f, paths=np.array(paths, dtype=str), embeddings=matrix,
-                           model_sha256=np.array(sha), head_name=np.array(head)),
-    )
+    if old.meta.embedding_space is not None and old.meta.embedding_space != meta.embedding_space:
+        raise OptionsError(
+            f"{source} holds embedding space {old.meta.embedding_space!r}, this run makes "
+            f"{meta.embedding_space!r} (another head?); rerun without --resume"
+        )
+    if old.meta.head_name is not None and old.meta.head_name != meta.head_name:
+        raise OptionsError(f"{source} holds head {old.meta.head_name!r}, this run {meta.head_name!r}; rerun without --resume")
+    if old.matrix.dtype.name != storage:
+        raise OptionsError(f"{source} stores {old.matrix.dtype.name} vectors, this run {storage}: "
+                           f"pass the same storage type or rerun without --resume")
 
 
-def _load(path: Path) -> tuple[list[str], np.ndarray, str]:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (int(st.st_size), int(st.st_mtime_ns))
 
-        t = pq.read_table(path)
-        meta = {k.decode(): v.decode() for k, v in (t.schema.metadata or {}).items()}
-        paths = [os.fsdecode(b) for b in t.column("path_bytes").to_pylist()]
-        emb = np.array(t.column("embedding").to_pylist(), np.float32)
-        return paths, emb, meta.get("model_sha256", "")
-    with np.load(path, allow_pickle=False) as z:
-        return [str(p) for p in z["paths"]], z["embeddings"], str(z["model_sha256"])
+
+def _to_storage(v: np.ndarray, storage: str) -> np.ndarray:
+    """One embedding as stored: float32 as returned; float16 / int8 L2-normalised first."""
+    if v.dtype == np.int8:  # the embedder quantizes itself
+        if storage == "int8":
+            return v
+        v = dequantize(v, 1.0 / 128, 0)
+    v = v.astype(np.float32, copy=False)
+    if storage == "float32":
+        return v
+    v = l2_normalize(v)
+    return v.astype(np.float16) if storage == "float16" else quantize(v)
 
 
 def embed_dir(
@@ -148,11 +183,14 @@ def embed_dir(
     checkpoint_every: int = 256,
     head: int | str = 0,
     progress: bool = True,
+    storage: str = "float32",
 ) -> EmbedDirReport:
     """Embed every image under ``root`` into ``output`` (see the module docstring).
 
     Raises:
-      OptionsError: bad folder / output, or a checkpoint from another model.
+      OptionsError: bad folder / output / storage, or a checkpoint or output
+        from another model, head or storage type.
+      IndexFormatError: the output or checkpoint to resume is truncated or corrupt.
       Interrupted: on Ctrl-C, after writing the checkpoint.
     """
     out = Path(output)
@@ -170,25 +208,49 @@ def embed_dir(
     if not out.parent.is_dir():
         raise OptionsError(f"output: {out.parent} is not an existing folder (create it first)")
     head_spec = embedder.model_spec.head(head)
-    head = head_spec.index
+    head_index = head_spec.index
+    if storage not in STORAGE_DTYPES:
+        raise OptionsError(f"storage: expected one of {', '.join(STORAGE_DTYPES)}, got {storage!r}")
     sha = _sha256(model_path)
     dim = head_spec.size
-    head_name = head_spec.name or str(head)
+    head_name = head_spec.name or str(head_index)
+    options = getattr(embedder, "options", None)
+    meta = IndexMeta(
+        model_sha256=sha, head_name=head_name, head_index=head_index,
+        embedding_space=embedding_space_id(sha, embedder.model_spec.metadata, head_index),
+        normalized=storage != "float32" or bool(getattr(options, "l2_normalize", False)),
+        model_path=os.path.abspath(os.fspath(model_path)),
+    )
 
+    files, problems = list_image_files(root)
+    stats = {f: _stat(f) for f in files}
     paths: list[str] = []
     vecs: list[np.ndarray] = []
+    removed = 0
+    previously: set[str] = set()
     if resume:
         source = partial if partial.exists() else out if out.exists() else None
         if source is not None:
-            old_paths, old_emb, old_sha = _load(source)
-            if old_sha != sha:
+            old = _load(source)
+            _check_resumable(source, old, meta, storage)
+            if old.meta.normalized is not None and old.meta.normalized != meta.normalized:
                 raise OptionsError(
-                    f"{source} was made with another model (sha256 {old_sha[:12]}..., this model {sha[:12]}...); "
-                    "rerun without --resume"
+                    f"{source} holds {'L2-normalised' if old.meta.normalized else 'raw'} vectors: "
+                    f"rerun {'with' if old.meta.normalized else 'without'} --l2-normalize"
                 )
-            paths, vecs = list(old_paths), list(old_emb)
-    report = EmbedDirReport(output=out, resumed=len(paths))
-    files, problems = list_image_files(root)
+            for i, p in enumerate(old.paths):
+                p = str(p)
+                previously.add(p)
+                if p not in stats:
+                    removed += 1  # deleted since
+                    continue
+                # Older outputs record no size / mtime: their files count as unchanged.
+                known = None if old.sizes is None else (int(old.sizes[i]), int(old.mtimes_ns[i]))
+                if known is not None and known != stats[p]:
+                    continue  # changed since: embedded again below
+                paths.append(p)
+                vecs.append(np.asarray(old.matrix[i]))
+    report = EmbedDirReport(output=out, resumed=len(paths), removed=removed)
     report.skipped.extend(problems)
     done = set(paths)
     todo = [f for f in files if f not in done]
@@ -201,21 +263,23 @@ def embed_dir(
                 reason = item.error.reason if isinstance(item.error, ImageError) else str(item.error)
                 report.skipped.append((item.source, reason))
             else:
-                paths.append(todo[item.index])
-                vecs.append(item.result.embeddings[head].embedding.astype(np.float32, copy=False))
+                path = todo[item.index]
+                paths.append(path)
+                vecs.append(_to_storage(item.result.embeddings[head_index].embedding, storage))
                 report.embedded += 1
+                report.changed += path in previously
             bar.update(1)
             if report.embedded and (report.embedded % checkpoint_every == 0 or time.monotonic() - last_ckpt > 60):
-                _save(partial, paths, vecs, dim, sha, head_name)
+                _save(partial, paths, vecs, dim, storage, meta, stats)
                 last_ckpt = time.monotonic()
     except KeyboardInterrupt:
         bar.close()
-        _save(partial, paths, vecs, dim, sha, head_name)
+        _save(partial, paths, vecs, dim, storage, meta, stats)
         report.checkpoint = partial
         report.seconds = time.monotonic() - started
         raise Interrupted(report) from None
     bar.close()
-    _save(out, paths, vecs, dim, sha, head_name)
+    _save(out, paths, vecs, dim, storage, meta, stats)
     if report.skipped:
         lines = "".join(f"{p}\t{r}\n" for p, r in report.skipped)
         atomic_write(report_path, ("path\treason\n" + lines).encode("utf-8", "surrogateescape"))

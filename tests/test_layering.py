@@ -31,7 +31,8 @@ APP = ("edge_embedder.cli", "edge_embedder.__main__")
 PUBLIC_MODULES = {
     "edge_embedder", "edge_embedder.errors", "edge_embedder.exit_codes", "edge_embedder.files",
     "edge_embedder.argtypes", "edge_embedder.metadata", "edge_embedder.vision", "edge_embedder.containers",
-    "edge_embedder.resources", "edge_embedder.folder", "edge_embedder.progress",
+    "edge_embedder.resources", "edge_embedder.folder", "edge_embedder.progress", "edge_embedder.search",
+    "edge_embedder.integrations.ray",
 }
 
 

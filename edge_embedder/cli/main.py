@@ -16,7 +16,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from ..exit_codes import ExitCode
-from . import demo, embed, embed_dir, inspect_cmd, similarity
+from . import demo, embed, embed_dir, index, inspect_cmd, search, similarity
 from .common import CliError
 
 __all__ = ["build_parser", "main"]
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show debug messages, the interpreter's own start-up lines and Python warnings in full")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (demo, embed, embed_dir, similarity, inspect_cmd):
+    for module in (demo, embed, embed_dir, index, search, similarity, inspect_cmd):
         module.add_parser(sub)
     add_convert_parser(sub)
     add_bench_parser(sub)
@@ -102,7 +102,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..errors import EdgeEmbedderError, ImageError, MissingDependencyError, ModelError
+    from ..errors import (
+        EdgeEmbedderError,
+        EmbeddingSpaceMismatchError,
+        ImageError,
+        IndexFormatError,
+        MissingDependencyError,
+        ModelError,
+    )
 
     try:
         return int(args.func(args) or 0)
@@ -115,6 +122,12 @@ def _run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"edge-embedder: model error: {exc}", file=sys.stderr)
         return ExitCode.MODEL
+    except EmbeddingSpaceMismatchError as exc:  # a model (or head) of another space than the index / the other model
+        print(f"edge-embedder: model error: {exc}", file=sys.stderr)
+        return ExitCode.MODEL
+    except IndexFormatError as exc:
+        print(f"edge-embedder: input error: {exc}", file=sys.stderr)
+        return ExitCode.INPUT
     except ImageError as exc:
         print(f"edge-embedder: image error: {exc}", file=sys.stderr)
         return ExitCode.INPUT

@@ -1,0 +1,86 @@
+"""``edge-embedder index DIR -o INDEX``: embed-dir that builds a search index in one go.
+
+It is ``embed-dir`` with L2-normalised vectors, a storage type and, for large
+collections, the HNSW graph: the output is the same file format, because an
+``embed-dir`` output already is an index (its arrays are stored uncompressed
+and memory-mapped in place by ``EmbeddingIndex``). ``--resume`` updates it
+incrementally (new, changed and deleted files). Exit codes as ``embed-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..exit_codes import ExitCode
+from .common import add_model_args, check_output_folder, make_embedder
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "index", help="embed-dir with L2-normalised vectors, a storage type and an HNSW graph when large",
+        description="Embed every image under DIR into an index (embed-dir's format; --resume updates it "
+                    "incrementally: new, changed and deleted files).",
+    )
+    p.add_argument("folder", metavar="DIR")
+    p.add_argument("-o", "--out", required=True, help="index file: OUT.npz (memory-mapped) or OUT.parquet")
+    add_model_args(p)
+    p.add_argument("--dtype", choices=("float32", "float16", "int8"), default="float32",
+                   help="storage of the normalised vectors (int8: MediaPipe's scalar quantization)")
+    p.add_argument("--approximate", choices=("auto", "always", "never"), default="auto",
+                   help="build the HNSW graph: auto = above the measured size threshold (needs the [search] extra)")
+    p.add_argument("--resume", action="store_true",
+                   help="update an existing index: embed new and changed files, drop deleted ones")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing index")
+    p.add_argument("--head", default="0", metavar="INDEX|NAME", help="which output head to store (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import MissingDependencyError
+    from ..folder import Interrupted, embed_dir
+    from ..resources import default_model_path
+    from ..search import APPROXIMATE_MIN_ELEMENTS, build_index_sidecar
+
+    check_output_folder(args.out)
+    model = args.model or str(default_model_path("fp32"))
+    args.model = model
+    with make_embedder(args, l2=True) as embedder:
+        try:
+            report = embed_dir(
+                embedder, args.folder, args.out, model_path=model, resume=args.resume, overwrite=args.overwrite,
+                head=args.head, progress=not args.no_progress, storage=args.dtype,
+            )
+        except Interrupted as exc:
+            r = exc.report
+            print(f"edge-embedder: interrupted: {r.total} images embedded, checkpoint {r.checkpoint}; "
+                  "rerun with --resume to continue", file=sys.stderr)
+            return ExitCode.INTERRUPTED
+        dim = embedder.model_spec.head(args.head).size
+    sidecar = Path(str(report.output) + ".usearch")
+    big = report.total * dim >= APPROXIMATE_MIN_ELEMENTS
+    graph = ""
+    if args.approximate == "always" or (args.approximate == "auto" and big):
+        try:
+            build_index_sidecar(report.output)
+            graph = f"; HNSW graph {sidecar.name}"
+        except MissingDependencyError as exc:
+            if args.approximate != "auto":
+                raise
+            print(f"edge-embedder: note: {report.total} vectors: exact search only ({exc})", file=sys.stderr)
+    else:
+        for stale in (sidecar, Path(str(sidecar) + ".json")):
+            if stale.exists():
+                stale.unlink()
+    rate = report.embedded / report.seconds if report.seconds > 0 else 0.0
+    print(
+        f"indexed {report.total} images into {report.output} ({args.dtype}{graph}): {report.embedded} embedded "
+        f"({report.changed} changed), {report.resumed} unchanged, {report.removed} removed, in "
+        f"{report.seconds:.1f} s ({rate:.1f} img/s); skipped {len(report.skipped)}"
+        + (f", listed in {report.output.name}.skipped.tsv" if report.skipped else ""),
+        file=sys.stderr,
+    )
+    return ExitCode.PARTIAL if report.skipped else ExitCode.OK
