@@ -1,0 +1,610 @@
+"""Shrink-on-load: decode a JPEG file at the smallest DCT scale the model still needs.
+
+A 12 MP photo is decoded in full and then shrunk to 224 x 224: most of the
+decode is thrown away. libjpeg can decode at 1/2, 1/4 or 1/8 scale inside the
+inverse DCT (Pillow: ``Image.draft``), several times faster and with 1/4 to
+1/64 of the memory. :func:`decode_for_model` picks the smallest scale that
+still leaves ``safety`` x the model's input size inside the region of interest
+along each axis, decodes, applies the EXIF orientation exactly as
+:meth:`edge_embedder.Image.create_from_file` does, and says in
+:class:`DecodeInfo` which region of the returned array holds the caller's ROI.
+
+Geometry (why the ROI is re-expressed, not passed through)
+    At scale ``1/s`` libjpeg returns ``ceil(W / s)`` x ``ceil(H / s)`` pixels;
+    reduced pixel ``k`` holds source pixels ``[k*s, (k+1)*s)`` (measured: the
+    DCT-scaled pixel equals the mean of that block to 0.2-0.4 levels), so the
+    image content spans ``W / s`` reduced pixels, not ``ceil(W / s)``: when
+    ``W`` is not a multiple of ``s`` the last column is a partial one (Pillow's
+    ``draft`` returns the same ``(0, 0, W / s, H / s)`` box). A normalized
+    coordinate ``x`` of the full image therefore lies at ``x * W / s`` reduced
+    pixels, which is ``x * W / (s * ceil(W / s))`` normalized, and an EXIF
+    flip or rotation moves the partial column / row to the left or top, which
+    shifts the mapping by the partial pixel. :attr:`DecodeInfo.roi` is the
+    caller's ROI (or the whole image) mapped through all that; embedding the
+    returned array with ``region_of_interest=RectF(*info.roi)`` and the same
+    rotation covers the same content as the full decode with the original ROI.
+    It is None only when no ROI was given and the mapping is the identity.
+
+Rules
+    * JPEG (and MPO, the multi-picture JPEG of phone cameras) only; every other
+      format decodes in full through the same code as ``Image.create_from_file``
+      (bit-identical), as does a JPEG whose chosen scale is 1/1.
+    * Pillow's decompression-bomb limit applies to the *stored* size, whatever
+      the scale: the entropy decoding still walks every block. Images over
+      ``PIL.Image.MAX_IMAGE_PIXELS`` are refused (checked explicitly, since
+      ``warnings.catch_warnings`` is not thread-safe and decoding runs on worker
+      threads).
+    * ``max_pixels`` is a budget on the *decoded* image: a coarser scale is
+      taken when the wanted one would exceed it (recorded in
+      :attr:`DecodeInfo.budget_limited`), and a file that cannot fit even at 1/8
+      (or a non-JPEG over the budget) raises :class:`ImageDecodeError`. With
+      shrink-on-load a 100 MP JPEG decodes in ~5 MB instead of 300 MB.
+    * Empty, missing, truncated, corrupt and non-image files raise the same
+      typed errors as ``Image.create_from_file``.
+
+Accuracy (benchmarks/bench_shrink_accuracy.py, floor: min cosine >= 0.99 to
+the full-decode embedding): pil recipes (antialiased, as transformers' ViT and
+CLIP processors) meet it at safety 1.25-2.5, or 1.0-1.25 through
+:func:`pil_recipe_exact`; the MediaPipe recipe (corner-aligned bilinear, no
+antialiasing) does not meet it with any factor that still shrinks, because its
+full-decode reference point-samples pixel-level detail and noise that any
+reduced decode averages away (the shrunk embedding is the one closer to an
+alias-free view): :func:`recommended_safety` returns None (decode fully) for it.
+
+Only numpy and Pillow: no OpenCV, no interpreter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+from PIL import Image as _PILImage
+from PIL import JpegImagePlugin, UnidentifiedImageError
+
+from .errors import ImageDecodeError, OptionsError, UnsupportedImageError
+
+try:  # after the core/ + vision/ restructure
+    from .vision.image import _pil_to_rgb
+except ImportError:  # pragma: no cover - before it
+    from .image import _pil_to_rgb
+
+__all__ = [
+    "DecodeInfo",
+    "JPEG_SCALES",
+    "DEFAULT_SAFETY",
+    "RECOMMENDED_SAFETY",
+    "recommended_safety",
+    "decode_for_model",
+    "choose_scale",
+    "scaled_size",
+    "target_hw_for",
+    "roi_in_decoded",
+    "DECODE_FULL",
+    "decode_tag",
+    "pil_recipe_exact",
+]
+
+#: libjpeg DCT scales Pillow's ``draft`` can request (denominators), coarsest first.
+JPEG_SCALES = (8, 4, 2, 1)
+
+#: Smallest safety factor whose min cosine to the full-decode embedding is >= 0.99
+#: over 315 cases (15 photos as 2 / 12 MP JPEGs, q75 / q92, EXIF portrait, noise;
+#: whole image, ROI + 90 degrees, small ROI): benchmarks/results/shrink_accuracy.md.
+#: Keyed by (sampler, resize, interpolation, exact) where ``exact`` means the pil
+#: recipe runs through :func:`pil_recipe_exact`. None: decode fully. The MediaPipe
+#: recipe (no antialiasing) meets the floor with no factor that still shrinks.
+RECOMMENDED_SAFETY: dict[tuple[str, str, str, bool], Optional[float]] = {
+    ("mediapipe", "stretch", "bilinear", False): None,
+    ("pil", "stretch", "bilinear", False): 1.25,
+    ("pil", "shortest_edge", "bicubic", False): 2.5,
+    ("pil", "stretch", "bilinear", True): 1.25,
+    ("pil", "shortest_edge", "bicubic", True): 1.0,
+}
+#: For a pil recipe that was not measured: the largest factor any measured pil recipe needed.
+DEFAULT_SAFETY = 2.5
+
+#: Decode tag of a full decode (what ``Image.create_from_file`` does).
+DECODE_FULL = "full"
+
+_EXIF_ORIENTATION = 0x0112
+_JPEG_FORMATS = ("JPEG", "MPO")
+
+
+def recommended_safety(recipe: Any = None, *, exact: bool = False) -> Optional[float]:
+    """The measured safety factor for a model's recipe (None: decode fully).
+
+    ``recipe`` is the model's ``Recipe`` (duck-typed: sampler, resize,
+    interpolation) or None for the default MediaPipe recipe. ``exact``: the
+    caller resamples pil recipes with :func:`pil_recipe_exact`. Unmeasured pil
+    recipes get :data:`DEFAULT_SAFETY`; the MediaPipe sampler always decodes fully.
+    """
+    sampler = getattr(recipe, "sampler", "mediapipe") if recipe is not None else "mediapipe"
+    if sampler == "mediapipe":
+        return None
+    key = (sampler, getattr(recipe, "resize", "stretch"), getattr(recipe, "interpolation", "bilinear"), bool(exact))
+    return RECOMMENDED_SAFETY.get(key, DEFAULT_SAFETY)
+
+
+def decode_tag(safety: Optional[float]) -> str:
+    """A short string naming the decode, for output files (``--resume`` must not mix them)."""
+    if safety is None:
+        return DECODE_FULL
+    return f"jpeg-dct-shrink/v1 safety={float(safety):g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeInfo:
+    """What :func:`decode_for_model` did.
+
+    Attributes:
+      scale: libjpeg DCT scale denominator used: 1 (full decode), 2, 4 or 8.
+      format: Pillow's format name of the file ("JPEG", "MPO", "PNG", ...).
+      original_size: (width, height) of the full-resolution image after EXIF
+        orientation (what ``Image.create_from_file`` returns).
+      decoded_size: (width, height) of the returned array (after orientation).
+      orientation: the EXIF orientation applied (1 = none; 2-8 as in EXIF).
+      roi: (left, top, right, bottom), normalized to the *returned* array, that
+        holds the caller's ROI (or the whole image); None means "no ROI" (the
+        whole returned array is the image, exactly).
+      budget_limited: a coarser scale than the safety factor asks for was
+        taken to stay within ``max_pixels``.
+      stored_size: (width, height) as stored in the file, before orientation.
+    """
+
+    scale: int
+    format: Optional[str]
+    original_size: tuple[int, int]
+    decoded_size: tuple[int, int]
+    orientation: int
+    roi: Optional[tuple[float, float, float, float]]
+    budget_limited: bool = False
+    stored_size: tuple[int, int] = (0, 0)
+
+    @property
+    def shrunk(self) -> bool:
+        return self.scale > 1
+
+    def roi_for(self, roi: Any = None, *, centres: bool = False) -> Optional[tuple[float, float, float, float]]:
+        """Another ROI (normalized, oriented full image) mapped onto this decode, as :attr:`roi`.
+
+        ``centres``: see :func:`roi_in_decoded` (for the MediaPipe sampler).
+        """
+        if self.scale == 1 and not centres:
+            return None if roi is None else _as_roi(roi)
+        return roi_in_decoded(roi, self.stored_size, self.scale, self.orientation, centres=centres)
+
+
+def scaled_size(width: int, height: int, scale: int) -> tuple[int, int]:
+    """(width, height) libjpeg returns at ``1/scale``: each side rounded up."""
+    return -(-width // scale), -(-height // scale)
+
+
+def target_hw_for(height: int, width: int, recipe: Any = None) -> tuple[int, int]:
+    """The (h, w) the ROI is resampled to by a model's recipe, for :func:`decode_for_model`.
+
+    ``recipe`` is an ``edge_embedder`` ``Recipe`` (duck-typed: ``resize``,
+    ``size``, ``crop``) or None for the default (MediaPipe) recipe, which
+    stretches to the input ``height`` x ``width``. A ``shortest_edge`` recipe
+    resizes the shorter ROI side to ``size`` (both axes by the same factor),
+    so ``(size, size)`` guarantees it along each axis; a stretch recipe with a
+    ``size`` (before a centre crop) resizes to that size.
+    """
+    if recipe is None:
+        return int(height), int(width)
+    resize = getattr(recipe, "resize", "stretch")
+    size = getattr(recipe, "size", None)
+    if resize == "shortest_edge" and isinstance(size, int):
+        return size, size
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        return int(size[0]), int(size[1])
+    return int(height), int(width)
+
+
+def _as_roi(roi: Any) -> tuple[float, float, float, float]:
+    if roi is None:
+        return 0.0, 0.0, 1.0, 1.0
+    if all(hasattr(roi, k) for k in ("left", "top", "right", "bottom")):
+        vals = (roi.left, roi.top, roi.right, roi.bottom)
+    else:
+        try:
+            vals = tuple(roi)
+        except TypeError:
+            raise OptionsError(f"roi: expected a RectF or (left, top, right, bottom), got {roi!r}") from None
+        if len(vals) != 4:
+            raise OptionsError(f"roi: expected 4 values (left, top, right, bottom), got {len(vals)}")
+    try:
+        left, top, right, bottom = (float(v) for v in vals)
+    except (TypeError, ValueError):
+        raise OptionsError(f"roi: expected numbers, got {vals!r}") from None
+    if not (0.0 <= left < right <= 1.0 and 0.0 <= top < bottom <= 1.0):
+        raise OptionsError(f"roi: expected 0 <= left < right <= 1 and 0 <= top < bottom <= 1, got {vals!r}")
+    return left, top, right, bottom
+
+
+def _quarter_turns(rotation: Any) -> int:
+    if isinstance(rotation, bool) or not isinstance(rotation, (int, float)) or not math.isfinite(rotation) \
+            or rotation % 90 != 0:
+        raise OptionsError(f"rotation: expected a multiple of 90, got {rotation!r}")
+    return (int(rotation) // 90) % 4
+
+
+def choose_scale(
+    size: tuple[int, int],
+    target_hw: tuple[int, int],
+    roi: Any = None,
+    rotation: int = 0,
+    *,
+    safety: float = DEFAULT_SAFETY,
+    max_pixels: Optional[int] = None,
+    scales: Sequence[int] = JPEG_SCALES,
+) -> tuple[int, bool]:
+    """(scale, budget_limited) for an image of oriented ``size`` = (width, height).
+
+    The scale is the largest ``s`` in ``scales`` such that the ROI spans at
+    least ``safety * target`` decoded pixels along each axis: the ROI's width
+    against the model input's width (its height when ``rotation`` is +-90,
+    which turns the crop a quarter), and likewise for the height. With
+    ``max_pixels``, the smallest scale whose decoded size fits the budget wins
+    when it is coarser (``budget_limited=True``); when none fits, raises
+    :class:`ImageDecodeError`.
+    """
+    w, h = int(size[0]), int(size[1])
+    th, tw = int(target_hw[0]), int(target_hw[1])
+    if th < 1 or tw < 1:
+        raise OptionsError(f"target_hw: expected positive sizes, got {target_hw!r}")
+    if isinstance(safety, bool) or not isinstance(safety, (int, float)) or not safety >= 1.0:
+        raise OptionsError(f"safety: expected a number >= 1, got {safety!r}")
+    left, top, right, bottom = _as_roi(roi)
+    if _quarter_turns(rotation) % 2:
+        th, tw = tw, th  # the ROI's width becomes the input's height
+    roi_w, roi_h = (right - left) * w, (bottom - top) * h
+    ordered = sorted({int(s) for s in scales}, reverse=True)
+    if 1 not in ordered:
+        ordered.append(1)
+    wanted = 1
+    for s in ordered:
+        if roi_w / s >= safety * tw and roi_h / s >= safety * th:
+            wanted = s
+            break
+    if max_pixels is None:
+        return wanted, False
+    for s in sorted(ordered):
+        if s < wanted:
+            continue
+        dw, dh = scaled_size(w, h, s)
+        if dw * dh <= max_pixels:
+            return s, s != wanted
+    dw, dh = scaled_size(w, h, ordered[0])
+    raise ImageDecodeError(
+        f"{w}x{h} image does not fit the pixel budget of {max_pixels} pixels even at 1/{ordered[0]} "
+        f"({dw}x{dh})"
+    )
+
+
+def _orientation_axes() -> dict[int, tuple[bool, bool, bool]]:
+    """Per EXIF orientation: (oriented axes swapped, oriented x reversed, oriented y reversed).
+
+    Derived from Pillow's own transposes on a 3x2 probe, so it matches what
+    ``ImageOps.exif_transpose`` does by construction. "Reversed" is relative
+    to the stored axis that the oriented axis comes from.
+    """
+    methods = {
+        2: _PILImage.Transpose.FLIP_LEFT_RIGHT,
+        3: _PILImage.Transpose.ROTATE_180,
+        4: _PILImage.Transpose.FLIP_TOP_BOTTOM,
+        5: _PILImage.Transpose.TRANSPOSE,
+        6: _PILImage.Transpose.ROTATE_270,
+        7: _PILImage.Transpose.TRANSVERSE,
+        8: _PILImage.Transpose.ROTATE_90,
+    }
+    probe = np.arange(6, dtype=np.uint8).reshape(2, 3)  # value = 3*y + x, stored 3 wide, 2 high
+    out = {1: (False, False, False)}
+    for k, m in methods.items():
+        t = np.asarray(_PILImage.fromarray(probe).transpose(m))
+        swapped = t.shape != probe.shape
+        y0, x0 = divmod(int(t[0, 0]), 3)  # stored (y, x) of the oriented top-left
+        y1, x1 = divmod(int(t[0, 1]), 3)  # ... and of its right neighbour
+        if swapped:  # oriented x runs along stored y
+            rev_x = y1 < y0
+            y2, x2 = divmod(int(t[1, 0]), 3)
+            rev_y = x2 < x0
+        else:
+            rev_x = x1 < x0
+            y2, _ = divmod(int(t[1, 0]), 3)
+            rev_y = y2 < y0
+        out[k] = (swapped, rev_x, rev_y)
+    return out
+
+
+_ORIENTATION_AXES = _orientation_axes()
+
+
+def roi_in_decoded(
+    roi: Any,
+    stored_size: tuple[int, int],
+    scale: int,
+    orientation: int = 1,
+    *,
+    centres: bool = False,
+) -> Optional[tuple[float, float, float, float]]:
+    """The caller's ROI (normalized, in the oriented full image) in the oriented ``1/scale`` decode.
+
+    ``stored_size`` is the (width, height) as stored in the file (before EXIF
+    orientation). Returns None when no ROI was given and the decode's content
+    fills it exactly (``scale`` divides both sides).
+
+    ``centres=True`` is for samplers that put the ROI's corners on pixel
+    *centres* (MediaPipe's corner-aligned remap: ``src = x0 + u * rw / out``
+    in pixel-index coordinates): the same normalized ROI then samples
+    ``(scale - 1) / 2`` source pixels right of / below the full decode's
+    sample points, and this variant shifts it back by ``(scale - 1) / (2 * scale)``
+    decoded pixels, so every output pixel is centred where the full decode's
+    was. Its edges can fall slightly outside [0, 1] (so it is not a valid
+    ``RectF``): pass it to the sampler's map builder directly.
+    """
+    sw, sh = int(stored_size[0]), int(stored_size[1])
+    swapped, rev_x, rev_y = _ORIENTATION_AXES.get(int(orientation), (False, False, False))
+    full_w, full_h = (sh, sw) if swapped else (sw, sh)  # oriented full size
+
+    def axis(n: int, lo: float, hi: float, rev: bool) -> tuple[float, float]:
+        n_dec = -(-n // scale)
+        extent = n / scale  # content span in decoded pixels
+        offset = (n_dec - extent) if rev else 0.0  # a flipped axis has its partial pixel first
+        if centres:
+            offset -= (scale - 1) / (2 * scale)
+        return (offset + lo * extent) / n_dec, (offset + hi * extent) / n_dec
+
+    if roi is None and not centres and full_w % scale == 0 and full_h % scale == 0:
+        return None
+    left, top, right, bottom = _as_roi(roi)
+    l2, r2 = axis(full_w, left, right, rev_x)
+    t2, b2 = axis(full_h, top, bottom, rev_y)
+    if centres:
+        return l2, t2, r2, b2
+    return _clamp01(l2), _clamp01(t2), _clamp01(r2), _clamp01(b2)
+
+
+def _clamp01(v: float) -> float:
+    return min(1.0, max(0.0, v))  # float noise only: the mapping stays inside [0, 1]
+
+
+def decode_for_model(
+    path: Union[str, "os.PathLike[str]"],
+    target_hw: tuple[int, int],
+    roi: Any = None,
+    rotation: int = 0,
+    *,
+    safety: Optional[float] = DEFAULT_SAFETY,
+    max_pixels: Optional[int] = None,
+    scale: Optional[int] = None,
+) -> tuple[np.ndarray, DecodeInfo]:
+    """Decode an image file for a model whose recipe resamples the ROI to ``target_hw``.
+
+    Args:
+      path: the image file.
+      target_hw: (height, width) the recipe resamples the ROI to (see
+        :func:`target_hw_for`; the model input size for the default recipe).
+      roi: the region of interest, normalized in the EXIF-oriented image
+        (a ``RectF`` or ``(left, top, right, bottom)``); None: the whole image.
+      rotation: the ``rotation_degrees`` that will be applied (a multiple of
+        90); +-90 swaps which ROI side must cover the input's width / height.
+      safety: decoded ROI extent >= ``safety`` x target along each axis.
+        None decodes fully (a recipe that cannot meet the accuracy floor).
+      max_pixels: budget on the decoded image's pixel count (None: no budget).
+      scale: force this DCT scale (1, 2, 4 or 8) for JPEGs instead of
+        choosing one (benchmarks, tests); ``safety`` is then ignored.
+
+    Returns:
+      ``(pixels, info)``: a read-only C-contiguous ``(H, W, 3)`` uint8 RGB
+      array and a :class:`DecodeInfo`. Embed ``pixels`` with
+      ``region_of_interest=RectF(*info.roi)`` (None: no ROI) and ``rotation``.
+
+    Raises:
+      ImageDecodeError: missing, empty, unreadable, truncated, corrupt or
+        non-image file, a decompression bomb, or over ``max_pixels``.
+      UnsupportedImageError: a pixel mode with no defined range (as
+        ``Image.create_from_file``).
+      OptionsError: bad ``target_hw``, ``roi``, ``rotation`` or ``safety``.
+    """
+    _as_roi(roi)
+    _quarter_turns(rotation)
+    if safety is not None:
+        choose_scale((1, 1), target_hw, None, 0, safety=safety)  # validates target_hw and safety
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+        raise OptionsError(f"max_pixels: expected a positive integer or None, got {max_pixels!r}")
+    if scale is not None and scale not in JPEG_SCALES:
+        raise OptionsError(f"scale: expected one of {JPEG_SCALES} or None, got {scale!r}")
+    forced = scale
+    p = os.fspath(path)
+    try:
+        if os.path.getsize(p) == 0:
+            raise ImageDecodeError(f"{p}: empty file (0 bytes)")
+        with _PILImage.open(p) as im:
+            stored = im.size
+            limit = _PILImage.MAX_IMAGE_PIXELS
+            if limit is not None and stored[0] * stored[1] > limit:
+                raise ImageDecodeError(
+                    f"{p}: refused as a decompression bomb (Image size ({stored[0] * stored[1]} pixels) "
+                    f"exceeds limit of {limit} pixels)"
+                )
+            orientation = _orientation(im)
+            swapped = _ORIENTATION_AXES.get(orientation, (False, False, False))[0]
+            oriented = (stored[1], stored[0]) if swapped else stored
+            is_jpeg = isinstance(im, JpegImagePlugin.JpegImageFile) and im.format in _JPEG_FORMATS
+            scale, limited = 1, False
+            if is_jpeg and forced is not None:
+                scale = forced
+            elif is_jpeg and safety is not None:
+                scale, limited = choose_scale(oriented, target_hw, roi, rotation, safety=safety,
+                                              max_pixels=max_pixels)
+            elif max_pixels is not None and stored[0] * stored[1] > max_pixels:
+                raise ImageDecodeError(
+                    f"{p}: {stored[0]}x{stored[1]} exceeds the pixel budget of {max_pixels} pixels"
+                    + ("" if is_jpeg else f" and {im.format} cannot be decoded reduced")
+                )
+            if scale > 1:
+                im.draft("RGB", (stored[0] // scale, stored[1] // scale))
+                got = im.size
+                if got != scaled_size(stored[0], stored[1], scale):
+                    # Pillow declined (e.g. a multi-tile JPEG): what it gives is a full decode.
+                    scale = 1
+                    if max_pixels is not None and got[0] * got[1] > max_pixels:
+                        raise ImageDecodeError(f"{p}: {got[0]}x{got[1]} exceeds the pixel budget of {max_pixels}")
+            im.load()
+            pixels = _pil_to_rgb(im)
+    except FileNotFoundError:
+        raise ImageDecodeError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ImageDecodeError(f"{p}: is a directory, expected an image file") from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(f"{p}: not a recognised image format") from None
+    except _PILImage.DecompressionBombError as exc:
+        raise ImageDecodeError(f"{p}: refused as a decompression bomb ({exc})") from None
+    except (ImageDecodeError, OptionsError):
+        raise
+    except UnsupportedImageError as exc:
+        raise UnsupportedImageError(f"{p}: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(f"{p}: cannot decode image ({exc})") from None
+    decoded = (int(pixels.shape[1]), int(pixels.shape[0]))
+    expected = scaled_size(oriented[0], oriented[1], scale)
+    if decoded != expected:  # an invariant of libjpeg + exif_transpose; never seen
+        raise ImageDecodeError(f"{p}: decoded to {decoded}, expected {expected} at 1/{scale}")
+    info = DecodeInfo(
+        scale=scale,
+        format=getattr(im, "format", None),
+        original_size=(int(oriented[0]), int(oriented[1])),
+        decoded_size=decoded,
+        orientation=orientation,
+        roi=None,
+        budget_limited=limited,
+        stored_size=(int(stored[0]), int(stored[1])),
+    )
+    return pixels, dataclasses.replace(info, roi=info.roi_for(roi))
+
+
+def _orientation(im: "_PILImage.Image") -> int:
+    """The EXIF orientation ``ImageOps.exif_transpose`` will apply (1 when none or unknown)."""
+    try:
+        value = im.getexif().get(_EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError):
+        return 1  # a broken EXIF block: exif_transpose fails the same way when it is applied
+    return int(value) if value in _ORIENTATION_AXES else 1
+
+
+# -- the pil recipe on a reduced decode, with exact fractional crops ---------------------------
+_PIL_RESAMPLE = {
+    "nearest": _PILImage.Resampling.NEAREST,
+    "bilinear": _PILImage.Resampling.BILINEAR,
+    "bicubic": _PILImage.Resampling.BICUBIC,
+    "lanczos": _PILImage.Resampling.LANCZOS,
+    "box": _PILImage.Resampling.BOX,
+    "hamming": _PILImage.Resampling.HAMMING,
+}
+
+
+def _span(lo: float, hi: float, n: int) -> tuple[int, int]:
+    """The pil sampler's integer ROI span (``edge_embedder.preprocess._span``; a test pins them equal)."""
+    a = int(round(lo * n))
+    b = int(round(hi * n))
+    b = max(b, a + 1)
+    return min(a, n - 1), min(b, n)
+
+
+def _recipe_size(iw: int, ih: int, recipe: Any, height: int, width: int) -> tuple[int, int]:
+    """(nw, nh) the pil sampler resizes an ``iw`` x ``ih`` crop to (before its centre crop)."""
+    if recipe.resize == "shortest_edge":
+        short, long_ = (iw, ih) if iw <= ih else (ih, iw)
+        new_short, new_long = recipe.size, int(recipe.size * long_ / short)
+        return (new_short, new_long) if iw <= ih else (new_long, new_short)
+    nh, nw = recipe.size if recipe.size is not None else (height, width)
+    return nw, nh
+
+
+def _turn_box(box: tuple[float, float, float, float], w: int, h: int, turns: int) -> tuple[float, ...]:
+    """A box in a ``w`` x ``h`` image, in the image turned clockwise ``turns`` times (``np.rot90(a, -turns)``)."""
+    x0, y0, x1, y1 = box
+    if turns == 1:
+        return h - y1, x0, h - y0, x1
+    if turns == 2:
+        return w - x1, h - y1, w - x0, h - y0
+    if turns == 3:
+        return y0, w - x1, y1, w - x0
+    return box
+
+
+def pil_recipe_exact(
+    pixels: np.ndarray,
+    info: DecodeInfo,
+    recipe: Any,
+    height: int,
+    width: int,
+    roi: Any = None,
+    rotation: int = 0,
+) -> np.ndarray:
+    """The ``pil`` recipe's ``height`` x ``width`` output for a :func:`decode_for_model` result.
+
+    The runtime's pil sampler crops the ROI by whole pixels and resizes the
+    crop to a size computed from the crop's pixel size. On a 1/s decode both
+    roundings happen on a grid s times coarser, which shifts and rescales the
+    content by up to half a decoded pixel and one output pixel. This computes
+    the geometry on the *full-resolution* image (the integer crop and the
+    resize size the runtime would use on the full decode) and resamples the
+    reduced pixels with Pillow's fractional source box, so only the pixel
+    source differs. At scale 1 it is exactly the runtime's sampler.
+
+    ``recipe`` is a ``pil`` Recipe (duck-typed: resize, size, crop,
+    interpolation); ``height`` x ``width`` is the model input. Feed the result
+    to the embedder as is: a pil recipe leaves an image of the model's input
+    size untouched.
+    """
+    turns = _quarter_turns(rotation)
+    left, top, right, bottom = _as_roi(roi)
+    fw, fh = info.original_size
+    x0, x1 = _span(left, right, fw) if roi is not None else (0, fw)
+    y0, y1 = _span(top, bottom, fh) if roi is not None else (0, fh)
+    cw, ch = x1 - x0, y1 - y0
+    iw, ih = (ch, cw) if turns % 2 else (cw, ch)
+    nw, nh = _recipe_size(iw, ih, recipe, height, width)
+    resample = _PIL_RESAMPLE[recipe.interpolation]
+    if info.scale == 1:
+        view = np.rot90(pixels[y0:y1, x0:x1], -turns) if turns else pixels[y0:y1, x0:x1]
+        im = _PILImage.fromarray(np.ascontiguousarray(view))
+        if (nw, nh) != (im.width, im.height):
+            im = im.resize((nw, nh), resample=resample)
+        arr = np.asarray(im)
+    else:
+        # The full decode's integer crop, in the reduced decode's continuous coordinates.
+        nl, nt, nr, nb = info.roi_for((x0 / fw, y0 / fh, x1 / fw, y1 / fh))
+        dw, dh = info.decoded_size
+        box = (nl * dw, nt * dh, nr * dw, nb * dh)
+        # Cut to the whole pixels around the box first, so the filter sees (almost) what the
+        # runtime's hard crop sees, then turn, then resample the fractional box.
+        cx0, cy0 = int(math.floor(box[0])), int(math.floor(box[1]))
+        cx1, cy1 = min(dw, int(math.ceil(box[2]))), min(dh, int(math.ceil(box[3])))
+        sub = pixels[cy0:cy1, cx0:cx1]
+        local = (box[0] - cx0, box[1] - cy0, box[2] - cx0, box[3] - cy0)
+        sw, sh = cx1 - cx0, cy1 - cy0
+        if turns:
+            sub = np.rot90(sub, -turns)
+            local = _turn_box(local, sw, sh, turns)
+        im = _PILImage.fromarray(np.ascontiguousarray(sub))
+        local = tuple(min(max(v, 0.0), lim) for v, lim in zip(local, (im.width, im.height) * 2))
+        arr = np.asarray(im.resize((nw, nh), resample=resample, box=local))
+    if recipe.crop is not None:
+        ch_, cw_ = recipe.crop
+        top_, left_ = (arr.shape[0] - ch_) // 2, (arr.shape[1] - cw_) // 2
+        if top_ < 0 or left_ < 0:  # smaller than the crop: zero padding, as the runtime
+            padded = np.zeros((max(ch_, arr.shape[0]), max(cw_, arr.shape[1]), 3), np.uint8)
+            pt, pl = max(0, -top_), max(0, -left_)
+            padded[pt : pt + arr.shape[0], pl : pl + arr.shape[1]] = arr
+            arr = padded
+            top_, left_ = (arr.shape[0] - ch_) // 2, (arr.shape[1] - cw_) // 2
+        arr = arr[top_ : top_ + ch_, left_ : left_ + cw_]
+    if arr.shape[:2] != (height, width):
+        raise OptionsError(f"recipe ends at {arr.shape[1]}x{arr.shape[0]}, the model input is {width}x{height}")
+    return np.ascontiguousarray(arr)
