@@ -244,12 +244,13 @@ def test_jpeg_at_scale_one_is_bit_identical(tmp_path, test_image):
     assert np.array_equal(px, Image.create_from_file(p).numpy_view())
 
 
-def test_gray_cmyk_and_mpo_jpegs(tmp_path, test_image):
+def test_gray_cmyk_progressive_and_mpo_jpegs(tmp_path, test_image):
     small = test_image.resize((800, 600))
     small.convert("L").save(tmp_path / "gray.jpg", quality=92)
     small.convert("CMYK").save(tmp_path / "cmyk.jpg", quality=92)
+    small.save(tmp_path / "progressive.jpg", quality=92, progressive=True)
     small.save(tmp_path / "multi.mpo", "MPO", save_all=True, append_images=[small.transpose(PILImage.Transpose.FLIP_LEFT_RIGHT)])
-    for name in ("gray.jpg", "cmyk.jpg", "multi.mpo"):
+    for name in ("gray.jpg", "cmyk.jpg", "progressive.jpg", "multi.mpo"):
         full = Image.create_from_file(tmp_path / name).numpy_view()
         px, info = decode_for_model(tmp_path / name, (64, 64), scale=4)
         assert info.scale == 4 and px.shape == (150, 200, 3), name
