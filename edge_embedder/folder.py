@@ -44,7 +44,7 @@ from .files import atomic_write
 from .progress import ProgressBar
 from .search import STORAGE_DTYPES, IndexMeta, embedding_space_id, read_index_file, write_index_file
 
-__all__ = ["EmbedDirReport", "embed_dir", "list_image_files", "Interrupted"]
+__all__ = ["EmbedDirReport", "embed_dir", "list_image_files", "Interrupted", "default_thread_split"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -149,6 +149,30 @@ def _check_resumable(source: Path, old: Any, meta: IndexMeta, storage: str) -> N
     if old.matrix.dtype.name != storage:
         raise OptionsError(f"{source} stores {old.matrix.dtype.name} vectors, this run {storage}: "
                            f"pass the same storage type or rerun without --resume")
+    old_decode = old.meta.decode or "full"  # outputs from before shrink-on-load decoded fully
+    if old_decode != meta.decode:
+        raise OptionsError(
+            f"{source} was decoded {old_decode!r}, this run decodes {meta.decode!r}: a resumed output must not mix "
+            f"two decodes; rerun {'with --full-decode' if old_decode == 'full' else 'without --full-decode'} "
+            "or without --resume"
+        )
+
+
+def default_thread_split(cores: Optional[int] = None) -> tuple[int, int]:
+    """(interpreter threads, decode workers) for a folder job on ``cores`` cores (default: this machine's).
+
+    Measured on 2 cores (benchmarks/results/shrink_decode.md): 1 interpreter
+    thread with 2 decode workers beat 2 + 2 (112 vs 63 img/s for the fp32
+    model on 12 MP JPEGs): photo folders are decode-bound, and decoding
+    (Pillow releases the GIL) runs beside inference. Beyond 2 cores: half of
+    them for the interpreter (at most 4), every core a decode worker.
+    """
+    if cores is None:
+        from .core.base_options import usable_cores
+
+        cores = usable_cores()
+    cores = max(1, int(cores))
+    return (1 if cores <= 2 else min(4, cores // 2)), cores
 
 
 def _stat(path: str) -> tuple[int, int]:
@@ -184,8 +208,15 @@ def embed_dir(
     head: int | str = 0,
     progress: bool = True,
     storage: str = "float32",
+    shrink_on_load: bool = True,
+    decode_workers: Optional[int] = None,
 ) -> EmbedDirReport:
     """Embed every image under ``root`` into ``output`` (see the module docstring).
+
+    ``shrink_on_load`` (default on): JPEG files are decoded at the smallest DCT
+    scale the model's recipe allows (recipes that cannot, the MediaPipe one,
+    decode fully; the output records which decode was used). ``decode_workers``:
+    decoding threads (default: :func:`default_thread_split`).
 
     Raises:
       OptionsError: bad folder / output / storage, or a checkpoint or output
@@ -220,6 +251,7 @@ def embed_dir(
         embedding_space=embedding_space_id(sha, embedder.model_spec.metadata, head_index),
         normalized=storage != "float32" or bool(getattr(options, "l2_normalize", False)),
         model_path=os.path.abspath(os.fspath(model_path)),
+        decode=embedder.decode_tag(shrink_on_load),
     )
 
     files, problems = list_image_files(root)
@@ -258,7 +290,8 @@ def embed_dir(
     bar = ProgressBar(len(todo), "embed-dir", "img", enabled=progress)
     started = last_ckpt = time.monotonic()
     try:
-        for item in embedder.iter_embed(todo):
+        workers = decode_workers if decode_workers is not None else default_thread_split()[1]
+        for item in embedder.iter_embed(todo, shrink_on_load=shrink_on_load, decode_workers=workers):
             if item.error is not None:
                 reason = item.error.reason if isinstance(item.error, ImageError) else str(item.error)
                 report.skipped.append((item.source, reason))

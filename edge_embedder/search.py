@@ -210,8 +210,10 @@ class IndexMeta:
     normalized: Optional[bool] = None
     build_id: Optional[str] = None
     model_path: Optional[str] = None
+    #: How the image files were decoded ("full", or the shrink-on-load tag); None: unknown (older files: full).
+    decode: Optional[str] = None
 
-    _STR_FIELDS = ("model_sha256", "head_name", "embedding_space", "build_id", "model_path")
+    _STR_FIELDS = ("model_sha256", "head_name", "embedding_space", "build_id", "model_path", "decode")
 
     def to_strings(self) -> dict[str, str]:
         out = {"format": INDEX_FORMAT}
@@ -338,8 +340,7 @@ def _read_npz(p: Path, *, mmap: bool) -> _Stored:
                 return np.lib.format.read_array(f, allow_pickle=False)
 
         strings = {}
-        for name in ("format", "model_sha256", "head_name", "head_index", "embedding_space", "normalized",
-                     "build_id", "model_path"):
+        for name in ("format", "head_index", "normalized", *IndexMeta._STR_FIELDS):
             a = small(name)
             if a is not None:
                 strings[name] = str(a)

@@ -78,9 +78,10 @@ class _InterruptAfter:
     def __init__(self, inner, n=None):
         self.inner, self.n, self.seen = inner, n, 0
         self.model_spec = inner.model_spec
+        self.decode_tag = inner.decode_tag
 
-    def iter_embed(self, images):
-        for item in self.inner.iter_embed(images):
+    def iter_embed(self, images, **kw):
+        for item in self.inner.iter_embed(images, **kw):
             if self.n is not None and self.seen == self.n:
                 raise KeyboardInterrupt
             self.seen += 1

@@ -180,3 +180,19 @@ def test_no_decompression_bomb_warning_reaches_stderr(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     assert "ImageDecodeError 10000x9500 is 95.0 megapixels" in r.stdout and "decoded" in r.stdout
+
+
+def test_image_file_bytes_decode_as_the_file(tmp_path):
+    from edge_embedder.vision.image import to_image
+
+    p = tmp_path / "c.jpg"
+    PILImage.open(DATA / "chelsea.png").convert("RGB").save(p, quality=90)
+    data = p.read_bytes()
+    np.testing.assert_array_equal(Image.create_from_bytes(data, source="upload").numpy_view(),
+                                  Image.create_from_file(p).numpy_view())
+    np.testing.assert_array_equal(to_image(data).numpy_view(), Image.create_from_file(p).numpy_view())
+    with pytest.raises(ImageDecodeError, match="upload: empty file"):
+        Image.create_from_bytes(b"", source="upload")
+    with pytest.raises(ImageDecodeError, match="<bytes>: not a recognised image format") as info:
+        Image.create_from_bytes(b"not an image")
+    assert info.value.reason == "not a recognised image format"

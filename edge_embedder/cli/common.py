@@ -20,6 +20,8 @@ __all__ = [
     "add_geometry_args",
     "make_embedder",
     "check_output_folder",
+    "add_folder_args",
+    "folder_threads",
     "processing_options",
 ]
 
@@ -79,3 +81,23 @@ def check_output_folder(out: str) -> None:
         raise CliError(f"-o {out}: the folder {parent} does not exist (create it first)", ExitCode.USAGE)
     if os.path.isdir(out):
         raise CliError(f"-o {out}: is a folder, expected a file name", ExitCode.USAGE)
+
+
+def add_folder_args(p: argparse.ArgumentParser) -> None:
+    """The decoding options of the folder commands (``embed-dir``, ``index``)."""
+    p.add_argument("--full-decode", action="store_true",
+                   help="decode every JPEG at full resolution (default: shrink-on-load, at the smallest DCT scale "
+                        "the model's recipe allows; the MediaPipe recipe always decodes fully)")
+    p.add_argument("--decode-workers", type=positive_int, default=None, metavar="N",
+                   help="decoding threads (default: the cores; with --threads unset, 1 interpreter thread on 2 cores)")
+
+
+def folder_threads(args: argparse.Namespace) -> int:
+    """Fill in the folder commands' thread split (``args.threads`` when unset); the decode workers."""
+    from ..folder import default_thread_split
+
+    threads, workers = default_thread_split()
+    if args.threads is None:
+        args.threads = threads
+    return int(args.decode_workers or workers)
+

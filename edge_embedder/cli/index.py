@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exit_codes import ExitCode
-from .common import add_model_args, check_output_folder, make_embedder
+from .common import add_folder_args, add_model_args, check_output_folder, folder_threads, make_embedder
 
 
 def add_parser(sub: Any) -> None:
@@ -36,6 +36,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing index")
     p.add_argument("--head", default="0", metavar="INDEX|NAME", help="which output head to store (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_folder_args(p)
     p.set_defaults(func=run)
 
 
@@ -48,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(args.out)
     model = args.model or str(default_model_path("fp32"))
     args.model = model
+    workers = folder_threads(args)
     with make_embedder(args, l2=True) as embedder:
         try:
             report = embed_dir(
                 embedder, args.folder, args.out, model_path=model, resume=args.resume, overwrite=args.overwrite,
                 head=args.head, progress=not args.no_progress, storage=args.dtype,
+                shrink_on_load=not args.full_decode, decode_workers=workers,
             )
         except Interrupted as exc:
             r = exc.report

@@ -13,9 +13,17 @@ from typing import Optional, Sequence, Union
 
 from ..errors import OptionsError
 
-__all__ = ["BaseOptions", "default_num_threads"]
+__all__ = ["BaseOptions", "default_num_threads", "usable_cores"]
 
 MAX_DEFAULT_THREADS = 4
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity on Linux), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def default_num_threads() -> int:
@@ -24,11 +32,7 @@ def default_num_threads() -> int:
     LiteRT's own default is a single thread, which on a 2-core board roughly
     doubles latency; more than 4 threads rarely helps a batch-1 model.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(MAX_DEFAULT_THREADS, cores))
+    return min(MAX_DEFAULT_THREADS, usable_cores())
 
 
 @dataclass(frozen=True)

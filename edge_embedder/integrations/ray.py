@@ -31,17 +31,16 @@ Ray is imported only inside these functions; importing this module is cheap.
 
 from __future__ import annotations
 
-import io
 import os
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
 
-from ..errors import ImageDecodeError, ImageError, MissingDependencyError, OptionsError
+from ..errors import ImageError, MissingDependencyError, OptionsError
+from ..vision.image import Image
 
 __all__ = ["EmbedImages", "ModelInfo", "model_info", "write_index_parquet", "WriteReport", "SOURCE_COLUMNS", "init_local"]
 
@@ -72,40 +71,14 @@ def _model_bytes(model: Any) -> tuple[Optional[bytes], Optional[str]]:
     raise OptionsError(f"model: expected a path, bytes or a ray.ObjectRef to bytes, got {type(model).__name__}")
 
 
-def _open_embedder(model: Any, num_threads: Optional[int], l2_normalize: bool) -> Any:
+def _open_embedder(model: Any, num_threads: Optional[int], l2_normalize: bool, shrink_on_load: bool = True) -> Any:
     from .. import BaseOptions, ImageEmbedder, ImageEmbedderOptions
 
     data, path = _model_bytes(model)
     base = BaseOptions(model_asset_buffer=data, num_threads=num_threads) if data is not None else \
         BaseOptions(model_asset_path=path, num_threads=num_threads)
-    return ImageEmbedder.create_from_options(ImageEmbedderOptions(base_options=base, l2_normalize=l2_normalize))
-
-
-def _decode_bytes(data: Any, source: str) -> Any:
-    """Encoded image bytes -> :class:`Image`, exactly as ``Image.create_from_file`` decodes a file."""
-    from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
-
-    from ..errors import UnsupportedImageError
-    from ..vision.image import Image, _pil_to_rgb
-
-    raw = bytes(data)
-    if not raw:
-        raise ImageDecodeError(f"{source}: empty file (0 bytes)")
-    try:
-        with PILImage.open(io.BytesIO(raw)) as im:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-                im.load()
-            return Image(_pil_to_rgb(im), source=source)
-    except UnidentifiedImageError:
-        raise ImageDecodeError(f"{source}: not a recognised image format") from None
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
-        raise ImageDecodeError(f"{source}: refused as a decompression bomb ({exc})") from None
-    except UnsupportedImageError as exc:
-        raise UnsupportedImageError(f"{source}: {exc}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageDecodeError(f"{source}: cannot decode image ({exc})") from None
+    return ImageEmbedder.create_from_options(ImageEmbedderOptions(base_options=base, l2_normalize=l2_normalize,
+                                                                  shrink_on_load=shrink_on_load))
 
 
 def _as_path(value: Any) -> str:
@@ -126,6 +99,9 @@ class EmbedImages:
       head: which output head to return.
       l2_normalize: L2-normalise the vectors (default True, as an index stores them).
       num_threads: interpreter threads per actor (default 1: one actor per core).
+      shrink_on_load: decode JPEG paths and bytes at the smallest DCT scale the
+        model's recipe allows (default True, as ``embed-dir``; the MediaPipe
+        recipe decodes fully): pass the same to :func:`write_index_parquet`.
 
     Each batch comes back with its other columns unchanged (the ``bytes`` /
     ``image`` column is dropped to keep the result small), plus
@@ -134,10 +110,11 @@ class EmbedImages:
     """
 
     def __init__(self, model: Any, *, column: Optional[str] = None, head: int = 0, l2_normalize: bool = True,
-                 num_threads: Optional[int] = 1) -> None:
+                 num_threads: Optional[int] = 1, shrink_on_load: bool = True) -> None:
         if column is not None and column not in SOURCE_COLUMNS:
             raise OptionsError(f"column: expected one of {', '.join(SOURCE_COLUMNS)}, got {column!r}")
-        self._embedder = _open_embedder(model, num_threads, l2_normalize)
+        self._embedder = _open_embedder(model, num_threads, l2_normalize, shrink_on_load)
+        self._shrink = shrink_on_load
         outputs = self._embedder.model_spec.outputs
         if not 0 <= head < len(outputs):
             raise OptionsError(f"head: expected 0..{len(outputs) - 1}, got {head}")
@@ -150,34 +127,36 @@ class EmbedImages:
         values = batch[column]
         n = len(values)
         paths = batch.get("path")
-        decoded: list[Any] = []
+        # Paths and bytes are decoded (and shrunk on load) by iter_embed; arrays are wrapped here.
+        inputs: list[Any] = []
+        sources: list[str] = []
         for i in range(n):
             source = _as_path(paths[i]) if paths is not None else f"row {i}"
-            try:
-                if column == "path":
-                    from ..vision.image import Image
-
-                    decoded.append(Image.create_from_file(_as_path(values[i])))
-                elif column == "bytes":
-                    decoded.append(_decode_bytes(values[i], source))
-                else:
-                    from ..vision.image import Image
-
+            sources.append(source)
+            if column == "path":
+                inputs.append(_as_path(values[i]))
+            elif column == "bytes":
+                inputs.append(bytes(values[i]))
+            else:
+                try:
                     img = Image.create_from_array(np.asarray(values[i]))
-                    img.source = source
-                    decoded.append(img)
-            except ImageError as exc:
-                decoded.append(exc)
+                except ImageError as exc:
+                    inputs.append(exc)
+                    continue
+                img.source = source
+                inputs.append(img)
         embeddings = np.full((n, self._dim), np.nan, np.float32)
         errors = [""] * n
-        good = [i for i, d in enumerate(decoded) if not isinstance(d, BaseException)]
-        for i, d in enumerate(decoded):
-            if isinstance(d, BaseException):
-                errors[i] = str(d)
-        for item in self._embedder.iter_embed([decoded[i] for i in good], decode_workers=1):
+        good = [i for i, d in enumerate(inputs) if not isinstance(d, ImageError)]
+        for i, d in enumerate(inputs):
+            if isinstance(d, ImageError):
+                errors[i] = f"{sources[i]}: {d.reason}"
+        items = self._embedder.iter_embed([inputs[i] for i in good], decode_workers=1, shrink_on_load=self._shrink)
+        for item in items:
             row = good[item.index]
             if item.error is not None:
-                errors[row] = str(item.error)
+                err = item.error
+                errors[row] = f"{sources[row]}: {err.reason if isinstance(err, ImageError) else err}"
             else:
                 embeddings[row] = item.result.embeddings[self._head].embedding.astype(np.float32, copy=False)
         out = {k: v for k, v in batch.items() if k not in ("bytes", "image")}
@@ -200,19 +179,20 @@ class ModelInfo:
     head_index: int
     embedding_space: str
     dim: int
+    decode: str = "full"  # how EmbedImages decodes image files for this model
 
 
-def model_info(model: Any, head: int = 0) -> ModelInfo:
-    """sha256, head name, embedding-space id and size of head ``head`` of ``model`` (path, bytes or ObjectRef)."""
+def model_info(model: Any, head: int = 0, *, shrink_on_load: bool = True) -> ModelInfo:
+    """sha256, head name, embedding-space id, size and decode of head ``head`` of ``model`` (path, bytes or ObjectRef)."""
     from ..search import embedder_sha256, embedding_space_id
 
-    with _open_embedder(model, 1, False) as e:
+    with _open_embedder(model, 1, False, shrink_on_load) as e:
         outputs = e.model_spec.outputs
         if not 0 <= head < len(outputs):
             raise OptionsError(f"head: expected 0..{len(outputs) - 1}, got {head}")
         sha = embedder_sha256(e)
         return ModelInfo(sha, outputs[head].name or str(head), head,
-                         embedding_space_id(sha, e.metadata, head), outputs[head].size)
+                         embedding_space_id(sha, e.metadata, head), outputs[head].size, e.decode_tag())
 
 
 @dataclass
@@ -232,6 +212,7 @@ def write_index_parquet(
     head: int = 0,
     normalized: bool = True,
     batch_size: int = 1024,
+    shrink_on_load: bool = True,
 ) -> WriteReport:
     """Stream the output of :class:`EmbedImages` into one Parquet file that ``EmbeddingIndex`` loads.
 
@@ -245,6 +226,7 @@ def write_index_parquet(
       model: the model the embeddings came from (path, bytes or ObjectRef):
         its sha256 and embedding-space id go into the file.
       normalized: whether the vectors are L2-normalised (``EmbedImages``' default).
+      shrink_on_load: what ``EmbedImages`` was given (recorded as the file's decode).
 
     Raises:
       OptionsError: a column is missing, or the output name is not ``.parquet``.
@@ -257,9 +239,10 @@ def write_index_parquet(
     if out.suffix != ".parquet":
         raise OptionsError(f"path: expected a .parquet file name, got {out.name!r}")
     pa, pq = _import_pyarrow("Parquet index files")
-    info = model_info(model, head)
+    info = model_info(model, head, shrink_on_load=shrink_on_load)
     meta = IndexMeta(model_sha256=info.model_sha256, head_name=info.head_name, head_index=head,
-                     embedding_space=info.embedding_space, normalized=normalized, build_id=uuid.uuid4().hex)
+                     embedding_space=info.embedding_space, normalized=normalized, build_id=uuid.uuid4().hex,
+                     decode=info.decode)
     schema = pa.schema([("path", pa.string()), ("path_bytes", pa.binary()),
                         ("embedding", pa.list_(pa.float32(), info.dim))]).with_metadata(meta.to_strings())
     report = WriteReport(output=out)

@@ -9,9 +9,11 @@ is not (12-bit sensor data? [0, 1] floats? [0, 255] floats?).
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
-from typing import Optional, Union
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
 
 import numpy as np
 from PIL import Image as _PILImage
@@ -19,7 +21,7 @@ from PIL import UnidentifiedImageError
 
 from ..errors import ImageDecodeError, ImageError, UnsupportedImageError
 
-__all__ = ["Image", "ImageLike", "to_image", "DEFAULT_MAX_IMAGE_PIXELS"]
+__all__ = ["Image", "ImageLike", "to_image", "decode_file", "FileDecode", "DEFAULT_MAX_IMAGE_PIXELS"]
 
 #: The default pixel budget of decoded files: 2**26 = 67.1 million pixels, so a 64 MP phone photo
 #: (9248x6936) fits. Decoding peaks at about 7 bytes per pixel (Pillow's 4-byte pixels plus our 3-byte
@@ -62,48 +64,23 @@ class Image:
           ImageDecodeError: missing, unreadable, truncated or non-image file,
             one over the pixel budget, or one over Pillow's decompression-bomb limit.
         """
-        p = os.fspath(path)
+        pixels, _ = decode_file(path, max_pixels=max_pixels)
+        return cls(pixels, source=str(os.fspath(path)))
 
-        def fail(reason: str, kind: type[ImageError] = ImageDecodeError) -> ImageError:
-            return kind(f"{p}: {reason}", source=str(p), reason=reason)
+    @classmethod
+    def create_from_bytes(
+        cls,
+        data: Union[bytes, bytearray, memoryview],
+        *,
+        source: Optional[str] = None,
+        max_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
+    ) -> "Image":
+        """Decode an image file's bytes (an upload, a database blob, a Ray Data row).
 
-        try:
-            size = os.path.getsize(p)
-        except FileNotFoundError:
-            raise fail("no such file") from None
-        except OSError as exc:
-            raise fail(f"cannot read file ({exc.strerror or exc})") from None
-        if os.path.isdir(p):
-            raise fail("is a directory, expected an image file")
-        if size == 0:
-            raise fail("empty file (0 bytes)")
-        try:
-            with warnings.catch_warnings():
-                # Our own budget is checked from the header below; Pillow's warning would only go to stderr.
-                warnings.simplefilter("ignore", _PILImage.DecompressionBombWarning)
-                im = _PILImage.open(p)
-            with im:
-                w, h = im.size
-                if max_pixels is not None and w * h > max_pixels:
-                    raise fail(f"{w}x{h} is {w * h / 1e6:.1f} megapixels, over the pixel budget of "
-                               f"{max_pixels / 1e6:.1f} megapixels (max_image_pixels; raise it to decode this file)")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", _PILImage.DecompressionBombWarning)
-                    im.load()
-                return cls(_pil_to_rgb(im), source=str(p))
-        except ImageError:
-            raise
-        except FileNotFoundError:
-            raise fail("no such file") from None
-        except IsADirectoryError:
-            raise fail("is a directory, expected an image file") from None
-        except UnidentifiedImageError:
-            raise fail("not a recognised image format") from None
-        except _PILImage.DecompressionBombError as exc:
-            raise fail(f"refused as a decompression bomb ({exc})") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            # Pillow reports truncated / corrupt data as OSError or SyntaxError.
-            raise fail(f"cannot decode image ({exc})") from None
+        ``source`` names the image in error messages. Raises as :meth:`create_from_file`.
+        """
+        pixels, _ = decode_file(data, max_pixels=max_pixels, source=source)
+        return cls(pixels, source=source)
 
     @classmethod
     def create_from_array(cls, array: np.ndarray) -> "Image":
@@ -147,7 +124,8 @@ class Image:
         return f"Image({self.width}x{self.height}{src})"
 
 
-ImageLike = Union[Image, str, "os.PathLike[str]", np.ndarray, "_PILImage.Image"]
+#: Every image form the tasks take: an Image, a file path, the bytes of an image file, a uint8 array, a PIL image.
+ImageLike = Union[Image, str, "os.PathLike[str]", bytes, np.ndarray, "_PILImage.Image"]
 
 
 def to_image(image: ImageLike, *, max_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS) -> Image:
@@ -156,14 +134,120 @@ def to_image(image: ImageLike, *, max_pixels: Optional[int] = DEFAULT_MAX_IMAGE_
         return image
     if isinstance(image, (str, os.PathLike)):
         return Image.create_from_file(image, max_pixels=max_pixels)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return Image.create_from_bytes(image, max_pixels=max_pixels)
     if isinstance(image, np.ndarray):
         return Image.create_from_array(image)
     if isinstance(image, _PILImage.Image):
         return Image.create_from_pil(image)
     raise UnsupportedImageError(
-        "expected an edge_embedder.Image, a path, a numpy array or a PIL image, "
+        "expected an edge_embedder.Image, a path, an image file's bytes, a numpy array or a PIL image, "
         f"got {type(image).__name__}"
     )
+
+
+@dataclass(frozen=True)
+class FileDecode:
+    """How :func:`decode_file` decoded a file.
+
+    Attributes:
+      stored_size: (width, height) as stored, before the EXIF orientation.
+      orientation: the EXIF orientation applied (1: none).
+      scale: the libjpeg DCT scale used: 1 (full resolution), 2, 4 or 8.
+      format: Pillow's format name ("JPEG", "PNG", ...).
+    """
+
+    stored_size: tuple[int, int]
+    orientation: int
+    scale: int
+    format: Optional[str]
+
+
+#: ``scale_for(stored_size, orientation, is_jpeg) -> DCT scale``: how :func:`decode_file` may shrink on load.
+ScaleChooser = Callable[[tuple[int, int], int, bool], int]
+
+
+def decode_file(
+    path: Union[str, "os.PathLike[str]", bytes, bytearray, memoryview],
+    *,
+    max_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
+    scale_for: Optional[ScaleChooser] = None,
+    source: Optional[str] = None,
+) -> tuple[np.ndarray, FileDecode]:
+    """Decode an image file (a path, or the file's bytes) to RGB uint8 HxWx3 in EXIF orientation.
+
+    The array is read-only and contiguous. ``source`` names bytes in messages.
+
+    ``scale_for`` (shrink-on-load) picks a libjpeg DCT scale for a JPEG from
+    its stored size and orientation (1 for other formats). ``max_pixels`` is
+    checked against the size that will be decoded, from the header, before
+    any pixel is decoded.
+
+    Raises:
+      ImageDecodeError, UnsupportedImageError: as :meth:`Image.create_from_file`.
+    """
+    data: Optional[bytes] = bytes(path) if isinstance(path, (bytes, bytearray, memoryview)) else None
+    p = source or ("<bytes>" if data is not None else os.fspath(path))  # type: ignore[arg-type]
+
+    def fail(reason: str) -> ImageError:
+        return ImageDecodeError(f"{p}: {reason}", source=str(p), reason=reason)
+
+    if data is None:
+        try:
+            size = os.path.getsize(p)
+        except FileNotFoundError:
+            raise fail("no such file") from None
+        except OSError as exc:
+            raise fail(f"cannot read file ({exc.strerror or exc})") from None
+        if os.path.isdir(p):
+            raise fail("is a directory, expected an image file")
+    else:
+        size = len(data)
+    if size == 0:
+        raise fail("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # The budget is checked from the header below; Pillow's warning would only go to stderr.
+            warnings.simplefilter("ignore", _PILImage.DecompressionBombWarning)
+            im = _PILImage.open(io.BytesIO(data) if data is not None else p)
+        with im:
+            w, h = im.size
+            orientation = _orientation(im)
+            scale = scale_for((w, h), orientation, im.format in ("JPEG", "MPO")) if scale_for is not None else 1
+            if scale > 1:
+                im.draft("RGB", (w // scale, h // scale))  # libjpeg picks floor(w / requested) as its scale
+                if im.size != (-(-w // scale), -(-h // scale)):
+                    scale = 1  # Pillow declined (e.g. a multi-tile JPEG): what it gives is a full decode
+            dw, dh = im.size
+            if max_pixels is not None and dw * dh > max_pixels:
+                raise fail(f"{dw}x{dh} is {dw * dh / 1e6:.1f} megapixels, over the pixel budget of "
+                           f"{max_pixels / 1e6:.1f} megapixels (max_image_pixels; raise it to decode this file)")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", _PILImage.DecompressionBombWarning)
+                im.load()
+            return _pil_to_rgb(im), FileDecode((w, h), orientation, scale, im.format)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise fail("no such file") from None
+    except IsADirectoryError:
+        raise fail("is a directory, expected an image file") from None
+    except UnidentifiedImageError:
+        raise fail("not a recognised image format") from None
+    except _PILImage.DecompressionBombError as exc:
+        raise fail(f"refused as a decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Pillow reports truncated / corrupt data as OSError or SyntaxError.
+        raise fail(f"cannot decode image ({exc})") from None
+
+
+def _orientation(im: "_PILImage.Image") -> int:
+    """The EXIF orientation the decode applies (1 when none, unknown or unreadable)."""
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError):
+        return 1
+    return int(value) if value in _EXIF_TURNS else 1
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -180,7 +264,7 @@ def _pil_to_rgb(im: "_PILImage.Image") -> np.ndarray:
     turn is done on that array (``ImageOps.exif_transpose`` would first make a
     second full-size PIL image). The pixels are the same.
     """
-    orientation = im.getexif().get(0x0112, 1)
+    orientation = _orientation(im)
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # A 16-bit (or 32-bit integer) gray file: its range is the dtype's.

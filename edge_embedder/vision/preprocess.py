@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import cv2
 import numpy as np
@@ -41,7 +41,7 @@ from ..core.recipe import Recipe
 from ..metadata import NormalizationOptions
 from .processing_options import ImageProcessingOptions
 
-__all__ = ["Preprocessor", "corner_aligned_maps"]
+__all__ = ["Preprocessor", "ReducedDecode", "corner_aligned_maps"]
 
 _INTER_BITS = 5
 _INTER_TAB_SIZE = 1 << _INTER_BITS
@@ -105,10 +105,15 @@ class Preprocessor:
         pixels: np.ndarray,
         options: Optional[ImageProcessingOptions],
         dst: np.ndarray,
+        reduced: Optional[ReducedDecode] = None,
     ) -> None:
-        """Fill ``dst`` ([1, H, W, 3], or [1, 3, H, W] for NCHW; uint8 or float32) from RGB ``pixels``."""
+        """Fill ``dst`` ([1, H, W, 3], or [1, 3, H, W] for NCHW; uint8 or float32) from RGB ``pixels``.
+
+        ``reduced``: ``pixels`` is a shrink-on-load decode of a larger image (pil recipes only);
+        ``options`` keep the ROI in the full image's normalized coordinates.
+        """
         if self.layout == "NCHW":
-            self._resample(pixels, options, self._scratch)
+            self._resample(pixels, options, self._scratch, reduced)
             if self._lut is None or self._float_scratch is None:
                 dst[0] = self._scratch.transpose(2, 0, 1)
             else:
@@ -117,9 +122,9 @@ class Preprocessor:
             return
         out = dst[0]
         if self._lut is None:  # uint8 model: resample straight into the input buffer
-            self._resample(pixels, options, out)
+            self._resample(pixels, options, out, reduced)
         else:
-            self._resample(pixels, options, self._scratch)
+            self._resample(pixels, options, self._scratch, reduced)
             self._normalize(out)
 
     def _normalize(self, out: np.ndarray) -> None:
@@ -134,19 +139,23 @@ class Preprocessor:
             # (numpy's broadcast over a length-3 inner axis is ~5x slower).
             cv2.LUT(self._scratch, lut, dst=out)
 
-    def to_uint8(self, pixels: np.ndarray, options: Optional[ImageProcessingOptions] = None) -> np.ndarray:
-        """The resampled uint8 image the model would see (a new array)."""
+    def to_uint8(self, pixels: np.ndarray, options: Optional[ImageProcessingOptions] = None,
+                 reduced: Optional[ReducedDecode] = None) -> np.ndarray:
+        """The resampled uint8 image the model would see (a new array); ``reduced`` as in :meth:`write`."""
         out = np.empty((self.height, self.width, 3), np.uint8)
-        self._resample(pixels, options, out)
+        self._resample(pixels, options, out, reduced)
         return out
 
     # -- samplers --------------------------------------------------------------
-    def _resample(self, pixels: np.ndarray, options: Optional[ImageProcessingOptions], out: np.ndarray) -> None:
+    def _resample(self, pixels: np.ndarray, options: Optional[ImageProcessingOptions], out: np.ndarray,
+                  reduced: Optional[ReducedDecode] = None) -> None:
         if self.recipe.sampler == "mediapipe":
+            if reduced is not None:  # the mediapipe recipe never shrinks on load (see .shrink)
+                raise ValueError("the mediapipe sampler takes full-resolution pixels only")
             map1, map2 = self._remap_maps(pixels.shape[0], pixels.shape[1], options)
             cv2.remap(pixels, map1, map2, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_REPLICATE)
         else:
-            out[...] = self._pil(pixels, options)
+            out[...] = self._pil(pixels, options, reduced)
 
     def _remap_maps(self, h: int, w: int, options: Optional[ImageProcessingOptions]) -> tuple[np.ndarray, np.ndarray]:
         roi = options.region_of_interest if options is not None else None
@@ -162,41 +171,96 @@ class Preprocessor:
             self._maps.popitem(last=False)
         return maps
 
-    def _pil(self, pixels: np.ndarray, options: Optional[ImageProcessingOptions]) -> np.ndarray:
-        h, w = pixels.shape[:2]
-        view = pixels
-        if options is not None and options.region_of_interest is not None:
-            r = options.region_of_interest
-            x0, x1 = _span(r.left, r.right, w)
-            y0, y1 = _span(r.top, r.bottom, h)
-            view = view[y0:y1, x0:x1]
+    def _pil(self, pixels: np.ndarray, options: Optional[ImageProcessingOptions],
+             reduced: Optional["ReducedDecode"] = None) -> np.ndarray:
+        """The pil recipe: ROI crop, quarter turns, Pillow resize, centre crop.
+
+        ``reduced`` describes a decode at ``1/s`` of the file's resolution
+        (shrink-on-load). The geometry is then computed on the full-resolution
+        image, exactly as for a full decode (the integer ROI crop, the resize
+        size), and the reduced pixels are resampled from the same content with
+        Pillow's fractional source box: only the pixel source differs.
+        """
+        rc = self.recipe
         turns = options.quarter_turns if options is not None else 0
-        if turns:
-            view = np.rot90(view, -turns)  # clockwise, as MediaPipe
-        resample = _PIL_RESAMPLE[self.recipe.interpolation]
-        im = _PILImage.fromarray(np.ascontiguousarray(view))
+        roi = options.region_of_interest if options is not None else None
+        fh, fw = pixels.shape[:2] if reduced is None else reduced.full_hw
+        x0, x1 = _span(roi.left, roi.right, fw) if roi is not None else (0, fw)
+        y0, y1 = _span(roi.top, roi.bottom, fh) if roi is not None else (0, fh)
+        iw, ih = (y1 - y0, x1 - x0) if turns % 2 else (x1 - x0, y1 - y0)
+        nw, nh = self._pil_size(iw, ih)
+        resample = _PIL_RESAMPLE[rc.interpolation]
+        if reduced is None:
+            view = pixels[y0:y1, x0:x1]
+            if turns:
+                view = np.rot90(view, -turns)  # clockwise, as MediaPipe
+            im = _PILImage.fromarray(np.ascontiguousarray(view))
+            if (nw, nh) != (im.width, im.height):
+                im = im.resize((nw, nh), resample=resample)
+            arr = np.asarray(im)
+        else:
+            # The full decode's integer crop, in the reduced pixels' continuous coordinates; cut to the
+            # whole pixels around it, turn, and resample the fractional box.
+            box = reduced.box((x0 / fw, y0 / fh, x1 / fw, y1 / fh))
+            dh, dw = pixels.shape[:2]
+            cx0, cy0 = int(math.floor(box[0])), int(math.floor(box[1]))
+            cx1, cy1 = min(dw, int(math.ceil(box[2]))), min(dh, int(math.ceil(box[3])))
+            sub = pixels[cy0:cy1, cx0:cx1]
+            local = (box[0] - cx0, box[1] - cy0, box[2] - cx0, box[3] - cy0)
+            if turns:
+                local = _turn_box(local, cx1 - cx0, cy1 - cy0, turns)
+                sub = np.rot90(sub, -turns)
+            im = _PILImage.fromarray(np.ascontiguousarray(sub))
+            lx0, ly0, lx1, ly1 = (min(max(v, 0.0), lim) for v, lim in zip(local, (im.width, im.height) * 2))
+            arr = np.asarray(im.resize((nw, nh), resample=resample, box=(lx0, ly0, lx1, ly1)))
+        return _centre_crop(arr, rc.crop) if rc.crop is not None else arr
+
+    def _pil_size(self, iw: int, ih: int) -> tuple[int, int]:
+        """(w, h) the pil recipe resizes an ``iw`` x ``ih`` crop to (before its centre crop)."""
         rc = self.recipe
         if rc.resize == "shortest_edge":
-            ih, iw = im.height, im.width
             short, long_ = (iw, ih) if iw <= ih else (ih, iw)
             new_short, new_long = rc.size, int(rc.size * long_ / short)
-            nw, nh = (new_short, new_long) if iw <= ih else (new_long, new_short)
-        else:
-            nh, nw = rc.size if rc.size is not None else (self.height, self.width)
-        if (nw, nh) != (im.width, im.height):
-            im = im.resize((nw, nh), resample=resample)
-        arr = np.asarray(im)
-        if rc.crop is not None:
-            ch, cw = rc.crop
-            top, left = (arr.shape[0] - ch) // 2, (arr.shape[1] - cw) // 2
-            if top < 0 or left < 0:  # image smaller than the crop: pad with zeros as transformers does
-                padded = np.zeros((max(ch, arr.shape[0]), max(cw, arr.shape[1]), 3), np.uint8)
-                pt, pl = max(0, -top), max(0, -left)
-                padded[pt : pt + arr.shape[0], pl : pl + arr.shape[1]] = arr
-                arr = padded
-                top, left = (arr.shape[0] - ch) // 2, (arr.shape[1] - cw) // 2
-            arr = arr[top : top + ch, left : left + cw]
-        return arr
+            return (new_short, new_long) if iw <= ih else (new_long, new_short)
+        nh, nw = rc.size if rc.size is not None else (self.height, self.width)
+        return nw, nh
+
+
+class ReducedDecode(Protocol):
+    """What the pil sampler needs to know about a shrink-on-load decode (see ``.shrink.DecodeInfo``)."""
+
+    @property
+    def full_hw(self) -> tuple[int, int]:
+        """(height, width) of the full-resolution, EXIF-oriented image."""
+        ...
+
+    def box(self, roi: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """A ROI normalized in the full image, in the decoded array's pixel coordinates."""
+        ...
+
+
+def _centre_crop(arr: np.ndarray, crop: tuple[int, int]) -> np.ndarray:
+    ch, cw = crop
+    top, left = (arr.shape[0] - ch) // 2, (arr.shape[1] - cw) // 2
+    if top < 0 or left < 0:  # image smaller than the crop: pad with zeros as transformers does
+        padded = np.zeros((max(ch, arr.shape[0]), max(cw, arr.shape[1]), 3), np.uint8)
+        pt, pl = max(0, -top), max(0, -left)
+        padded[pt : pt + arr.shape[0], pl : pl + arr.shape[1]] = arr
+        arr = padded
+        top, left = (arr.shape[0] - ch) // 2, (arr.shape[1] - cw) // 2
+    return arr[top : top + ch, left : left + cw]
+
+
+def _turn_box(box: tuple[float, float, float, float], w: int, h: int, turns: int) -> tuple[float, float, float, float]:
+    """A box in a ``w`` x ``h`` image, in the image turned clockwise ``turns`` times (``np.rot90(a, -turns)``)."""
+    x0, y0, x1, y1 = box
+    if turns == 1:
+        return h - y1, x0, h - y0, x1
+    if turns == 2:
+        return w - x1, h - y1, w - x0, h - y0
+    if turns == 3:
+        return y0, w - x1, y1, w - x0
+    return box
 
 
 def _exact_affine(mean: np.ndarray, std: np.ndarray) -> Optional[tuple[float, float]]:

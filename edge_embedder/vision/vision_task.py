@@ -26,8 +26,12 @@ from ..core.task import BaseTask
 from ..core.timing import Timings
 from ..errors import ImageError, OptionsError
 from .image import DEFAULT_MAX_IMAGE_PIXELS, Image, ImageLike, to_image
-from .preprocess import Preprocessor
+from .preprocess import Preprocessor, ReducedDecode
 from .processing_options import ImageProcessingOptions, check_processing_options
+from .shrink import decode_for_model, decode_tag, recommended_safety, target_hw_for
+
+#: Decoded pixels, and how they were reduced (None: full resolution).
+_Pixels = tuple[np.ndarray, Optional[ReducedDecode]]
 
 __all__ = ["VisionTask"]
 
@@ -42,10 +46,25 @@ class VisionTask(BaseTask[ModelSpec]):
         running_mode: RunningMode,
         result_callback: Optional[Callable[..., Any]] = None,
         max_image_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS,
+        shrink_on_load: bool = False,
     ) -> None:
         super().__init__(backend, spec, running_mode, result_callback)
         self._pre = Preprocessor(spec.height, spec.width, spec.recipe, spec.normalization, layout=spec.layout)
         self._max_pixels = max_image_pixels
+        self._shrink = shrink_on_load
+        # None: this recipe decodes fully even when shrink-on-load is asked for (it cannot meet the
+        # accuracy floor reduced: the MediaPipe recipe; see .shrink).
+        self._shrink_safety = recommended_safety(spec.recipe, exact=True)
+        self._shrink_target = target_hw_for(spec.height, spec.width, spec.recipe)
+
+    def decode_tag(self, shrink_on_load: Optional[bool] = None) -> str:
+        """How image files are decoded (``"full"``, or the shrink-on-load recipe and its safety factor).
+
+        Output files record it, and a resumed run refuses to mix two decodes.
+        ``shrink_on_load`` None: the task's own option.
+        """
+        shrink = self._shrink if shrink_on_load is None else shrink_on_load
+        return decode_tag(self._shrink_safety if shrink else None, exact=True)
 
     # -- what a subclass defines ----------------------------------------------------------
     def _postprocess(self, raw: list[np.ndarray]) -> Any:  # pragma: no cover - abstract
@@ -89,11 +108,23 @@ class VisionTask(BaseTask[ModelSpec]):
     def _process(self, image: ImageLike, ipo: Optional[ImageProcessingOptions], timestamp_ms: Optional[int]) -> Any:
         check_processing_options(ipo)
         self._require_open()
-        return self._result(self._infer(to_image(image, max_pixels=self._max_pixels).numpy_view(), ipo), timestamp_ms)
+        pixels, reduced = self._load(image, ipo, self._shrink)
+        return self._result(self._infer(pixels, ipo, reduced), timestamp_ms)
 
-    def _infer(self, pixels: np.ndarray, ipo: Optional[ImageProcessingOptions]) -> Any:
+    def _load(self, image: ImageLike, ipo: Optional[ImageProcessingOptions], shrink: bool) -> _Pixels:
+        """The pixels of ``image``, decoded reduced when ``shrink`` and the recipe allow (JPEG files)."""
+        if shrink and self._shrink_safety is not None and isinstance(image, (str, os.PathLike, bytes)):
+            roi = ipo.region_of_interest if ipo is not None else None
+            rotation = ipo.rotation_degrees if ipo is not None else 0
+            pixels, info = decode_for_model(image, self._shrink_target, roi, rotation, safety=self._shrink_safety,
+                                            max_pixels=self._max_pixels)
+            return pixels, (info if info.shrunk else None)
+        return to_image(image, max_pixels=self._max_pixels).numpy_view(), None
+
+    def _infer(self, pixels: np.ndarray, ipo: Optional[ImageProcessingOptions],
+               reduced: Optional[ReducedDecode] = None) -> Any:
         pre = self._pre
-        return self._run_timed(lambda buf: pre.write(pixels, ipo, buf), self._postprocess)
+        return self._run_timed(lambda buf: pre.write(pixels, ipo, buf, reduced), self._postprocess)
 
     # -- many images ---------------------------------------------------------------------------
     def _iter(
@@ -103,6 +134,7 @@ class VisionTask(BaseTask[ModelSpec]):
         ipo: Optional[ImageProcessingOptions],
         batch_size: int,
         decode_workers: int,
+        shrink_on_load: bool = False,
     ) -> Iterator[BatchItem[Any]]:
         """A :class:`BatchItem` per image, in input order; a bad image is an item with ``error`` set."""
         self._check_mode(RunningMode.IMAGE, method)
@@ -112,8 +144,12 @@ class VisionTask(BaseTask[ModelSpec]):
                 raise OptionsError(f"{name}: expected an integer >= 1, got {value!r}")
         backend = self._require_open()
         batched = backend.dynamic_batch and batch_size > 1
-        group: list[tuple[int, object, Image]] = []
-        for index, source, decoded in _decode_ahead(images, decode_workers, self._max_pixels):
+        group: list[tuple[int, object, _Pixels]] = []
+
+        def load(src: ImageLike) -> _Pixels:
+            return self._load(src, ipo, shrink_on_load)
+
+        for index, source, decoded in _decode_ahead(images, decode_workers, load):
             if isinstance(decoded, ImageError):
                 if group:
                     yield from self._run_group(group, ipo)
@@ -122,7 +158,7 @@ class VisionTask(BaseTask[ModelSpec]):
                 continue
             if not batched:
                 try:
-                    payload = self._infer(decoded.numpy_view(), ipo)
+                    payload = self._infer(decoded[0], ipo, decoded[1])
                 except ImageError as exc:
                     yield BatchItem(index, describe_source(source), None, exc)
                     continue
@@ -135,14 +171,15 @@ class VisionTask(BaseTask[ModelSpec]):
         if group:
             yield from self._run_group(group, ipo)
 
-    def _run_group(self, group: list[tuple[int, object, Image]], ipo: Optional[ImageProcessingOptions]) -> Iterator[BatchItem[Any]]:
+    def _run_group(self, group: list[tuple[int, object, _Pixels]],
+                   ipo: Optional[ImageProcessingOptions]) -> Iterator[BatchItem[Any]]:
         """One real batch through a dynamic-batch backend."""
         t0 = time.perf_counter_ns()
         backend = self._require_open()
         shape = backend.input_specs[0].shape
         batch = np.empty((len(group), *shape[1:]), self._spec.input_dtype)
-        for i, (_, _, image) in enumerate(group):
-            self._pre.write(image.numpy_view(), ipo, batch[i : i + 1])
+        for i, (_, _, (pixels, reduced)) in enumerate(group):
+            self._pre.write(pixels, ipo, batch[i : i + 1], reduced)
         t1 = time.perf_counter_ns()
         with self._lock:
             outputs = self._require_open().run_batch(batch)
@@ -165,15 +202,15 @@ def describe_source(source: object) -> str:
 
 
 def _decode_ahead(images: Iterable[ImageLike], workers: int,
-                  max_pixels: Optional[int]) -> Iterator[tuple[int, object, Union[Image, ImageError]]]:
-    """Decode images on ``workers`` threads, a bounded window ahead, yielding in order.
+                  load: Callable[[ImageLike], _Pixels]) -> Iterator[tuple[int, object, Union[_Pixels, ImageError]]]:
+    """Decode images with ``load`` on ``workers`` threads, a bounded window ahead, yielding in order.
 
     Pillow releases the GIL while it decodes, so decoding overlaps inference.
     """
 
-    def decode(src: ImageLike) -> Union[Image, ImageError]:
+    def decode(src: ImageLike) -> Union[_Pixels, ImageError]:
         try:
-            return to_image(src, max_pixels=max_pixels)
+            return load(src)
         except ImageError as exc:
             return exc
 
