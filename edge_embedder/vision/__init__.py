@@ -8,6 +8,7 @@ recipe out, e.g. to make calibration tensors exactly as the runtime will).
 
 from ..core.recipe import DEFAULT_RECIPE, Recipe
 from .image import Image, ImageLike
+from .image_classifier import ImageClassifier, ImageClassifierOptions
 from .image_embedder import ImageEmbedder, ImageEmbedderOptions
 from .preprocess import Preprocessor
 from .processing_options import ImageProcessingOptions, RectF
@@ -17,6 +18,8 @@ __all__ = [
     "ImageLike",
     "ImageEmbedder",
     "ImageEmbedderOptions",
+    "ImageClassifier",
+    "ImageClassifierOptions",
     "ImageProcessingOptions",
     "RectF",
     "Recipe",
