@@ -2,7 +2,9 @@
 
 Everything else is declared in pyproject.toml. The models stay in ``models/``
 at the repository root (with their README and rebuild command); this copies
-them to ``edge_embedder/models/`` in the build so ``pip install .`` works offline.
+them to ``edge_embedder/models/`` in the build so ``pip install .`` works offline,
+and the ImageNet label list (with its licences) to ``edge_embedder/convert/labels/``
+for ``edge-embedder convert --arch efficientnet-lite0 --task image-classification``.
 """
 
 import shutil
@@ -20,6 +22,10 @@ class BuildPyWithModels(build_py):
         dst.mkdir(parents=True, exist_ok=True)
         for model in sorted(src.glob("*.tflite")):
             shutil.copy2(model, dst / model.name)
+        labels = Path(self.build_lib) / "edge_embedder" / "convert" / "labels"
+        labels.mkdir(parents=True, exist_ok=True)
+        for name in ("imagenet_labels.txt", "LICENSE-WordNet.txt", "LICENSE-timm.txt", "README.md"):
+            shutil.copy2(src / "labels" / name, labels / name)
 
 
 setup(cmdclass={"build_py": BuildPyWithModels})

@@ -49,8 +49,10 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "bench",
         help="benchmark model variants: latency, cold start, memory, accuracy, beside MediaPipe / transformers / ONNX Runtime",
-        description="Benchmark .tflite / .onnx image-embedding models on this machine: latency p50/p90/p99/mean "
-                    "(preprocessing and inference), throughput, cold start and peak RSS of a fresh process, "
+        description="Benchmark .tflite / .onnx image-embedding and image-classification models on this machine "
+                    "(a model with labels is run as a classifier: classify() beside MediaPipe's ImageClassifier and "
+                    "pipeline('image-classification')): latency p50/p90/p99/mean "
+                    "(preprocessing, inference, postprocessing), throughput, cold start and peak RSS of a fresh process, "
                     "file size, achieved GFLOP/s against the measured matmul peak, and accuracy against a "
                     "reference model; alternatives measured in the same run and reported as ratios.",
         epilog=_EPILOG,

@@ -12,9 +12,16 @@ Used by ``edge-embedder bench`` (``.cli``) and the standard runs
    (model, backend, thread count): cold start, peak RSS, warm-up, counted
    runs split into preprocessing and inference,
 4. computes accuracy against ``reference`` (mean / min cosine and recall@1 of
-   nearest-neighbour retrieval from the variant's vectors into the reference's),
+   nearest-neighbour retrieval from the variant's vectors into the reference's;
+   for classifiers, whose "vectors" are the per-class scores, also top-1
+   agreement and the mean absolute score difference),
 5. returns a :class:`BenchReport` (JSON-serialisable; :mod:`edge_embedder.bench.report`
    renders Markdown, CSV and the plot).
+
+A model whose outputs carry labels (classification metadata) is benchmarked as
+a classifier: ``ImageClassifier.classify`` here, MediaPipe's ``ImageClassifier``,
+``pipeline("image-classification")`` for the transformers route; every class
+is returned, as both runtimes do by default.
 
 A model that fails (not loadable, breaks the contract) becomes a failed row
 with its reason and the run goes on. Ctrl-C stops the current worker and
@@ -46,7 +53,7 @@ COMPARE_BACKENDS = ("mediapipe", "transformers", "onnxruntime")
 IMAGE_SUFFIXES = None  # every regular, non-hidden file is tried: unreadable ones are counted
 
 __all__ = ["BenchConfig", "BenchReport", "ImageSet", "collect_images", "default_images", "run_bench",
-           "latency_stats", "accuracy_metrics", "source_checkpoint", "COMPARE_BACKENDS", "SCHEMA"]
+           "latency_stats", "accuracy_metrics", "source_checkpoint", "model_task", "COMPARE_BACKENDS", "SCHEMA"]
 
 
 # -- configuration and results -----------------------------------------------------
@@ -197,11 +204,13 @@ def latency_stats(ns: Sequence[int]) -> Optional[dict[str, float]]:
             "min": float(a[0]), "max": float(a[-1]), "n": int(len(a))}
 
 
-def accuracy_metrics(variant: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+def accuracy_metrics(variant: np.ndarray, reference: np.ndarray, classification: bool = False) -> dict[str, Any]:
     """Cosine of each image's variant vector with its reference vector, and recall@1.
 
     recall@1: for each image, the nearest reference vector (by cosine) to the
-    variant's vector is the same image's.
+    variant's vector is the same image's. ``classification`` (score vectors):
+    also ``top1_agreement`` (same arg-max class) and ``mean_abs_score_diff`` /
+    ``max_abs_score_diff`` over every class and image.
     """
     if variant.shape != reference.shape:
         raise ValueError(f"embedding shapes differ: variant {variant.shape[1:]} vs reference {reference.shape[1:]}")
@@ -210,12 +219,29 @@ def accuracy_metrics(variant: np.ndarray, reference: np.ndarray) -> dict[str, An
     sim = v.astype(np.float64) @ r.astype(np.float64).T
     diag = np.diag(sim)
     nearest = sim.argmax(axis=1)
-    return {
+    out = {
         "mean_cosine": float(diag.mean()),
         "min_cosine": float(diag.min()),
         "recall_at_1": float((nearest == np.arange(len(sim))).mean()),
         "n_images": int(len(sim)),
     }
+    if classification:
+        diff = np.abs(variant.astype(np.float64) - reference.astype(np.float64))
+        out.update(top1_agreement=float((variant.argmax(1) == reference.argmax(1)).mean()),
+                   mean_abs_score_diff=float(diff.mean()), max_abs_score_diff=float(diff.max()))
+    return out
+
+
+def model_task(model: str | Path) -> str:
+    """``image-classification`` when the model's outputs carry labels / calibration / a threshold, else
+    ``image-embedding`` (what ``inspect_model`` reads from the same metadata)."""
+    md = _metadata(model)
+    if md is None:
+        return "image-embedding"
+    files = [f for t in md.outputs for f in t.associated_files]
+    classifier = any(f.type in ("TENSOR_AXIS_LABELS", "TENSOR_AXIS_SCORE_CALIBRATION") for f in files) or any(
+        t.score_calibration is not None or t.score_threshold is not None for t in md.outputs)
+    return "image-classification" if classifier else "image-embedding"
 
 
 # -- source checkpoints ----------------------------------------------------------------
@@ -346,6 +372,7 @@ class _Task:
     warmup: int = 0
     is_reference_only: bool = False
     is_skipped: Optional[str] = None
+    task: str = "image-embedding"
 
     def steps(self, n_acc: int) -> int:
         if self.is_skipped:
@@ -409,7 +436,7 @@ def _run_bench(cfg: BenchConfig, work: Path, progress: Optional[Callable[[str, i
             fl = None
         ckpt = source_checkpoint(m, cfg.source_checkpoint) if "transformers" in compare else None
         static[lab] = {"file": str(m), "size": size, "flops": fl, "checkpoint": ckpt,
-                       "format": "onnx" if str(m).endswith(".onnx") else "tflite"}
+                       "format": "onnx" if str(m).endswith(".onnx") else "tflite", "task": model_task(m)}
 
     peaks: dict[str, Any] = {}
     if cfg.measure_peak:
@@ -425,27 +452,29 @@ def _run_bench(cfg: BenchConfig, work: Path, progress: Optional[Callable[[str, i
     tf_done: set[tuple[str, int]] = set()
     if cfg.reference and ref_label is None:
         tasks.append(_Task("reference", "edge_embedder", "edge_embedder", first_t, cfg.reference,
-                           want_vectors=True, is_reference_only=True))
+                           want_vectors=True, is_reference_only=True, task=model_task(cfg.reference)))
     for t in cfg.threads:
         for m in cfg.models:
             lab = labels[m]
             st = static[lab]
             want = bool(cfg.reference) and t == first_t
+            tk = st["task"]
             tasks.append(_Task(lab, "edge_embedder", "edge_embedder", t, m, want_vectors=want,
-                               runs=cfg.runs, warmup=cfg.warmup))
+                               runs=cfg.runs, warmup=cfg.warmup, task=tk))
             if "mediapipe" in compare and st["format"] == "tflite":
-                tasks.append(_Task(lab, "mediapipe", "mediapipe", t, m, pair=lab, runs=cfg.runs, warmup=cfg.warmup))
-            if "onnxruntime" in compare and st["format"] == "onnx":
+                tasks.append(_Task(lab, "mediapipe", "mediapipe", t, m, pair=lab, runs=cfg.runs, warmup=cfg.warmup,
+                                   task=tk))
+            if "onnxruntime" in compare and st["format"] == "onnx" and tk == "image-embedding":
                 tasks.append(_Task(lab, "onnxruntime", "onnxruntime", t, m, pair=lab, runs=cfg.runs, warmup=cfg.warmup))
             ck = st["checkpoint"]
             if "transformers" in compare and not ck:
                 tasks.append(_Task(lab, "transformers", "transformers", t, None, pair=lab, is_skipped=
                                    "skipped: no source checkpoint in the metadata; pass --source-checkpoint DIR"))
-            if "transformers" in compare and ck and (ck, t) not in tf_done:
-                tf_done.add((ck, t))
+            if "transformers" in compare and ck and (ck, tk, t) not in tf_done:
+                tf_done.add((ck, tk, t))
                 backend = "torch-efficientnet-lite0" if ck == EFFICIENTNET_SOURCE else "transformers"
                 tasks.append(_Task(Path(ck).name or ck, backend, "transformers", t, None, checkpoint=ck, pair=lab,
-                                   group=ck, runs=cfg.runs, warmup=cfg.warmup))
+                                   group=ck, runs=cfg.runs, warmup=cfg.warmup, task=tk))
     if progress_total:
         progress_total(sum(task.steps(n_acc) for task in tasks))
 
@@ -510,8 +539,9 @@ def _run_bench(cfg: BenchConfig, work: Path, progress: Optional[Callable[[str, i
                 continue
             else:
                 try:
-                    r["accuracy"] = dict(accuracy_metrics(v, ref_vecs), reference=Path(cfg.reference).name,
-                                         measured_at_threads=first_t)
+                    is_cls = (static.get(r["model"]) or {}).get("task") == "image-classification"
+                    r["accuracy"] = dict(accuracy_metrics(v, ref_vecs, classification=is_cls),
+                                         reference=Path(cfg.reference).name, measured_at_threads=first_t)
                 except ValueError as exc:
                     r["accuracy"] = {"error": str(exc), "reference": Path(cfg.reference).name}
 
@@ -600,6 +630,7 @@ def _run_worker(task: _Task, lat_images: list[str], acc_images: list[str], work:
         "backend": task.backend,
         "model": os.path.abspath(task.model) if task.model else None,
         "checkpoint": task.checkpoint,
+        "task": task.task,
         "threads": task.threads,
         "runs": task.runs,
         "warmup": task.warmup,
@@ -695,7 +726,8 @@ def _base_row(task: _Task, static: dict[str, Any]) -> dict[str, Any]:
         "status": "ok",
         "error": None,
         "runtime": None,
-        "latency_ms": {"total": None, "preprocess": None, "inference": None},
+        "latency_ms": {"total": None, "preprocess": None, "inference": None, "postprocess": None},
+        "task": task.task,
         "throughput_per_s": None,
         "cold_start_ms": None,
         "startup_ms": None,
@@ -725,11 +757,16 @@ def _row(task: _Task, res: dict[str, Any], static: dict[str, Any], peaks: dict[s
         return row
     total = latency_stats(res["total_ns"])
     pre = latency_stats(res["preprocess_ns"])
+    posts = res.get("postprocess_ns") or []
+    post = latency_stats(posts)
     inf = None
     if res["preprocess_ns"]:
-        inf = latency_stats([t - p for t, p in zip(res["total_ns"], res["preprocess_ns"])])
+        rest = [t - p for t, p in zip(res["total_ns"], res["preprocess_ns"])]
+        if posts:  # inference alone: the postprocessing has its own column
+            rest = [r - q for r, q in zip(rest, posts)]
+        inf = latency_stats(rest)
     row["runtime"] = res["info"]
-    row["latency_ms"] = {"total": total, "preprocess": pre, "inference": inf}
+    row["latency_ms"] = {"total": total, "preprocess": pre, "inference": inf, "postprocess": post}
     row["throughput_per_s"] = 1000.0 / total["mean"] if total else None
     row["cold_start_ms"] = res["cold_start_ms"]
     row["startup_ms"] = res["startup_ms"]

@@ -39,9 +39,10 @@ def _acc(row: dict, key: str) -> Optional[float]:
 
 CSV_FIELDS = [
     "model", "backend", "threads", "status", "error", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
-    "preprocess_p50_ms", "inference_p50_ms", "throughput_per_s", "cold_start_ms", "peak_rss_mb",
+    "preprocess_p50_ms", "inference_p50_ms", "postprocess_p50_ms", "throughput_per_s", "cold_start_ms", "peak_rss_mb",
     "file_size_mb", "gflops", "achieved_gflops", "peak_gflops", "pct_of_peak", "mean_cosine",
-    "min_cosine", "recall_at_1", "ratio_to_edge_embedder", "x_mediapipe", "x_transformers", "x_onnxruntime",
+    "min_cosine", "recall_at_1", "top1_agreement", "mean_abs_score_diff", "ratio_to_edge_embedder", "x_mediapipe",
+    "x_transformers", "x_onnxruntime",
 ]
 
 
@@ -53,12 +54,15 @@ def _flat(row: dict) -> dict[str, Any]:
         "p50_ms": _lat(row, "total", "p50"), "p90_ms": _lat(row, "total", "p90"),
         "p99_ms": _lat(row, "total", "p99"), "mean_ms": _lat(row, "total", "mean"),
         "preprocess_p50_ms": _lat(row, "preprocess", "p50"), "inference_p50_ms": _lat(row, "inference", "p50"),
+        "postprocess_p50_ms": _lat(row, "postprocess", "p50"),
         "throughput_per_s": row.get("throughput_per_s"), "cold_start_ms": row.get("cold_start_ms"),
         "peak_rss_mb": row.get("peak_rss_mb"), "file_size_mb": None if size is None else size / 2**20,
         "gflops": (row.get("flops") or {}).get("gflops"), "achieved_gflops": row.get("achieved_gflops"),
         "peak_gflops": row.get("peak_gflops"), "pct_of_peak": row.get("pct_of_peak"),
         "mean_cosine": _acc(row, "mean_cosine"), "min_cosine": _acc(row, "min_cosine"),
-        "recall_at_1": _acc(row, "recall_at_1"), "ratio_to_edge_embedder": row.get("ratio_to_edge_embedder"),
+        "recall_at_1": _acc(row, "recall_at_1"), "top1_agreement": _acc(row, "top1_agreement"),
+        "mean_abs_score_diff": _acc(row, "mean_abs_score_diff"),
+        "ratio_to_edge_embedder": row.get("ratio_to_edge_embedder"),
         "x_mediapipe": row.get("x", {}).get("mediapipe"), "x_transformers": row.get("x", {}).get("transformers"),
         "x_onnxruntime": row.get("x", {}).get("onnxruntime"),
     }
@@ -144,9 +148,11 @@ def to_markdown(report: dict) -> str:
     for note in cfg.get("notes") or []:
         out.append(f"Note: {note}")
     out.append("")
-    head = ["model", "backend", "thr", "p50", "p90", "p99", "mean", "pre p50", "infer p50", "img/s",
-            "cold start", "peak RSS MB", "size MB", "GFLOP/s", "% peak", "mean cos", "min cos", "R@1",
-            "x edge_embedder", "status"]
+    classify = any(r.get("task") == "image-classification" for r in report["rows"])
+    head = ["model", "backend", "thr", "p50", "p90", "p99", "mean", "pre p50", "infer p50", "post p50", "img/s",
+            "cold start", "peak RSS MB", "size MB", "GFLOP/s", "% peak", "mean cos", "min cos", "R@1"]
+    head += ["top-1 agr", "mean abs score diff"] if classify else []
+    head += ["x edge_embedder", "status"]
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "---|" * len(head))
     for r in report["rows"]:
@@ -162,16 +168,25 @@ def to_markdown(report: dict) -> str:
         cells = [
             r["model"], BACKEND_NAMES.get(r["backend"], r["backend"]), str(r["threads"]),
             _f(f["p50_ms"]), _f(f["p90_ms"]), _f(f["p99_ms"]), _f(f["mean_ms"]),
-            _f(f["preprocess_p50_ms"]), _f(f["inference_p50_ms"]), _f(f["throughput_per_s"], "{:.1f}"),
+            _f(f["preprocess_p50_ms"]), _f(f["inference_p50_ms"]), _f(f["postprocess_p50_ms"]),
+            _f(f["throughput_per_s"], "{:.1f}"),
             _f(f["cold_start_ms"] and f["cold_start_ms"] / 1e3, "{:.2f} s"), _f(f["peak_rss_mb"], "{:.0f}"),
             _f(f["file_size_mb"], "{:.1f}"), _f(f["achieved_gflops"], "{:.1f}"), _f(f["pct_of_peak"], "{:.0f}%"),
             _f(f["mean_cosine"], "{:.5f}"), _f(f["min_cosine"], "{:.5f}"), _f(f["recall_at_1"], "{:.3f}"),
+        ]
+        if classify:
+            cells += [_f(f["top1_agreement"], "{:.3f}"), _f(f["mean_abs_score_diff"], "{:.2g}")]
+        cells += [
             _f(f["ratio_to_edge_embedder"], "{:.2f}x"), status,
         ]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     out.append("Times in ms. `pre` = preprocessing (decoded RGB array to the model's input tensor), `infer` = "
-               "the rest of the call (invoke, output copy, postprocessing); MediaPipe has no split. "
+               "the rest of the call (invoke, output copy; postprocessing too where `post` is empty), `post` = "
+               "postprocessing (embeddings: dequantize / L2 / quantize; classifiers: dequantize, calibrate, "
+               "threshold, sort, build the categories; the pipeline's `postprocess`); MediaPipe has no split. "
+               "Classifiers return every class (each runtime's default); their accuracy is `top-1 agr` (same "
+               "arg-max class as the reference) and the mean absolute score difference over every class. "
                "MediaPipe has no thread option: its rows run with its own default at every `thr`. "
                "`cold start` = process start to first embedding; `peak RSS` of that process. "
                "`GFLOP/s` = graph FLOPs (conv / matmul MACs x 2) / median inference time; `% peak` against "

@@ -1,9 +1,10 @@
 """The documented standard runs: one command, the README's table.
 
     python -m edge_embedder.bench.standard_runs [--threads 1,2] [--runs 30] [--cache DIR] [--out-dir DIR]
+        [--groups efficientnet,vit,clip,efficientnet-classifier,vit-classifier]
     edge-embedder bench --standard [--threads 1,2] [--runs 30] [-o report.md] [--plot report.png]
 
-Three groups, each benchmarked on every thread count beside MediaPipe (same
+Five groups, each benchmarked on every thread count beside MediaPipe (same
 .tflite) and the PyTorch-eager route of its source (transformers for ViT /
 CLIP, ``edge_embedder.convert.efficientnet_lite0`` for the shipped model), with accuracy
 against the group's fp32 file:
@@ -13,7 +14,12 @@ against the group's fp32 file:
   dynamic-range int8 ``.tflite``, and the fp32 ``.onnx`` export beside a bare
   ONNX Runtime session;
 * CLIP ViT-B/32 vision tower with projection (``CLIPVisionConfig(patch_size=32)``,
-  random weights): fp32 and dynamic-range int8.
+  random weights): fp32 and dynamic-range int8;
+* classifiers: the shipped EfficientNet-Lite0 ImageNet classifiers (fp32, int8;
+  ``classify()`` beside MediaPipe's ``ImageClassifier`` and the PyTorch network),
+  and a ViT-B/16 ``ViTForImageClassification`` with 1000 labels (random
+  weights; fp32 and dynamic-range int8, ``--task image-classification``)
+  beside MediaPipe and ``pipeline("image-classification")``.
 
 Random weights are fine for speed (latency does not depend on weight values);
 their accuracy figures only show that a quantization recipe is sane.
@@ -39,19 +45,26 @@ from typing import Optional, Sequence
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "edge_embedder_standard_runs"
 DEFAULT_OUT = "standard_runs_results"  # relative to the working directory; the repository's are in benchmarks/results
 
-# (group, arch, checkpoint folder name, [(file name, --quantize)])
+# (group, arch, checkpoint folder name, [(file name, --quantize)], --task, --groups key)
 GROUPS = (
     ("ViT-B/16", "vit", "vit-b16-random", [
         ("vit_b16_fp32.tflite", "none"),
         ("vit_b16_fp16.tflite", "fp16"),
         ("vit_b16_dynamic_int8.tflite", "dynamic-int8"),
         ("vit_b16_fp32.onnx", "none"),
-    ]),
+    ], "image-embedding", "vit"),
     ("CLIP ViT-B/32", "clip", "clip-b32-random", [
         ("clip_b32_fp32.tflite", "none"),
         ("clip_b32_dynamic_int8.tflite", "dynamic-int8"),
-    ]),
+    ], "image-embedding", "clip"),
+    ("ViT-B/16 classifier", "vit", "vit-b16-cls1000-random", [
+        ("vit_b16_cls1000_fp32.tflite", "none"),
+        ("vit_b16_cls1000_dynamic_int8.tflite", "dynamic-int8"),
+    ], "image-classification", "vit-classifier"),
 )
+#: The groups made of shipped files (no build): --groups key -> (group name, default_model_path / default_classifier_path)
+SHIPPED = {"efficientnet": "EfficientNet-Lite0", "efficientnet-classifier": "EfficientNet-Lite0 classifier"}
+GROUP_KEYS = ("efficientnet", "vit", "clip", "efficientnet-classifier", "vit-classifier")
 
 # When the converters CLI fails for a quantized variant, quantize the group's fp32 file directly.
 _FALLBACK = {"fp16": "quantize_fp16_weights", "dynamic-int8": "quantize_dynamic_int8"}
@@ -65,7 +78,13 @@ _MAKE_CHECKPOINT = r"""
 import sys, torch
 kind, out = sys.argv[1], sys.argv[2]
 torch.manual_seed(0)
-if kind == "vit":
+if kind == "vit-classifier":
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+    labels = [f"class_{i}" for i in range(1000)]
+    model = ViTForImageClassification(ViTConfig(num_labels=1000, id2label=dict(enumerate(labels)),
+                                                label2id={n: i for i, n in enumerate(labels)}))  # ViT-B/16 head
+    proc = ViTImageProcessor()
+elif kind == "vit":
     from transformers import ViTConfig, ViTImageProcessor, ViTModel
     model = ViTModel(ViTConfig())                       # ViT-B/16, 224, pooler included
     proc = ViTImageProcessor()
@@ -88,16 +107,19 @@ def _env() -> dict:
     return worker_env()
 
 
-def build(cache: Path) -> tuple[dict[str, list[str]], list[str]]:
+def build(cache: Path, keys: Sequence[str] = GROUP_KEYS) -> tuple[dict[str, list[str]], list[str]]:
     """Checkpoints and converted files under ``cache``; ({group: [model paths]}, notes on failures)."""
     cache.mkdir(parents=True, exist_ok=True)
     models: dict[str, list[str]] = {}
     notes: list[str] = []
-    for group, arch, ckpt_name, files in GROUPS:
+    for group, arch, ckpt_name, files, task, key in GROUPS:
+        if key not in keys:
+            continue
         ckpt = cache / ckpt_name
+        kind = "vit-classifier" if task == "image-classification" else arch
         if not (ckpt / "config.json").is_file() or not (ckpt / "preprocessor_config.json").is_file():
             _log(f"creating the random-weight {group} checkpoint in {ckpt}")
-            r = subprocess.run([sys.executable, "-c", _MAKE_CHECKPOINT, arch, str(ckpt)], env=_env(),
+            r = subprocess.run([sys.executable, "-c", _MAKE_CHECKPOINT, kind, str(ckpt)], env=_env(),
                                capture_output=True, text=True)
             if r.returncode:
                 notes.append(f"{group}: checkpoint not created: {_last_line(r.stderr)}")
@@ -108,7 +130,7 @@ def build(cache: Path) -> tuple[dict[str, list[str]], list[str]]:
             if not out.is_file():
                 _log(f"converting {name} (--quantize {quant})")
                 t0 = time.monotonic()
-                r = subprocess.run([sys.executable, "-m", "edge_embedder", "convert", "--arch", arch,
+                r = subprocess.run([sys.executable, "-m", "edge_embedder", "convert", "--task", task, "--arch", arch,
                                     "--model", str(ckpt), "--quantize", quant, "-o", str(out)],
                                    env=_env(), capture_output=True, text=True)
                 if (r.returncode or not out.is_file()) and quant in _FALLBACK and name.endswith(".tflite"):
@@ -145,18 +167,26 @@ def _last_line(text: str) -> str:
 
 def run_standard(threads: Sequence[int] = (1, 2), runs: int = 30, warmup: int = 3,
                  outputs: Sequence[str] = (), plot: Optional[str] = None, progress: bool = True,
-                 cache: Optional[str] = None) -> int:
+                 cache: Optional[str] = None, groups: Sequence[str] = GROUP_KEYS) -> int:
     """Build, benchmark every group, write one merged report; the exit code of ``edge-embedder bench``."""
-    from edge_embedder.resources import default_model_path
+    from edge_embedder.resources import default_classifier_path, default_model_path
 
     from .harness import BenchConfig, BenchReport, apply_peak, compute_ratios, run_bench
     from .progress import Progress
     from .report import finish
 
+    unknown = [g for g in groups if g not in GROUP_KEYS]
+    if unknown:
+        raise ValueError(f"--groups: unknown {unknown}, expected a subset of {', '.join(GROUP_KEYS)}")
     t0 = time.monotonic()
     cache_dir = Path(cache) if cache else DEFAULT_CACHE
-    models, notes = build(cache_dir)
-    plan = [("EfficientNet-Lite0", [str(default_model_path("fp32")), str(default_model_path("int8"))])]
+    models, notes = build(cache_dir, groups)
+    plan = []
+    if "efficientnet" in groups:
+        plan.append((SHIPPED["efficientnet"], [str(default_model_path("fp32")), str(default_model_path("int8"))]))
+    if "efficientnet-classifier" in groups:
+        plan.append((SHIPPED["efficientnet-classifier"],
+                     [str(default_classifier_path("fp32")), str(default_classifier_path("int8"))]))
     plan += [(g, m) for g, m in models.items()]
     reports: list[BenchReport] = []
     for group, paths in plan:
@@ -218,6 +248,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--out-dir", default=DEFAULT_OUT,
                     help=f"writes standard_runs.{{md,json,csv,png}} here (default ./{DEFAULT_OUT}; "
                          "the repository keeps its own in benchmarks/results)")
+    ap.add_argument("--groups", type=lambda t: [g.strip() for g in t.split(",") if g.strip()], default=list(GROUP_KEYS),
+                    help=f"comma-separated subset of {', '.join(GROUP_KEYS)} (default: all)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     out = Path(args.out_dir)
@@ -225,7 +257,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     outputs = [str(out / f"standard_runs.{s}") for s in ("md", "json", "csv")]
     try:
         return run_standard(threads=args.threads, runs=args.runs, warmup=args.warmup, outputs=outputs,
-                            plot=str(out / "standard_runs.png"), progress=not args.no_progress, cache=args.cache)
+                            plot=str(out / "standard_runs.png"), progress=not args.no_progress, cache=args.cache,
+                            groups=args.groups)
     except KeyboardInterrupt:
         print("edge-embedder: interrupted", file=sys.stderr)
         return 130

@@ -19,14 +19,23 @@ Protocol on stdout, one line each: ``P <n>`` progress steps done, then either
 ``R <json>`` (result) or ``F <ErrorType>: <message>`` (failure, exit 3).
 Anything else a runtime prints goes to stderr.
 
-Backends: ``edge_embedder`` (the ImageEmbedder on a .tflite or .onnx file),
-``mediapipe`` (MediaPipe Tasks ImageEmbedder on the same .tflite),
+Backends: ``edge_embedder`` (the ImageEmbedder on a .tflite or .onnx file;
+``ImageClassifier`` when the job's ``task`` is ``image-classification``),
+``mediapipe`` (MediaPipe Tasks ImageEmbedder / ImageClassifier on the same .tflite),
 ``transformers`` (PyTorch eager on the source checkpoint, the route of the
 transformers ``image-feature-extraction`` pipeline: image processor, then the
 model, pooled output), ``torch-efficientnet-lite0`` (PyTorch eager of the
 shipped model's source, ``edge_embedder.convert.efficientnet_lite0``) and
 ``onnxruntime`` (a bare ``InferenceSession`` on a .onnx file, with the
 preprocessing a user would write: ``cv2.resize`` + numpy normalization).
+
+Classifiers (``task`` ``image-classification``): every backend returns the
+dense score vector (one score per class, by index), so accuracy is the
+top-1 agreement and score difference with the reference's; MediaPipe and
+edge_embedder return every class (their default ``max_results``), the
+transformers route is ``pipeline("image-classification")``'s own stages
+(``preprocess``, ``_forward``, ``postprocess`` with every class). Where a
+backend can tell, ``last_post_ns`` is the postprocessing part of the call.
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ class _Runner:
 
     def __init__(self) -> None:
         self.last_pre_ns: Optional[int] = None  # set by embed() when the backend splits
+        self.last_post_ns: Optional[int] = None  # the postprocessing part, when known
         self.info: dict[str, Any] = {}
 
     def set_images(self, images: list) -> None:
@@ -78,18 +88,37 @@ def _load_images(paths: list[str]) -> list:
 # -- backends ---------------------------------------------------------------------
 
 
+def _dense(categories: Any, n: Optional[int] = None) -> Any:
+    """Category-like objects (index, score) -> one float32 score per class, by index."""
+    import numpy as np
+
+    cats = list(categories)
+    v = np.zeros(n if n is not None else len(cats), np.float32)
+    for c in cats:
+        v[c.index] = c.score
+    return v
+
+
 class EdgeEmbedderRunner(_Runner):
     def __init__(self, job: dict) -> None:
         super().__init__()
-        from edge_embedder import BaseOptions, ImageEmbedder, ImageEmbedderOptions
+        from edge_embedder import BaseOptions, ImageClassifier, ImageClassifierOptions, ImageEmbedder, ImageEmbedderOptions
 
-        self.emb = ImageEmbedder.create_from_options(
-            ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=job["model"], num_threads=job["threads"])))
-        self.info = {"runtime": self.emb.backend.runtime}
+        base = BaseOptions(model_asset_path=job["model"], num_threads=job["threads"])
+        self.classify = job.get("task") == "image-classification"
+        if self.classify:
+            self.emb = ImageClassifier.create_from_options(ImageClassifierOptions(base_options=base))
+        else:
+            self.emb = ImageEmbedder.create_from_options(ImageEmbedderOptions(base_options=base))
+        self.info = {"runtime": self.emb.backend.runtime, "task": job.get("task") or "image-embedding"}
 
     def embed(self, i: int):
-        vec = self.emb.embed(self.images[i]).embeddings[0].embedding
-        self.last_pre_ns = self.emb.last_timings.preprocess_ns  # the embedder's own per-call record
+        if self.classify:
+            vec = _dense(self.emb.classify(self.images[i]).classifications[0].categories)
+        else:
+            vec = self.emb.embed(self.images[i]).embeddings[0].embedding
+        t = self.emb.last_timings  # the task's own per-call record
+        self.last_pre_ns, self.last_post_ns = t.preprocess_ns, t.postprocess_ns
         return vec
 
     def close(self) -> None:
@@ -104,8 +133,12 @@ class MediaPipeRunner(_Runner):
 
         if not str(job["model"]).endswith(".tflite"):
             raise ValueError("MediaPipe runs .tflite files only")
-        self.emb = vision.ImageEmbedder.create_from_options(
-            vision.ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=str(job["model"]))))
+        base = BaseOptions(model_asset_path=str(job["model"]))
+        self.classify = job.get("task") == "image-classification"
+        if self.classify:
+            self.emb = vision.ImageClassifier.create_from_options(vision.ImageClassifierOptions(base_options=base))
+        else:
+            self.emb = vision.ImageEmbedder.create_from_options(vision.ImageEmbedderOptions(base_options=base))
         self.mp = mp
         self.info = {"runtime": f"mediapipe {mp.__version__}", "threads_note": "MediaPipe has no thread option"}
 
@@ -115,6 +148,8 @@ class MediaPipeRunner(_Runner):
     def embed(self, i: int):
         import numpy as np
 
+        if self.classify:
+            return _dense(self.emb.classify(self.images[i]).classifications[0].categories)
         res = self.emb.embed(self.images[i])
         return np.asarray(res.embeddings[0].embedding, dtype=np.float32)
 
@@ -146,6 +181,19 @@ class TransformersRunner(_TorchRunner):
 
         ckpt = job["checkpoint"]
         cfg = AutoConfig.from_pretrained(ckpt)
+        self.torch = torch
+        self.pil = PILImage
+        self.pipe = None
+        if job.get("task") == "image-classification":
+            from transformers import pipeline
+
+            # The pipeline's own stages, timed apart; postprocess returns every class.
+            self.pipe = pipeline("image-classification", model=ckpt)
+            self.labels = [cfg.id2label[i] for i in range(cfg.num_labels)]
+            self.info = {"runtime": f"torch {torch.__version__} eager, transformers {transformers.__version__}",
+                         "route": "pipeline('image-classification'): preprocess, _forward, postprocess",
+                         "checkpoint": str(ckpt)}
+            return
         self.processor = AutoImageProcessor.from_pretrained(ckpt)
         if cfg.model_type in ("clip", "clip_vision_model"):
             from transformers import CLIPVisionModelWithProjection
@@ -168,12 +216,34 @@ class TransformersRunner(_TorchRunner):
         self.pils = [self.pil.fromarray(im) for im in images]
 
     def embed(self, i: int):
+        if self.pipe is not None:
+            return self._classify(i)
         t0 = time.perf_counter_ns()
         inputs = self.processor(images=self.pils[i], return_tensors="pt")
         self.last_pre_ns = time.perf_counter_ns() - t0
         with self.torch.inference_mode():
             out = self.model(**inputs)
         return self.pick(out)[0].numpy()
+
+    def _classify(self, i: int):
+        import numpy as np
+
+        pipe = self.pipe
+        t0 = time.perf_counter_ns()
+        inputs = pipe.preprocess(self.pils[i])
+        t1 = time.perf_counter_ns()
+        with self.torch.inference_mode():
+            out = pipe._forward(inputs)
+        t2 = time.perf_counter_ns()
+        res = pipe.postprocess(out, top_k=len(self.labels))
+        self.last_pre_ns, self.last_post_ns = t1 - t0, time.perf_counter_ns() - t2
+        index = {}
+        for k, lab in enumerate(self.labels):
+            index.setdefault(lab, []).append(k)
+        v = np.zeros(len(self.labels), np.float32)
+        for r in res:  # labels may repeat: fill their classes in order
+            v[index[r["label"]].pop(0)] = r["score"]
+        return v
 
 
 class TorchEfficientNetRunner(_TorchRunner):
@@ -185,10 +255,12 @@ class TorchEfficientNetRunner(_TorchRunner):
         from edge_embedder.convert import efficientnet_lite0 as enl
 
         self.enl = enl
-        self.model = enl.build_embedder()
+        classify = job.get("task") == "image-classification"
+        self.model = enl.build_classifier() if classify else enl.build_embedder()
         self.torch = torch
         self.info = {"runtime": f"torch {torch.__version__} eager",
-                     "route": "edge_embedder.convert.efficientnet_lite0.build_embedder"}
+                     "route": "edge_embedder.convert.efficientnet_lite0." + ("build_classifier" if classify
+                                                                            else "build_embedder")}
 
     def embed(self, i: int):
         t0 = time.perf_counter_ns()
@@ -280,19 +352,21 @@ def run(job: dict) -> dict:
     runner.set_images(first + _load_images(lat_paths[1:] + acc_paths))
     n_lat = len(lat_paths)
 
-    total, pre = [], []
+    total, pre, post = [], [], []
     interrupted = False
     try:
         for k in range(job["warmup"]):
             runner.embed(k % n_lat)
             step()
         for k in range(job["runs"]):
-            runner.last_pre_ns = None
+            runner.last_pre_ns = runner.last_post_ns = None
             t0 = time.perf_counter_ns()
             runner.embed(k % n_lat)
             t = time.perf_counter_ns() - t0
             if runner.last_pre_ns is not None:
                 pre.append(runner.last_pre_ns)
+            if runner.last_post_ns is not None:
+                post.append(runner.last_post_ns)
             total.append(t)
             step()
     except KeyboardInterrupt:  # Ctrl-C: report the runs measured so far
@@ -301,6 +375,7 @@ def run(job: dict) -> dict:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not lose them
         interrupted = True
         pre = pre[: len(total)]
+        post = post[: len(total)]
         acc_paths = []
 
     if acc_paths:
@@ -322,6 +397,7 @@ def run(job: dict) -> dict:
         },
         "total_ns": total,
         "preprocess_ns": pre if len(pre) == len(total) else [],
+        "postprocess_ns": post if len(post) == len(total) else [],
         "peak_rss_bytes": rss_bytes,
         "vectors": job.get("vectors_out") if acc_paths else None,
         "info": runner.info,

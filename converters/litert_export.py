@@ -43,7 +43,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -59,6 +59,7 @@ __all__ = [
     "io_details",
     "uint8_input_quantization",
     "inline_buffers",
+    "classification_head_tensors",
 ]
 
 ModelSource = Union[bytes, bytearray, memoryview, str, os.PathLike]
@@ -236,6 +237,7 @@ def quantize_full_int8(
     uint8_input: bool = True,
     range_update: str = "min_max",
     num_threads: int = 2,
+    float_head: bool = False,
     output_path: str | os.PathLike | None = None,
 ) -> bytes:
     """Full-integer static int8 model with uint8 (or float) input and float32 output.
@@ -269,6 +271,15 @@ def quantize_full_int8(
     # Keep graph I/O float: the quantizer inserts QUANTIZE / DEQUANTIZE ops.
     q.update_quantization_recipe(".*", "INPUT", algorithm_key="no_quantize")
     q.update_quantization_recipe(".*", "OUTPUT", algorithm_key="no_quantize")
+    if float_head:
+        import re
+
+        # An op's scope is its output tensor names, each followed by ";" (ai-edge-quantizer's get_op_scope).
+        fc, act = classification_head_tensors(model)
+        q.add_weight_only_config(f"^{re.escape(fc)};$", "FULLY_CONNECTED", 8)
+        if act is not None:
+            op, name = act
+            q.update_quantization_recipe(f"^{re.escape(name)};$", op, algorithm_key="no_quantize")
     # Same as Quantizer.calibrate, but with a selectable range update function.
     rm = recipe_manager.RecipeManager()
     rm.load_quantization_recipe(q.get_quantization_recipe())
@@ -297,6 +308,43 @@ def quantize_full_int8(
     if uint8_input:
         data = float_input_to_uint8(data)
     return _maybe_write(data, output_path)
+
+
+_OP_FULLY_CONNECTED, _OP_SOFTMAX, _OP_LOGISTIC = 9, 25, 14
+
+
+def classification_head_tensors(model: ModelSource) -> tuple[str, Optional[tuple[str, str]]]:
+    """The output tensor name of a classifier's head ``FULLY_CONNECTED`` and, when the graph applies
+    one after it, ``(op name, output tensor name)`` of its ``SOFTMAX`` / ``LOGISTIC``.
+
+    Follows the graph back from its (single) output. Raises ``ValueError`` when
+    the output is not produced by [SOFTMAX | LOGISTIC <-] FULLY_CONNECTED.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    m = _unpack(_model_bytes(model))
+    sg = m.subgraphs[0]
+    producers = {int(op.outputs[0]): op for op in sg.operators if op.outputs is not None and len(op.outputs)}
+
+    def code(op: Any) -> int:
+        return int(fbu.get_builtin_code_from_operator_code(m.operatorCodes[op.opcodeIndex]))
+
+    def name(t: int) -> str:
+        n = sg.tensors[t].name
+        return n.decode("utf-8") if isinstance(n, (bytes, bytearray)) else str(n)
+
+    if len(sg.outputs) != 1:
+        raise ValueError(f"expected one graph output, got {len(sg.outputs)}")
+    t = int(sg.outputs[0])
+    op = producers.get(t)
+    act = None
+    if op is not None and code(op) in (_OP_SOFTMAX, _OP_LOGISTIC):
+        act = ("SOFTMAX" if code(op) == _OP_SOFTMAX else "LOGISTIC", name(t))
+        t = int(op.inputs[0])
+        op = producers.get(t)
+    if op is None or code(op) != _OP_FULLY_CONNECTED:
+        raise ValueError("the graph output is not produced by a FULLY_CONNECTED head (after an optional softmax)")
+    return name(t), act
 
 
 def _unpack(data: bytes) -> Any:

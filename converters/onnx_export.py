@@ -42,6 +42,7 @@ __all__ = [
     "quantize_static_int8",
     "set_metadata_props",
     "check_loads",
+    "classification_head_nodes",
 ]
 
 
@@ -133,11 +134,14 @@ def quantize_static_int8(
     input_name: str,
     samples: Sequence[np.ndarray],
     op_types: Sequence[str] | None = STATIC_INT8_OPS,
+    exclude_head: bool = False,
 ) -> bytes:
     """QDQ static int8 calibrated on ``samples`` (arrays as the model takes them).
 
     int8 per-channel weights and uint8 per-tensor activations (MinMax
     calibration) for ``op_types`` (None: every op ONNX Runtime can quantize).
+    ``exclude_head``: classifiers keep their head (the last linear layer and its
+    activation, :func:`classification_head_nodes`) in float.
     """
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -167,8 +171,34 @@ def quantize_static_int8(
             per_channel=True,
             calibrate_method=CalibrationMethod.MinMax,
             op_types_to_quantize=list(op_types) if op_types else None,
+            nodes_to_exclude=classification_head_nodes(model) if exclude_head else None,
         ),
     )
+
+
+def classification_head_nodes(model: bytes) -> list[str]:
+    """Names of the nodes from the graph output back to the head's linear layer (inclusive).
+
+    Walks back from the single output through Softmax / Sigmoid, Add (a bias)
+    and Reshape / Flatten / Squeeze to the first Gemm or MatMul. Raises
+    ``ExportError`` when there is no such linear layer.
+    """
+    import onnx
+
+    g = onnx.load_from_string(model).graph
+    producer = {o: n for n in g.node for o in n.output}
+    name = g.output[0].name
+    found: list[str] = []
+    while name in producer:
+        node = producer[name]
+        found.append(node.name)
+        if node.op_type in ("Gemm", "MatMul"):
+            return found
+        if node.op_type not in ("Softmax", "Sigmoid", "Add", "Reshape", "Flatten", "Squeeze", "Identity", "Cast"):
+            break
+        name = node.input[0] if node.op_type != "Add" else next(
+            (i for i in node.input if i in producer and producer[i].op_type in ("Gemm", "MatMul")), node.input[0])
+    raise ExportError(f"no linear classification head before the ONNX output (walked {found})")
 
 
 def check_loads(model: bytes, input_dtype: Any, shape: Sequence[int]) -> list[str]:

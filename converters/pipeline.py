@@ -42,7 +42,7 @@ from typing import Any, Callable, Optional
 
 from edge_embedder.errors import first_line
 
-from . import image_embedding  # noqa: F401  (registers the image-embedding task)
+from . import image_classification, image_embedding  # noqa: F401  (register the tasks)
 from .architectures import get_config
 from .errors import ConversionError, ConversionOptionsError, ExportError, OutputPathError, ParityError
 from .registry import FORMATS, QUANTIZATIONS, ArchConfig, LoadedModel
@@ -125,6 +125,8 @@ def convert(
     calibration_images: Optional[str | os.PathLike] = None,
     license: Optional[str] = None,
     min_cosine: Optional[float] = None,
+    min_top1: Optional[float] = None,
+    labels_locale: Optional[str] = None,
     progress: Callable[[str], None] = _stderr,
     loaded: Optional[LoadedModel] = None,
     reference_cache: Optional[dict] = None,
@@ -136,14 +138,17 @@ def convert(
       arch: a registered architecture (``known_architectures(task)``).
       model: hub id or local folder (None for architectures that bring their weights).
       output: the model file to write; ``OUTPUT.parity.json`` is written beside it.
-      task: what the file does (``known_tasks()``): ``image-embedding`` (default) ...
+      task: what the file does (``known_tasks()``): ``image-embedding`` (default) or
+        ``image-classification`` (the architecture's classification head, labels in the file).
       fmt: ``"tflite"`` or ``"onnx"``; default from the output suffix (``.onnx`` -> onnx).
       quantize: ``none``, ``fp16``, ``dynamic-int8``, ``int8`` or ``auto`` (the
         architecture's measured default).
       calibration_images: folder of calibration inputs for ``int8`` (default: the
         task's own set, disjoint from the parity inputs).
       license: licence text for the metadata (default: the local model card's, or "unspecified").
-      min_cosine: override the recipe's parity floor.
+      min_cosine: image-embedding: override the recipe's parity floor (minimum cosine).
+      min_top1: image-classification: override the minimum top-1 agreement of a quantized file.
+      labels_locale: image-classification: the locale of the label file (default ``"en"``).
       loaded, reference_cache: reuse a loaded checkpoint / reference outputs across
         conversions (benchmarks, tests).
       report_path: where the parity report goes (default ``OUTPUT.parity.json``).
@@ -168,6 +173,8 @@ def convert(
         raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
     if calibration_images and quant != "int8":
         raise ConversionOptionsError(f"--calibration-images is only used with --quantize int8, got --quantize {quant}")
+    hooks.check_options(labels_locale)
+    floor = hooks.floor(cfg, quant, min_cosine, min_top1)
     _check_output(output)
 
     if loaded is None:
@@ -192,14 +199,13 @@ def convert(
         raise
     except Exception as exc:  # exporter / quantizer internals: one line, typed
         raise ExportError(f"{fmt} export ({quant}) failed: {type(exc).__name__}: {first_line(exc)}"[:500]) from exc
-    data = _with_metadata(data, fmt, hooks.metadata(cfg, lm, fmt, quant, license))
+    data = _with_metadata(data, fmt, hooks.metadata(cfg, lm, fmt, quant, license, labels_locale))
 
     tmp = _write_temp(output, data)
     try:
         hooks.check(tmp)
-        floor = cfg.floor(quant) if min_cosine is None else float(min_cosine)
         progress(f"parity: {output.name} through the edge_embedder runtime vs {lm.source.get('reference')} ...")
-        report = hooks.parity(tmp, inputs, reference, floor)
+        report = hooks.parity(tmp, inputs, reference, floor, lm)
         report = {
             "model": str(output),
             "architecture": cfg.name,

@@ -53,6 +53,9 @@ class LoadedModel:
       source: provenance written into the metadata (checkpoint, model type, revision...).
       license: licence text for the metadata, or None when unknown.
       warnings: things the user should know (e.g. randomly initialized pooler).
+      labels: classifiers: the class names in output order (``config.id2label``).
+      activation: classifiers: what the graph applies to the logits (``softmax``,
+        ``sigmoid`` or ``none``), by transformers' image-classification rule.
     """
 
     module: Any
@@ -66,6 +69,8 @@ class LoadedModel:
     source: dict[str, Any] = field(default_factory=dict)
     license: Optional[str] = None
     warnings: list[str] = field(default_factory=list)
+    labels: Optional[list[str]] = None
+    activation: Optional[str] = None
 
 
 class ArchConfig:

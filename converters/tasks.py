@@ -33,6 +33,21 @@ class ConversionTask:
     #: What one parity input is called in reports ("image", "text", ...).
     input_kind: ClassVar[str] = "input"
 
+    def check_options(self, labels_locale: Optional[str]) -> None:
+        """Raise ``ConversionOptionsError`` for task options that do not apply (cheap, before loading)."""
+        from .errors import ConversionOptionsError
+
+        if labels_locale is not None:
+            raise ConversionOptionsError(f"--labels-locale applies to image-classification, not {self.name}")
+
+    def floor(self, cfg: ArchConfig, quant: str, min_cosine: Optional[float], min_top1: Optional[float]) -> Any:
+        """What the parity report must reach (passed to :meth:`parity`); the default: a minimum cosine."""
+        from .errors import ConversionOptionsError
+
+        if min_top1 is not None:
+            raise ConversionOptionsError(f"--min-top1 is the image-classification floor; for {self.name} use --min-cosine")
+        return cfg.floor(quant) if min_cosine is None else float(min_cosine)
+
     def calibration(self, lm: LoadedModel, source: Optional[str]) -> list[Any]:
         """Inputs for static int8 calibration, as the exported model takes them."""
         raise NotImplementedError
@@ -46,7 +61,8 @@ class ConversionTask:
         """The exported, quantized file's bytes, without metadata."""
         raise NotImplementedError
 
-    def metadata(self, cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, license: Optional[str]) -> Any:
+    def metadata(self, cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, license: Optional[str],
+                 labels_locale: Optional[str] = None) -> Any:
         """The ``edge_embedder.metadata.ModelMetadata`` to write into the file."""
         raise NotImplementedError
 
@@ -54,8 +70,10 @@ class ConversionTask:
         """Raise ``ExportError`` when the written file breaks the runtime's contract for this task."""
         raise NotImplementedError
 
-    def parity(self, path: Path, inputs: dict[str, Any], reference: Any, floor: float) -> dict[str, Any]:
+    def parity(self, path: Path, inputs: dict[str, Any], reference: Any, floor: Any, lm: LoadedModel) -> dict[str, Any]:
         """Run ``path`` through the runtime on ``inputs``; compare with ``reference``; the report dict.
+
+        ``floor`` is what :meth:`floor` returned; ``lm`` the loaded checkpoint.
 
         The dict has at least ``criterion`` (what every input must reach, as text),
         ``passed`` and ``items``: one dict per input with ``name``, ``passed`` and

@@ -1,4 +1,4 @@
-"""edge_embedder: on-device embeddings with a TFLite-style model contract.
+"""edge_embedder: on-device embeddings and classification with a TFLite-style model contract.
 
 The public names are re-exported here (and listed in ``__all__``); the
 subpackages ``edge_embedder.metadata``, ``edge_embedder.vision``,
@@ -8,9 +8,18 @@ and ``edge_embedder.resources`` are public too; everything else is private.
 ``import edge_embedder`` never imports torch, transformers or litert-torch.
 """
 
-from .containers import BatchItem, Embedding, EmbeddingResult, ImageEmbedderResult
+from .containers import (
+    BatchItem,
+    Category,
+    ClassificationResult,
+    Classifications,
+    Embedding,
+    EmbeddingResult,
+    ImageClassifierResult,
+    ImageEmbedderResult,
+)
 from .core.base_options import BaseOptions
-from .core.contract import ModelSpec, OutputSpec
+from .core.contract import ClassificationHeadSpec, ClassifierSpec, ModelSpec, OutputSpec
 from .core.live_stream import LiveStreamStats
 from .core.running_mode import RunningMode
 from .core.timing import Timings
@@ -33,13 +42,24 @@ from .errors import (
 )
 from .metadata import ModelMetadata
 from .model_info import inspect_model
-from .vision import Image, ImageEmbedder, ImageEmbedderOptions, ImageLike, ImageProcessingOptions, RectF
+from .vision import (
+    Image,
+    ImageClassifier,
+    ImageClassifierOptions,
+    ImageEmbedder,
+    ImageEmbedderOptions,
+    ImageLike,
+    ImageProcessingOptions,
+    RectF,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ImageEmbedder",
     "ImageEmbedderOptions",
+    "ImageClassifier",
+    "ImageClassifierOptions",
     "BaseOptions",
     "ImageProcessingOptions",
     "RectF",
@@ -49,11 +69,17 @@ __all__ = [
     "Embedding",
     "EmbeddingResult",
     "ImageEmbedderResult",
+    "Category",
+    "Classifications",
+    "ClassificationResult",
+    "ImageClassifierResult",
     "BatchItem",
     "LiveStreamStats",
     "Timings",
     "ModelSpec",
     "OutputSpec",
+    "ClassifierSpec",
+    "ClassificationHeadSpec",
     "ModelMetadata",
     "inspect_model",
     "EdgeEmbedderError",

@@ -17,6 +17,8 @@ DOCUMENTED = {
     "ImageEmbedder", "ImageEmbedderOptions", "BaseOptions", "ImageProcessingOptions", "RectF", "RunningMode",
     "Image", "ImageLike", "Embedding", "EmbeddingResult", "ImageEmbedderResult", "BatchItem", "LiveStreamStats",
     "Timings", "ModelSpec", "OutputSpec", "ModelMetadata", "inspect_model",
+    "ImageClassifier", "ImageClassifierOptions", "Category", "Classifications", "ClassificationResult",
+    "ImageClassifierResult", "ClassifierSpec", "ClassificationHeadSpec",
     "EdgeEmbedderError", "ModelError", "ModelLoadError", "MetadataError", "ModelContractError",
     "InputContractError", "OutputContractError", "BackendUnavailableError", "MissingDependencyError",
     "ImageError", "ImageDecodeError", "UnsupportedImageError", "OptionsError", "EmbeddingMismatchError",

@@ -269,3 +269,66 @@ def test_ctrl_c_prints_what_was_measured(tmp_path):
     assert len(rows) == 1 and rows[0]["model"] == "efficientnet_lite0_int8"
     assert "interrupted after" in rows[0]["error"]
     assert rows[0]["latency_ms"]["total"]["n"] > 0
+
+
+# --------------------------------------------------------------------------- #
+# Classifiers
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(scope="module")
+def classifier_run(image_dir, tmp_path_factory):
+    """The shipped classifiers: a model with labels is benchmarked as a classifier."""
+    from edge_embedder.cli import main
+    from edge_embedder.resources import default_classifier_path
+
+    out = tmp_path_factory.mktemp("bench_cls")
+    fp32, int8 = str(default_classifier_path("fp32")), str(default_classifier_path("int8"))
+    argv = ["bench", fp32, int8, "--runs", "2", "--warmup", "1", "--threads", "1", "--images", str(image_dir),
+            "--reference", fp32, "--no-progress", "--no-peak", "-o", str(out / "report.json"),
+            "-o", str(out / "report.md")]
+    if _HAS_MEDIAPIPE:
+        argv += ["--compare", "mediapipe"]
+    rc = main(argv)
+    return rc, json.loads((out / "report.json").read_text()), (out / "report.md").read_text()
+
+
+def test_classifier_rows_split_latency_and_report_top1_agreement(classifier_run):
+    rc, report, md = classifier_run
+    assert rc == 0
+    ours = _row(report, "efficientnet_lite0_classifier_fp32")
+    assert ours["status"] == "ok" and ours["task"] == "image-classification"
+    lat = ours["latency_ms"]
+    assert lat["preprocess"]["p50"] > 0 and lat["postprocess"]["p50"] > 0 and lat["inference"]["p50"] > 0
+    assert lat["preprocess"]["p50"] + lat["inference"]["p50"] + lat["postprocess"]["p50"] <= lat["total"]["p50"] * 1.5
+    assert ours["accuracy"]["top1_agreement"] == 1.0 and ours["accuracy"]["mean_abs_score_diff"] == 0.0
+    q = _row(report, "efficientnet_lite0_classifier_int8")["accuracy"]
+    assert q["top1_agreement"] >= 2 / 3 and q["mean_abs_score_diff"] < 1e-2
+    assert "top-1 agr" in md
+    if _HAS_MEDIAPIPE:
+        mp = _row(report, "efficientnet_lite0_classifier_fp32", "mediapipe")
+        assert mp["status"] == "ok" and mp["task"] == "image-classification"
+        assert ours["x"]["mediapipe"] == pytest.approx(mp["ratio_to_edge_embedder"])
+
+
+def test_transformers_route_of_a_classifier_is_the_pipeline(tmp_path):
+    pytest.importorskip("transformers")
+    import torch
+    from edge_embedder.bench.worker import TransformersRunner
+    from PIL import Image as PILImage
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor, pipeline
+
+    torch.manual_seed(0)
+    labels = ["a", "b", "a", "c"]  # a repeated name, as ImageNet's 'crane'
+    ViTForImageClassification(ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, intermediate_size=64, num_labels=4,
+                                        id2label=dict(enumerate(labels)))).save_pretrained(tmp_path)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    runner = TransformersRunner({"checkpoint": str(tmp_path), "threads": 1, "task": "image-classification"})
+    img = np.asarray(PILImage.open(DATA / "coffee.png").convert("RGB"))
+    runner.set_images([img])
+    v = runner.embed(0)
+    assert runner.last_pre_ns > 0 and runner.last_post_ns > 0 and "pipeline" in runner.info["route"]
+    want = pipeline("image-classification", model=str(tmp_path))(PILImage.fromarray(img), top_k=4)
+    assert sorted(v.tolist(), reverse=True) == pytest.approx([r["score"] for r in want], abs=1e-6)
+    assert v.sum() == pytest.approx(1.0, abs=1e-5)

@@ -164,7 +164,64 @@ def test_usage_errors_exit_2(argv, capsys):
 
 
 def test_help_runs_as_a_module_without_traceback():
-    for argv in (["--help"], ["embed", "--help"], ["inspect", "--help"]):
+    for argv in (["--help"], ["embed", "--help"], ["inspect", "--help"], ["classify", "--help"]):
         r = subprocess.run([sys.executable, "-m", "edge_embedder", *argv], capture_output=True, text=True,
                            cwd=ROOT, timeout=60)
         assert r.returncode == 0 and "usage:" in r.stdout, r.stderr
+
+
+# --------------------------------------------------------------------------- #
+# classify
+# --------------------------------------------------------------------------- #
+
+
+def test_classify_prints_egyptian_cat_and_espresso_first(capsys):
+    assert main(["classify", CHELSEA, COFFEE]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == CHELSEA and out[1].split()[1:3] == ["Egyptian", "cat"] and "(index 285)" in out[1]
+    assert out[6] == COFFEE and out[7].split()[1] == "espresso" and "(index 967)" in out[7]
+    assert len(out) == 12  # two images, top 5 each
+
+
+def test_classify_json_matches_the_api(capsys):
+    from edge_embedder import ImageClassifier, ImageClassifierOptions, ImageProcessingOptions, RectF
+    from edge_embedder.core.base_options import BaseOptions
+    from edge_embedder.resources import default_classifier_path
+
+    assert main(["classify", COFFEE, "--top-k", "3", "--roi", "0.1,0.1,0.9,0.9", "--rotation", "90",
+                 "--output", "json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    opts = ImageClassifierOptions(base_options=BaseOptions(model_asset_path=default_classifier_path()), max_results=3)
+    with ImageClassifier.create_from_options(opts) as c:
+        want = c.classify(COFFEE, ImageProcessingOptions(RectF(0.1, 0.1, 0.9, 0.9), 90)).classifications[0]
+    head = got["classifications"][0]
+    assert head["head_name"] == "probability" and got["image"] == COFFEE
+    assert [k["index"] for k in head["categories"]] == [k.index for k in want.categories]
+    np.testing.assert_allclose([k["score"] for k in head["categories"]], [k.score for k in want.categories], rtol=1e-6)
+    assert head["categories"][0]["category_name"] == head["categories"][0]["display_name"] == "espresso"
+
+
+def test_classify_threshold_int8_model_and_partial_exit(tmp_path, capsys):
+    from edge_embedder.resources import default_classifier_path
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    out = tmp_path / "labels.json"
+    code = main(["classify", CHELSEA, str(bad), "--threshold", "0.05", "--model", str(default_classifier_path("int8")),
+                 "--output", "json", "-o", str(out)])
+    assert code == 1 and "bad.jpg" in capsys.readouterr().err
+    (result,) = json.loads(out.read_text())
+    assert [k["index"] for k in result["classifications"][0]["categories"]] == [285, 282, 281]
+    assert main(["classify", str(bad)]) == 4
+    assert main(["classify", CHELSEA, "--model", str(CONTRACT / "batch2.tflite")]) == 3
+    with pytest.raises(SystemExit) as exc:
+        main(["classify", CHELSEA, "--top-k", "0"])
+    assert exc.value.code == 2
+
+
+def test_inspect_classifier_lists_labels(capsys):
+    from edge_embedder.resources import default_classifier_path
+
+    assert main(["inspect", str(default_classifier_path("int8"))]) == 0
+    head = json.loads(capsys.readouterr().out)["contract"]["heads"][0]
+    assert head["labels"] == 1000 and head["first_labels"][:2] == ["tench", "goldfish"]

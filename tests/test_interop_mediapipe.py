@@ -74,6 +74,28 @@ def test_preprocessing_is_pixel_exact(model):
         ours.close()
 
 
+# At 224x224 these put sampled coordinates exactly on OpenCV's 1/32-pixel rounding ties; the
+# corner-aligned affine formula in float64 broke them unlike MediaPipe (up to 1.5 % of pixels
+# off by up to 5 levels); preprocess.corner_aligned_maps follows MediaPipe's float steps.
+TIE_CASES = [("chelsea", (0.0, 0.5, 0.5, 1.0), 180), ("chelsea", (0.0, 0.5, 0.5, 1.0), 90),
+             ("rocket", (0.1, 0.2, 0.7, 0.9), 0), ("rocket", (0.2, 0.1, 0.9, 0.8), -90),
+             ("chelsea", (0.3, 0.0, 1.0, 0.45), 270), ("rocket", (0.05, 0.3, 0.61, 0.97), 450)]
+
+
+def test_preprocessing_is_pixel_exact_at_224_on_rounding_ties():
+    path = IDENTITY / "identity_uint8_224.tflite"
+    mpe, ours = _mp_embedder(path), _our_embedder(path)
+    try:
+        for name, roi, rot in TIE_CASES:
+            img = photo(name)
+            a = np.asarray(_mp_embed(mpe, img, roi, rot).embeddings[0].embedding)
+            b = ours.embed(img, _our_ipo(roi, rot)).embeddings[0].embedding
+            np.testing.assert_array_equal(b, a, err_msg=f"{name} roi={roi} rotation={rot}")
+    finally:
+        mpe.close()
+        ours.close()
+
+
 @pytest.mark.parametrize("model_path", [FP32_MODEL, INT8_MODEL], ids=["fp32", "int8"])
 def test_default_model_embeddings_match_mediapipe(model_path):
     mpe, ours = _mp_embedder(model_path), _our_embedder(model_path)

@@ -46,6 +46,8 @@ def test_wheel_has_one_import_root(wheel):
     assert top_level in ([], ["edge_embedder"])
     assert "edge_embedder/convert/pipeline.py" in record and "edge_embedder/bench/harness.py" in record
     assert re.search(r"edge_embedder/models/efficientnet_lite0_fp32\.tflite", record)
+    assert re.search(r"edge_embedder/models/efficientnet_lite0_classifier_fp32\.tflite", record)
+    assert "edge_embedder/convert/labels/imagenet_labels.txt" in record
     assert "benchmarks/results" not in record and "edge_embedder/bench/results" not in record
 
 
@@ -64,6 +66,22 @@ def test_installed_cli_runs_from_another_folder(run_installed, tmp_path):
     shutil.copy(FP32_MODEL, tmp_path / "m.tflite")
     r = run_installed(["edge-embedder", "inspect", "m.tflite"], tmp_path)
     assert r.returncode == 0 and json.loads(r.stdout)["contract"]["ok"]
+
+
+def test_installed_classify_names_the_bundled_photos_offline(venv, run_installed, tmp_path):
+    """A fresh install, no network, another folder: the shipped classifier and its labels from the wheel."""
+    r = run_installed(["python", "-c", "from edge_embedder.resources import sample_images as s; "
+                    "print(s()['chelsea']); print(s()['coffee'])"], tmp_path)
+    chelsea, coffee = r.stdout.split()
+    assert str(venv) in chelsea
+    r = run_installed(["edge-embedder", "classify", chelsea, coffee, "--top-k", "1", "--output", "json"], tmp_path,
+             block="torch,transformers,requests,httpx,urllib3")
+    assert r.returncode == 0, r.stderr
+    first = [res["classifications"][0]["categories"][0] for res in json.loads(r.stdout)]
+    assert [(c["index"], c["category_name"]) for c in first] == [(285, "Egyptian cat"), (967, "espresso")]
+    r = run_installed(["python", "-c", "from edge_embedder.convert.efficientnet_lite0 import imagenet_labels as f; "
+                    "import edge_embedder.convert as c; print(len(f()), c.__file__)"], tmp_path)
+    assert r.returncode == 0 and r.stdout.split()[0] == "1000" and str(venv) in r.stdout, r.stderr
 
 
 def test_installed_bench_takes_a_relative_model_path(run_installed, tmp_path):

@@ -10,7 +10,8 @@ from ..exit_codes import ExitCode
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("inspect", help="print a model's metadata and contract verdict as JSON "
+    p = sub.add_parser("inspect", help="print a model's metadata and contract verdict as JSON; classifiers also "
+                                       "show each head's labels count and first labels "
                                        "(exit 1 if it breaks the contract, 3 if it is not a model)")
     p.add_argument("model_file", metavar="MODEL")
     p.set_defaults(func=run)

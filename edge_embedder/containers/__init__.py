@@ -1,6 +1,7 @@
-"""Result value types shared by the tasks: embeddings (and their similarity), batch items."""
+"""Result value types shared by the tasks: embeddings (and their similarity), classifications, batch items."""
 
 from .batch_item import BatchItem
+from .classification_result import Category, ClassificationResult, Classifications, ImageClassifierResult
 from .embedding_result import (
     Embedding,
     EmbeddingResult,
@@ -14,6 +15,10 @@ from .embedding_result import (
 
 __all__ = [
     "BatchItem",
+    "Category",
+    "Classifications",
+    "ClassificationResult",
+    "ImageClassifierResult",
     "Embedding",
     "EmbeddingResult",
     "ImageEmbedderResult",

@@ -19,6 +19,12 @@ Embedding outputs
   * at least one output tensor
   * each dtype uint8 or float32; uint8 outputs carry quantization params
   * each shape [1, N] or [1, 1, 1, N]
+Classification outputs (the embedding-output rules, and per output)
+  * each ``TENSOR_AXIS_LABELS`` file has exactly N labels (one per class);
+    the first one gives the category names, the others display names by locale
+  * ``ScoreCalibrationOptions`` and a ``TENSOR_AXIS_SCORE_CALIBRATION`` file
+    come together: exactly one file, one valid line per class (N lines)
+  * a score threshold, when present, is a finite number (the default threshold)
 Metadata
   * when present, as many input / output tensor metadata as tensors
   * a preprocessing recipe, when present, is valid and ends at the input size
@@ -33,11 +39,21 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import InputContractError, MetadataError, ModelContractError, OutputContractError
-from ..metadata import RECIPE_KEY, ModelMetadata, NormalizationOptions
+from ..metadata import (
+    RECIPE_KEY,
+    CalibrationParams,
+    ModelMetadata,
+    NormalizationOptions,
+    TensorMetadata,
+    parse_label_file,
+    parse_score_calibration,
+)
 from .backends.base import Backend, TensorSpec
 from .recipe import DEFAULT_RECIPE, Recipe
 
-__all__ = ["ModelSpec", "OutputSpec", "check_image_embedder", "check_contract"]
+__all__ = ["ModelSpec", "OutputSpec", "check_image_embedder", "check_contract", "ClassifierSpec",
+           "ClassificationHeadSpec", "LabelFile", "ScoreCalibrationSpec", "check_image_classifier",
+           "has_classification_metadata"]
 
 _INPUT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
 _OUTPUT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
@@ -273,3 +289,157 @@ def check_contract(
         outputs=tuple(heads),
         metadata=metadata,
     )
+
+
+# -- classification output rules -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelFile:
+    """A ``TENSOR_AXIS_LABELS`` file of an output: its name, locale and labels."""
+
+    name: str
+    locale: Optional[str]
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScoreCalibrationSpec:
+    """Sigmoid score calibration of an output (``params[i]`` None: class i gets ``default_score``)."""
+
+    transformation: str
+    default_score: float
+    file: str
+    params: tuple[Optional[CalibrationParams], ...]
+
+
+@dataclass(frozen=True)
+class ClassificationHeadSpec:
+    """One classification head: the output, its label files, calibration and default threshold."""
+
+    output: OutputSpec
+    label_files: tuple[LabelFile, ...] = ()
+    calibration: Optional[ScoreCalibrationSpec] = None
+    score_threshold: Optional[float] = None
+
+    @property
+    def labels(self) -> Optional[tuple[str, ...]]:
+        """The category names (the first label file, whatever its locale), None without labels."""
+        return self.label_files[0].labels if self.label_files else None
+
+    def display_names(self, locale: str) -> Optional[tuple[str, ...]]:
+        """The labels of the first file whose locale is exactly ``locale`` ("" matches the first file)."""
+        for f in self.label_files:
+            if locale == "" or f.locale == locale:
+                return f.labels
+        return None
+
+
+@dataclass(frozen=True)
+class ClassifierSpec(ModelSpec):
+    """A :class:`ModelSpec` plus one :class:`ClassificationHeadSpec` per output."""
+
+    heads: tuple[ClassificationHeadSpec, ...] = ()
+
+
+def _output_metadata(md: Optional[ModelMetadata], i: int) -> Optional[TensorMetadata]:
+    if md is None or i >= len(md.outputs):
+        return None
+    return md.outputs[i]
+
+
+def _file_bytes(md: ModelMetadata, name: str, what: str) -> bytes:
+    data = md.file(name)
+    if data is None:  # the readers refuse such files; a hand-made ModelMetadata may not
+        raise MetadataError(f"{what}: the metadata names {name!r}, but its bytes are not in the model")
+    return data
+
+
+def _check_label_files(md: Optional[ModelMetadata], tm: Optional[TensorMetadata], t: TensorSpec,
+                       n: int) -> tuple[LabelFile, ...]:
+    if md is None or tm is None:
+        return ()
+    out = []
+    for f in tm.associated_files:
+        if f.type != "TENSOR_AXIS_LABELS":
+            continue
+        labels = parse_label_file(_file_bytes(md, f.name, f"output tensor {t.name!r}"), f.name)
+        if len(labels) != n:
+            raise OutputContractError(
+                f"output tensor {t.name!r}: label file {f.name!r}"
+                f"{f' (locale {f.locale!r})' if f.locale else ''} expected {n} labels (one per class), "
+                f"got {len(labels)}"
+            )
+        out.append(LabelFile(f.name, f.locale, tuple(labels)))
+    return tuple(out)
+
+
+def _check_score_calibration(md: Optional[ModelMetadata], tm: Optional[TensorMetadata], t: TensorSpec,
+                             n: int) -> Optional[ScoreCalibrationSpec]:
+    if md is None or tm is None:
+        return None
+    files = [f for f in tm.associated_files if f.type == "TENSOR_AXIS_SCORE_CALIBRATION"]
+    cal = tm.score_calibration
+    if cal is None and not files:
+        return None
+    if cal is None:
+        raise MetadataError(
+            f"output tensor {t.name!r}: score calibration file {files[0].name!r} without ScoreCalibrationOptions "
+            "(expected both: the options give the transformation and the default score)"
+        )
+    if len(files) != 1:
+        raise MetadataError(
+            f"output tensor {t.name!r}: ScoreCalibrationOptions expected exactly 1 TENSOR_AXIS_SCORE_CALIBRATION "
+            f"file, got {len(files)}"
+        )
+    name = files[0].name
+    params = parse_score_calibration(_file_bytes(md, name, f"output tensor {t.name!r}"), name, num_classes=n)
+    if len(params) != n:
+        raise OutputContractError(
+            f"output tensor {t.name!r}: score calibration file {name!r} expected {n} lines (one per class, "
+            f"empty for the default score), got {len(params)}"
+        )
+    if not math.isfinite(cal.default_score):
+        raise MetadataError(f"output tensor {t.name!r}: score calibration default_score expected finite, "
+                            f"got {cal.default_score}")
+    return ScoreCalibrationSpec(cal.transformation, cal.default_score, name, tuple(params))
+
+
+def _check_score_threshold(tm: Optional[TensorMetadata], t: TensorSpec) -> Optional[float]:
+    if tm is None or tm.score_threshold is None:
+        return None
+    if not math.isfinite(tm.score_threshold):
+        raise MetadataError(f"output tensor {t.name!r}: score threshold expected a finite number, got {tm.score_threshold}")
+    return float(tm.score_threshold)
+
+
+def has_classification_metadata(md: Optional[ModelMetadata]) -> bool:
+    """Whether some output carries labels, score calibration or a score threshold (a classifier's metadata)."""
+    if md is None:
+        return False
+    return any(
+        tm.score_calibration is not None or tm.score_threshold is not None
+        or any(f.type in ("TENSOR_AXIS_LABELS", "TENSOR_AXIS_SCORE_CALIBRATION") for f in tm.associated_files)
+        for tm in md.outputs
+    )
+
+
+def check_image_classifier(backend: Backend) -> ClassifierSpec:
+    """The image-classifier contract (image input, classification outputs) of an opened backend.
+
+    Raises:
+      InputContractError, OutputContractError, ModelContractError, MetadataError.
+    """
+    base = check_image_embedder(backend)
+    md = backend.metadata
+    heads = []
+    for out, t in zip(base.outputs, backend.output_specs):
+        tm = _output_metadata(md, out.index)
+        heads.append(ClassificationHeadSpec(
+            output=out,
+            label_files=_check_label_files(md, tm, t, out.size),
+            calibration=_check_score_calibration(md, tm, t, out.size),
+            score_threshold=_check_score_threshold(tm, t),
+        ))
+    fields = {f: getattr(base, f) for f in ModelSpec.__dataclass_fields__}
+    return ClassifierSpec(**fields, heads=tuple(heads))

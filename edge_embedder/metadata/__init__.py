@@ -5,7 +5,10 @@
 * TFLite: :func:`read_tflite_metadata` / :class:`MetadataReader` and
   :func:`populate_tflite_metadata` / :class:`MetadataWriter` (the ``M001``
   metadata flatbuffer of TFLite Support, with plain ``flatbuffers``);
-* ONNX: :func:`to_onnx_props` / :func:`from_onnx_props` (``metadata_props``).
+* ONNX: :func:`to_onnx_props` / :func:`from_onnx_props` (``metadata_props``);
+* label and score-calibration files (:mod:`.labels`): :func:`parse_label_file`,
+  :func:`format_label_file`, :func:`parse_score_calibration`,
+  :func:`format_score_calibration`.
 
 Only the parts the project's tasks need are modelled: model name /
 description / version / author / license, per-tensor name, description,
@@ -16,6 +19,13 @@ per-locale display names, score calibration, tokenizers) and subgraph custom
 metadata. Fields we do not model are ignored on read.
 """
 
+from .labels import (
+    CalibrationParams,
+    format_label_file,
+    format_score_calibration,
+    parse_label_file,
+    parse_score_calibration,
+)
 from .model_metadata import (
     ASSOCIATED_FILE_TYPES,
     RECIPE_KEY,
@@ -57,4 +67,9 @@ __all__ = [
     "from_onnx_props",
     "METADATA_NAME",
     "RECIPE_KEY",
+    "CalibrationParams",
+    "parse_label_file",
+    "format_label_file",
+    "parse_score_calibration",
+    "format_score_calibration",
 ]

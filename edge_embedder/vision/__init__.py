@@ -10,6 +10,7 @@ scale a recipe allows).
 
 from ..core.recipe import DEFAULT_RECIPE, Recipe
 from .image import Image, ImageLike
+from .image_classifier import ImageClassifier, ImageClassifierOptions
 from .image_embedder import ImageEmbedder, ImageEmbedderOptions
 from .preprocess import Preprocessor
 from .processing_options import ImageProcessingOptions, RectF
@@ -20,6 +21,8 @@ __all__ = [
     "ImageLike",
     "ImageEmbedder",
     "ImageEmbedderOptions",
+    "ImageClassifier",
+    "ImageClassifierOptions",
     "ImageProcessingOptions",
     "RectF",
     "Recipe",
