@@ -18,8 +18,8 @@ from ..core.running_mode import RunningMode, check_running_mode_options
 from ..core.task import open_model
 from ..errors import OptionsError
 from ..metadata import ModelMetadata
-from .image import ImageLike
-from .processing_options import ImageProcessingOptions
+from .image import DEFAULT_MAX_IMAGE_PIXELS, ImageLike
+from .processing_options import ImageProcessingOptions, check_pixel_budget
 from .vision_task import VisionTask
 
 __all__ = ["ImageClassifier", "ImageClassifierOptions"]
@@ -61,6 +61,8 @@ class ImageClassifierOptions:
         file's names). Every name must be one of the model's.
       category_denylist: drop these category names. Not together with an allowlist.
       result_callback: ``f(result, image, timestamp_ms)``; LIVE_STREAM only.
+      max_image_pixels, shrink_on_load: as for ``ImageEmbedderOptions`` (the
+        pixel budget of image files; decoding JPEG files reduced, off by default).
 
     Raises:
       OptionsError (a ValueError): a value out of its range, both lists given.
@@ -74,6 +76,8 @@ class ImageClassifierOptions:
     category_allowlist: Optional[Sequence[str]] = None
     category_denylist: Optional[Sequence[str]] = None
     result_callback: Optional[Callable[..., Any]] = None
+    max_image_pixels: Optional[int] = DEFAULT_MAX_IMAGE_PIXELS
+    shrink_on_load: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_options, BaseOptions):
@@ -104,6 +108,9 @@ class ImageClassifierOptions:
         object.__setattr__(self, "category_allowlist", allow)
         object.__setattr__(self, "category_denylist", deny)
         check_running_mode_options(self.running_mode, self.result_callback)
+        check_pixel_budget(self.max_image_pixels)
+        if not isinstance(self.shrink_on_load, bool):
+            raise OptionsError(f"shrink_on_load: expected bool, got {self.shrink_on_load!r}")
 
 
 class _Head:
@@ -221,7 +228,8 @@ class ImageClassifier(VisionTask):
 
     def __init__(self, options: ImageClassifierOptions, backend: Any, spec: ClassifierSpec) -> None:
         # Internal: use create_from_model_path / create_from_options.
-        super().__init__(backend, spec, options.running_mode, options.result_callback)
+        super().__init__(backend, spec, options.running_mode, options.result_callback, options.max_image_pixels,
+                         options.shrink_on_load)
         self._options = options
         self._heads = [_Head(h, options) for h in spec.heads]
 
