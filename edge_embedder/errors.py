@@ -98,3 +98,7 @@ class EmbeddingMismatchError(EdgeEmbedderError, ValueError):
 
 class EmbedderClosedError(EdgeEmbedderError, RuntimeError):
     """The embedder was used after ``close()``."""
+
+
+class MissingDependencyError(EdgeEmbedderError, ImportError):
+    """An optional package that a feature needs is not installed; the message names the extra."""
