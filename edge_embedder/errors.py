@@ -17,8 +17,10 @@ against MediaPipe's ``ValueError`` keeps working::
     ├── ImageError                    (ValueError)
     │   ├── ImageDecodeError                         corrupt, truncated or non-image file
     │   └── UnsupportedImageError                    dtype / channel layout that has no single meaning
+    ├── TextInputError                (TypeError)    a text to embed is not a str (or a batch not a sequence of str)
     ├── OptionsError                  (ValueError)   an option out of its range (ROI, rotation, threads)
     ├── EmbeddingMismatchError        (ValueError)   cosine similarity of incompatible embeddings
+    │   └── EmbeddingSpaceMismatchError              two models (towers) from different embedding spaces
     ├── EmbedderClosedError           (RuntimeError) the embedder was used after close()
     └── MissingDependencyError        (ImportError)  an optional extra is not installed (names it);
                                                      BackendUnavailableError is one too
@@ -44,8 +46,10 @@ __all__ = [
     "ImageError",
     "ImageDecodeError",
     "UnsupportedImageError",
+    "TextInputError",
     "OptionsError",
     "EmbeddingMismatchError",
+    "EmbeddingSpaceMismatchError",
     "EmbedderClosedError",
     "MissingDependencyError",
     "first_line",
@@ -100,12 +104,25 @@ class UnsupportedImageError(ImageError):
     """The pixel data has a type or layout whose meaning is ambiguous."""
 
 
+class TextInputError(EdgeEmbedderError, TypeError):
+    """The text to embed or tokenize is not a ``str`` (or the batch is not a sequence of ``str``)."""
+
+
 class OptionsError(EdgeEmbedderError, ValueError):
     """An option is out of its allowed range."""
 
 
 class EmbeddingMismatchError(EdgeEmbedderError, ValueError):
     """Two embeddings cannot be compared (size, quantization or zero norm)."""
+
+
+class EmbeddingSpaceMismatchError(EmbeddingMismatchError):
+    """Vectors of two models that do not share an embedding space would be compared.
+
+    Every model file has an embedding-space id (``embedding_space_id``): the
+    converters write the same id into both towers of one CLIP checkpoint;
+    files without one get ``sha256:<the file's sha256>``, a space of their own.
+    """
 
 
 class EmbedderClosedError(EdgeEmbedderError, RuntimeError):

@@ -18,8 +18,11 @@ metadata. Fields we do not model are ignored on read.
 
 from .model_metadata import (
     ASSOCIATED_FILE_TYPES,
+    EMBEDDING_SPACE_KEY,
+    LOGIT_SCALE_KEY,
     RECIPE_KEY,
     SCORE_TRANSFORMATIONS,
+    TOKENIZER_KEY,
     AssociatedFile,
     ModelMetadata,
     NormalizationOptions,
@@ -57,4 +60,7 @@ __all__ = [
     "from_onnx_props",
     "METADATA_NAME",
     "RECIPE_KEY",
+    "TOKENIZER_KEY",
+    "EMBEDDING_SPACE_KEY",
+    "LOGIT_SCALE_KEY",
 ]

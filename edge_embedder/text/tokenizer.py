@@ -21,7 +21,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from ..errors import EdgeEmbedderError, MetadataError, MissingDependencyError, OptionsError
+from ..errors import MetadataError, MissingDependencyError, OptionsError, TextInputError
 
 __all__ = ["ClipTokenizer", "Encoding", "TokenizerConfig", "TextInputError", "TEXT_EXTRA_HINT"]
 
@@ -30,10 +30,6 @@ TEXT_EXTRA_HINT = "pip install 'edge-embedder[text]'"
 # OpenAI CLIP's special ids (vocabulary of 49408: 49406 <|startoftext|>, 49407 <|endoftext|>).
 _CLIP_BOS_ID = 49406
 _CLIP_EOS_ID = 49407
-
-
-class TextInputError(EdgeEmbedderError, TypeError):
-    """The text to tokenize is not a ``str`` (or the batch is not a sequence of ``str``)."""
 
 
 @dataclass(frozen=True)
