@@ -5,9 +5,11 @@ from .embedding_result import (
     Embedding,
     EmbeddingResult,
     ImageEmbedderResult,
+    TextEmbedderResult,
     VectorLike,
     cosine_similarity,
     dequantize,
+    head_embeddings,
     l2_normalize,
     quantize,
 )
@@ -17,9 +19,11 @@ __all__ = [
     "Embedding",
     "EmbeddingResult",
     "ImageEmbedderResult",
+    "TextEmbedderResult",
     "VectorLike",
     "cosine_similarity",
     "dequantize",
+    "head_embeddings",
     "l2_normalize",
     "quantize",
 ]

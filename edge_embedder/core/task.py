@@ -16,6 +16,7 @@ makes of the model's raw outputs. :class:`BaseTask` owns the rest:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -70,6 +71,7 @@ class BaseTask(Generic[SpecT]):
         self._last_ts: Optional[int] = None
         self._last_timings: Optional[Timings] = None
         self._stream: Optional[LiveStreamWorker] = None
+        self._sha256: Optional[str] = None
         if running_mode is RunningMode.LIVE_STREAM:
             if result_callback is None:  # the options' own validation makes this unreachable
                 raise OptionsError("result_callback: expected a callable in LIVE_STREAM mode, got None")
@@ -85,6 +87,13 @@ class BaseTask(Generic[SpecT]):
     def backend(self) -> Backend:
         """The runtime this task runs on (raises after ``close()``)."""
         return self._require_open()
+
+    @property
+    def model_sha256(self) -> str:
+        """The sha256 (hex) of the model file's bytes, computed on first use."""
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self._require_open().model_bytes).hexdigest()
+        return self._sha256
 
     @property
     def last_timings(self) -> Optional[Timings]:
