@@ -169,7 +169,7 @@ def _p90(values):
 
 def caption_costs(corpus: list[str], number: int, repeats: int, open_clip_wheel: Path | None) -> str:
     sys.path.insert(0, str(ROOT))
-    from edge_embedder.text.tokenizer import ClipTokenizer
+    from edge_embedder.text import ClipTokenizer
 
     def make_tokenizers():
         return ClipTokenizer.from_file(TOKENIZER_JSON)._tok  # the configured tokenizers.Tokenizer

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_embedder.text.tokenizer import ClipTokenizer  # noqa: E402
+from edge_embedder.text import ClipTokenizer  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures" / "text_corpus.json"
 TOKENIZER_JSON = ROOT / "tests" / "fixtures" / "clip_tokenizer" / "tokenizer.json"
