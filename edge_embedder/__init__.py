@@ -2,15 +2,17 @@
 
 The public names are re-exported here (and listed in ``__all__``); the
 subpackages ``edge_embedder.metadata``, ``edge_embedder.vision``,
-``edge_embedder.containers`` and the modules ``edge_embedder.errors``,
-``edge_embedder.exit_codes``, ``edge_embedder.files``, ``edge_embedder.folder``
-and ``edge_embedder.resources`` are public too; everything else is private.
-``import edge_embedder`` never imports torch, transformers or litert-torch.
+``edge_embedder.text``, ``edge_embedder.containers`` and the modules
+``edge_embedder.errors``, ``edge_embedder.exit_codes``, ``edge_embedder.files``,
+``edge_embedder.folder``, ``edge_embedder.resources`` and
+``edge_embedder.zero_shot`` are public too; everything else is private.
+``import edge_embedder`` never imports torch, transformers, litert-torch or
+tokenizers (the ``text`` extra is imported when a text model is opened).
 """
 
-from .containers import BatchItem, Embedding, EmbeddingResult, ImageEmbedderResult
+from .containers import BatchItem, Embedding, EmbeddingResult, ImageEmbedderResult, TextEmbedderResult
 from .core.base_options import BaseOptions
-from .core.contract import ModelSpec, OutputSpec
+from .core.contract import ModelSpec, OutputSpec, TextModelSpec, TokenizerSpec
 from .core.live_stream import LiveStreamStats
 from .core.running_mode import RunningMode
 from .core.timing import Timings
@@ -19,6 +21,7 @@ from .errors import (
     EdgeEmbedderError,
     EmbedderClosedError,
     EmbeddingMismatchError,
+    EmbeddingSpaceMismatchError,
     ImageDecodeError,
     ImageError,
     InputContractError,
@@ -29,17 +32,24 @@ from .errors import (
     ModelLoadError,
     OptionsError,
     OutputContractError,
+    TextInputError,
     UnsupportedImageError,
 )
 from .metadata import ModelMetadata
 from .model_info import inspect_model
+from .text import TextEmbedder, TextEmbedderOptions
 from .vision import Image, ImageEmbedder, ImageEmbedderOptions, ImageLike, ImageProcessingOptions, RectF
+from .zero_shot import ZeroShotImageClassifier, ZeroShotImageClassifierOptions
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ImageEmbedder",
     "ImageEmbedderOptions",
+    "TextEmbedder",
+    "TextEmbedderOptions",
+    "ZeroShotImageClassifier",
+    "ZeroShotImageClassifierOptions",
     "BaseOptions",
     "ImageProcessingOptions",
     "RectF",
@@ -49,11 +59,14 @@ __all__ = [
     "Embedding",
     "EmbeddingResult",
     "ImageEmbedderResult",
+    "TextEmbedderResult",
     "BatchItem",
     "LiveStreamStats",
     "Timings",
     "ModelSpec",
     "OutputSpec",
+    "TextModelSpec",
+    "TokenizerSpec",
     "ModelMetadata",
     "inspect_model",
     "EdgeEmbedderError",
@@ -68,7 +81,9 @@ __all__ = [
     "ImageError",
     "ImageDecodeError",
     "UnsupportedImageError",
+    "TextInputError",
     "OptionsError",
     "EmbeddingMismatchError",
+    "EmbeddingSpaceMismatchError",
     "EmbedderClosedError",
 ]
