@@ -42,7 +42,7 @@ from typing import Any, Callable, Optional
 
 from edge_embedder.errors import first_line
 
-from . import image_embedding  # noqa: F401  (registers the image-embedding task)
+from . import image_embedding, text_embedding  # noqa: F401  (register the image- and text-embedding tasks)
 from .architectures import get_config
 from .errors import ConversionError, ConversionOptionsError, ExportError, OutputPathError, ParityError
 from .registry import FORMATS, QUANTIZATIONS, ArchConfig, LoadedModel
@@ -132,6 +132,7 @@ def convert(
     loaded: Optional[LoadedModel] = None,
     reference_cache: Optional[dict] = None,
     report_path: Optional[str | os.PathLike] = None,
+    embedding_space: Optional[str] = None,
 ) -> ConversionResult:
     """Convert ``model`` (hub id or ``save_pretrained`` folder) of architecture ``arch`` for ``task``.
 
@@ -139,7 +140,8 @@ def convert(
       arch: a registered architecture (``known_architectures(task)``).
       model: hub id or local folder (None for architectures that bring their weights).
       output: the model file to write; ``OUTPUT.parity.json`` is written beside it.
-      task: what the file does (``known_tasks()``): ``image-embedding`` (default) ...
+      task: what the file does (``known_tasks()``): ``image-embedding`` (default) or
+        ``text-embedding`` (a CLIP text tower; ``--tower text`` on the command line).
       fmt: ``"tflite"`` or ``"onnx"``; default from the output suffix (``.onnx`` -> onnx).
       quantize: ``none``, ``fp16``, ``dynamic-int8``, ``int8`` or ``auto`` (the
         architecture's measured default).
@@ -150,6 +152,8 @@ def convert(
       loaded, reference_cache: reuse a loaded checkpoint / reference outputs across
         conversions (benchmarks, tests).
       report_path: where the parity report goes (default ``OUTPUT.parity.json``).
+      embedding_space: the embedding-space id to write instead of the checkpoint's own
+        (for towers of one model saved as separate checkpoints).
 
     Returns:
       ConversionResult(path, report_path, report, size_bytes, warnings).
@@ -171,12 +175,22 @@ def convert(
         raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
     if calibration_images and quant != "int8":
         raise ConversionOptionsError(f"--calibration-images is only used with --quantize int8, got --quantize {quant}")
+    if calibration_images and not hooks.calibration_folder:
+        raise ConversionOptionsError(f"--calibration-images is for image towers; {task} calibrates on its own "
+                                     f"{hooks.input_kind}s")
+    if embedding_space is not None and (not isinstance(embedding_space, str) or not embedding_space.strip()):
+        raise ConversionOptionsError(f"--embedding-space: expected a non-empty id, got {embedding_space!r}")
     _check_output(output)
 
     if loaded is None:
         progress(f"loading {cfg.name} checkpoint {model or '(bundled weights)'} ...")
         loaded = cfg.load(model)
     lm = loaded
+    if embedding_space is not None:
+        import dataclasses
+
+        lm = dataclasses.replace(lm, embedding_space=embedding_space,
+                                 warnings=[w for w in lm.warnings if "--embedding-space" not in w])
     for w in lm.warnings:
         progress(f"warning: {w}")
     calib = hooks.calibration(lm, str(calibration_images) if calibration_images else None) if quant == "int8" else None
@@ -212,6 +226,8 @@ def convert(
             "quantization": quant,
             "reference": f"{lm.source.get('reference')} (float32, transformers {_tf_version()})",
             "size_bytes": len(data),
+            "embedding_space": getattr(lm, "embedding_space", None),
+            "logit_scale": getattr(lm, "logit_scale", None),
             **report,
             "convert_seconds": round(time.perf_counter() - t_start, 2),
             "platform": platform.platform(),

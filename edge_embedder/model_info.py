@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any, Union
 
+import numpy as np
+
 from .core.backends import TensorSpec, open_backend, read_model_bytes
-from .core.contract import check_image_embedder
+from .core.contract import check_image_embedder, check_text_embedder
 from .errors import EdgeEmbedderError, ModelLoadError
 
 __all__ = ["inspect_model"]
@@ -19,8 +21,10 @@ __all__ = ["inspect_model"]
 def inspect_model(path: Union[str, "os.PathLike[str]"]) -> dict[str, Any]:
     """Format, runtime, tensors, metadata and the contract verdict of a model file, as a dict.
 
-    ``report["contract"]["ok"]`` is False (with ``error_type`` and ``error``)
-    when the model loads but breaks the contract.
+    The contract checked is the text embedder's when input 0 holds integers
+    (token ids), else the image embedder's; ``report["contract"]["task"]``
+    names the one that passed. ``report["contract"]["ok"]`` is False (with
+    ``error_type`` and ``error``) when the model loads but breaks the contract.
 
     Raises:
       ModelLoadError: the file is missing, empty, or not a loadable model.
@@ -37,27 +41,53 @@ def inspect_model(path: Union[str, "os.PathLike[str]"]) -> dict[str, Any]:
         report["outputs"] = [_tensor_json(t) for t in backend.output_specs]
         md = backend.metadata
         report["metadata"] = md.to_dict() if md is not None else None
+        text = bool(backend.input_specs) and backend.input_specs[0].dtype.kind in "iu" \
+            and backend.input_specs[0].dtype != np.uint8
         try:
-            spec = check_image_embedder(backend)
+            report["contract"] = _text_verdict(backend) if text else _image_verdict(backend)
         except ModelLoadError:
             raise
         except EdgeEmbedderError as exc:
-            report["contract"] = {"ok": False, "error_type": type(exc).__name__, "error": str(exc)}
-        else:
-            report["contract"] = {
-                "ok": True,
-                "task": "image_embedder",
-                "input": {"height": spec.height, "width": spec.width, "dtype": str(spec.input_dtype),
-                          "layout": spec.layout},
-                "normalization": None if spec.normalization is None else {
-                    "mean": list(spec.normalization.mean), "std": list(spec.normalization.std)},
-                "recipe": spec.recipe.to_json(),
-                "heads": [{"head_index": o.index, "head_name": o.name, "size": o.size, "dtype": str(o.dtype)}
-                          for o in spec.outputs],
-            }
+            report["contract"] = {"ok": False, "task": "text_embedder" if text else "image_embedder",
+                                  "error_type": type(exc).__name__, "error": str(exc)}
     finally:
         backend.close()
     return report
+
+
+def _heads(outputs: Any) -> list[dict[str, Any]]:
+    return [{"head_index": o.index, "head_name": o.name, "size": o.size, "dtype": str(o.dtype)} for o in outputs]
+
+
+def _image_verdict(backend: Any) -> dict[str, Any]:
+    spec = check_image_embedder(backend)
+    return {
+        "ok": True,
+        "task": "image_embedder",
+        "input": {"height": spec.height, "width": spec.width, "dtype": str(spec.input_dtype), "layout": spec.layout},
+        "normalization": None if spec.normalization is None else {
+            "mean": list(spec.normalization.mean), "std": list(spec.normalization.std)},
+        "recipe": spec.recipe.to_json(),
+        "heads": _heads(spec.outputs),
+        "embedding_space": spec.embedding_space,
+        "logit_scale": spec.logit_scale,
+    }
+
+
+def _text_verdict(backend: Any) -> dict[str, Any]:
+    spec = check_text_embedder(backend)
+    t = spec.tokenizer
+    return {
+        "ok": True,
+        "task": "text_embedder",
+        "input": {"sequence_length": spec.sequence_length, "dtype": str(spec.input_dtype)},
+        "tokenizer": {"file": t.file, "size_bytes": len(spec.tokenizer_json), "max_length": t.max_length,
+                      "bos_id": t.bos_id, "eos_id": t.eos_id, "pad_id": t.pad_id, "lowercase": t.lowercase,
+                      "pooling": t.pooling},
+        "heads": _heads(spec.outputs),
+        "embedding_space": spec.embedding_space,
+        "logit_scale": spec.logit_scale,
+    }
 
 
 def _tensor_json(t: TensorSpec) -> dict[str, Any]:
