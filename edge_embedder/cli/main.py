@@ -16,7 +16,7 @@ import sys
 from typing import Optional, Sequence
 
 from ..exit_codes import ExitCode
-from . import demo, embed, embed_dir, inspect_cmd, similarity
+from . import demo, embed, embed_dir, embed_text, inspect_cmd, similarity, zero_shot_cmd
 from .common import CliError
 
 __all__ = ["build_parser", "main"]
@@ -31,13 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="edge-embedder",
-        description="On-device image embeddings with TFLite / ONNX models.",
+        description="On-device image and text embeddings with TFLite / ONNX models.",
         epilog=_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (demo, embed, embed_dir, similarity, inspect_cmd):
+    for module in (demo, embed, embed_dir, embed_text, zero_shot_cmd, similarity, inspect_cmd):
         module.add_parser(sub)
     add_convert_parser(sub)
     add_bench_parser(sub)
