@@ -106,4 +106,11 @@ def clip_file(clip_pair, tmp_path_factory):
             cache[key] = path
         return cache[key]
 
+    def loaded_model(tower: str):
+        """The loaded checkpoint behind ``get`` (its float exports are cached on it)."""
+        if tower not in loaded:
+            get(tower, "onnx")
+        return loaded[tower]
+
+    get.loaded = loaded_model  # type: ignore[attr-defined]
     return get
