@@ -90,7 +90,7 @@ class BaseTask(Generic[SpecT]):
 
     @property
     def model_sha256(self) -> str:
-        """The sha256 (hex) of the model file's bytes, computed on first use."""
+        """The sha256 (hex) of the model file's bytes, computed on first use (EmbedderClosedError if that is after close)."""
         if self._sha256 is None:
             self._sha256 = hashlib.sha256(self._require_open().model_bytes).hexdigest()
         return self._sha256
