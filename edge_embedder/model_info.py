@@ -21,7 +21,7 @@ __all__ = ["inspect_model"]
 def inspect_model(path: Union[str, "os.PathLike[str]"]) -> dict[str, Any]:
     """Format, runtime, tensors, metadata and the contract verdict of a model file, as a dict.
 
-    The contract checked is the text embedder's when input 0 holds integers
+    The contract checked is the text embedder's when input 0 is int32 or int64
     (token ids), else the image embedder's; ``report["contract"]["task"]``
     names the one that passed. ``report["contract"]["ok"]`` is False (with
     ``error_type`` and ``error``) when the model loads but breaks the contract.
@@ -41,8 +41,7 @@ def inspect_model(path: Union[str, "os.PathLike[str]"]) -> dict[str, Any]:
         report["outputs"] = [_tensor_json(t) for t in backend.output_specs]
         md = backend.metadata
         report["metadata"] = md.to_dict() if md is not None else None
-        text = bool(backend.input_specs) and backend.input_specs[0].dtype.kind in "iu" \
-            and backend.input_specs[0].dtype != np.uint8
+        text = bool(backend.input_specs) and backend.input_specs[0].dtype in (np.dtype(np.int32), np.dtype(np.int64))
         try:
             report["contract"] = _text_verdict(backend) if text else _image_verdict(backend)
         except ModelLoadError:

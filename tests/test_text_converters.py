@@ -141,6 +141,28 @@ def test_one_tower_checkpoint_warns_about_the_space(clip_pair, tmp_path):
     assert len(warnings) == 1 and "--embedding-space" in warnings[0]
 
 
+def test_text_only_checkpoint(clip_pair, tmp_path):
+    """A CLIPTextModelWithProjection checkpoint converts too (reference: its own text_embeds), with the warning."""
+    import shutil
+
+    from edge_embedder.convert import convert
+    from transformers import CLIPTextModelWithProjection
+
+    ckpt = tmp_path / "text-only"
+    CLIPTextModelWithProjection.from_pretrained(str(clip_pair["checkpoint"])).save_pretrained(ckpt)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(clip_pair["checkpoint"] / f, ckpt / f)
+    messages: list[str] = []
+    result = convert("clip", str(ckpt), output=tmp_path / "t.onnx", task="text-embedding", progress=messages.append)
+    assert result.report["passed"] and result.report["logit_scale"] is None
+    assert any(m.startswith("warning:") and "only the text tower" in m for m in messages)
+    with TextEmbedder.create_from_model_path(tmp_path / "t.onnx") as e, \
+            TextEmbedder.create_from_model_path(clip_pair["text"]) as full:
+        np.testing.assert_allclose(e.embed("a photo of a cat").embeddings[0].embedding,
+                                   full.embed("a photo of a cat").embeddings[0].embedding, atol=1e-4)
+        assert e.embedding_space_id != full.embedding_space_id and e.logit_scale is None
+
+
 def test_embedding_space_override(clip_file, tmp_path):
     from edge_embedder.convert import convert
 
