@@ -1,7 +1,7 @@
 """CLIP text towers on device: text-embedding latency (tokenize + invoke) and zero-shot end to end.
 
-    python benchmarks/bench_text.py [--work /tmp/ee_text_bench] [--threads 2] [--runs 30] [--warmup 5]
-                                    [--reuse] [--out benchmarks/results/text_embedding.md]
+    python benchmarks/bench_text.py [--work /tmp/ee_text_bench] [--threads 1,2] [--runs 30] [--zero-shot-runs 15]
+                                    [--warmup 3] [--reuse] [--out benchmarks/results/text_embedding.md]
 
 A random-weight CLIP ViT-B/32 with the real shapes (text tower: 49408-token
 vocabulary, 12 layers of 512, 77 positions; latency does not depend on weight
@@ -14,7 +14,7 @@ minimum cosine is reported against the recipe's floor).
 
 Text rows, interleaved in one process (every round calls every variant once,
 on captions of 4 to 60 tokens in turn, each timed call right after an
-untimed one of the same variant), ``--threads`` threads, after ``--warmup`` rounds:
+untimed one of the same variant), at each of ``--threads``, after ``--warmup`` rounds:
 
 * ``TextEmbedder.embed`` (tokenize + invoke + copy out) on each file; its
   tokenization share from ``last_timings``;
@@ -28,7 +28,10 @@ photo against 10 labels, with the label cache warm (one image embedding and a
 16x512 product) and with ``label_cache_size=0`` (10 text embeddings per call),
 for the fp32 and the dynamic-int8 TFLite pairs, next to transformers'
 ``pipeline("zero-shot-image-classification")``. Ratios are within this one
-run; absolute times drift on a shared machine.
+run; absolute times drift on a shared machine. PyTorch's 2-thread rows are
+the ones most hurt by other processes on a 2-core machine (its OpenMP
+threads wait for each other at every op); the 1-thread rows compare the
+runtimes without that effect.
 """
 
 from __future__ import annotations
@@ -138,68 +141,70 @@ def _p(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def bench_text(files: dict, ckpt: Path, threads: int, runs: int, warmup: int) -> list[dict[str, Any]]:
+def bench_text(files: dict, ckpt: Path, thread_counts: list[int], runs: int, warmup: int) -> list[dict[str, Any]]:
     import onnxruntime as ort
     import torch
     from transformers import CLIPModel, CLIPTokenizerFast
 
     from edge_embedder import BaseOptions, TextEmbedder, TextEmbedderOptions
 
-    torch.set_num_threads(threads)
     tok = CLIPTokenizerFast.from_pretrained(str(ckpt))
     model = CLIPModel.from_pretrained(str(ckpt)).eval()
-    embedders: dict[str, Any] = {}
+    embedders: list[Any] = []
     variants: dict[str, Callable[[int], Any]] = {}
     extra: dict[str, Callable[[], float]] = {}
-    for (tower, fmt, quant), info in files.items():
-        if tower != "text":
-            continue
-        name = f"edge_embedder {fmt} {quant}"
-        e = TextEmbedder.create_from_options(TextEmbedderOptions(
-            base_options=BaseOptions(model_asset_path=str(info["path"]), num_threads=threads)))
-        embedders[name] = e
-        variants[name] = lambda r, e=e: e.embed(CAPTIONS[r % len(CAPTIONS)])
-        extra[name] = lambda e=e: e.last_timings.preprocess_ms
+    meta: dict[str, tuple[int, Any]] = {}
+    for threads in thread_counts:
+        for (tower, fmt, quant), info in files.items():
+            if tower != "text":
+                continue
+            name = f"edge_embedder {fmt} {quant} @{threads}"
+            e = TextEmbedder.create_from_options(TextEmbedderOptions(
+                base_options=BaseOptions(model_asset_path=str(info["path"]), num_threads=threads)))
+            embedders.append(e)
+            variants[name] = lambda r, e=e: e.embed(CAPTIONS[r % len(CAPTIONS)])
+            extra[name] = lambda e=e: e.last_timings.preprocess_ms
+            meta[name] = (threads, info)
 
-    def eager(r: int) -> Any:
-        with torch.no_grad():
-            return model.get_text_features(**tok([CAPTIONS[r % len(CAPTIONS)]], return_tensors="pt"))
+        def eager(r: int, threads: int = threads) -> Any:
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                return model.get_text_features(**tok([CAPTIONS[r % len(CAPTIONS)]], return_tensors="pt"))
 
-    variants["transformers eager (CLIPTokenizerFast + get_text_features)"] = eager
-    for quant in ("none", "dynamic-int8"):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
-        sess = ort.InferenceSession(str(files[("text", "onnx", quant)]["path"]), so, providers=["CPUExecutionProvider"])
+        name = f"transformers eager (CLIPTokenizerFast + get_text_features) @{threads}"
+        variants[name], meta[name] = eager, (threads, None)
+        for quant in ("none", "dynamic-int8"):
+            so = ort.SessionOptions()
+            so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = threads, 1, 3
+            sess = ort.InferenceSession(str(files[("text", "onnx", quant)]["path"]), so,
+                                        providers=["CPUExecutionProvider"])
 
-        def bare(r: int, sess: Any = sess) -> Any:
-            ids = tok([CAPTIONS[r % len(CAPTIONS)]], padding="max_length", max_length=77, truncation=True,
-                      return_tensors="np")["input_ids"].astype(np.int32)
-            return sess.run(None, {"input_ids": ids})
+            def bare(r: int, sess: Any = sess) -> Any:
+                ids = tok([CAPTIONS[r % len(CAPTIONS)]], padding="max_length", max_length=77, truncation=True,
+                          return_tensors="np")["input_ids"].astype(np.int32)
+                return sess.run(None, {"input_ids": ids})
 
-        variants[f"ONNX Runtime bare {quant} (CLIPTokenizerFast + run)"] = bare
+            name = f"ONNX Runtime bare {quant} (CLIPTokenizerFast + run) @{threads}"
+            variants[name], meta[name] = bare, (threads, None)
     times, extras = _rounds(variants, runs, warmup, extra)
-    base = statistics.median(times["edge_embedder tflite none"])
     rows = []
     for name, ts in times.items():
-        info = None
-        if name.startswith("edge_embedder"):
-            _, fmt, quant = name.split()
-            info = files[("text", fmt, quant)]
+        threads, info = meta[name]
+        base = statistics.median(times[f"edge_embedder tflite none @{threads}"])
         rows.append({
-            "variant": name, "p50": _p(ts, 50), "p90": _p(ts, 90),
+            "variant": name.rsplit(" @", 1)[0], "threads": threads, "p50": _p(ts, 50), "p90": _p(ts, 90),
             "tokenize_p50": _p(extras[name], 50) if name in extras else None,
             "x_fp32": _p(ts, 50) / base,
             "size_mib": info["path"].stat().st_size / 2**20 if info else None,
             "min_cosine": info["report"]["min_cosine"] if info else None,
             "floor": info["floor"] if info else None,
-            "convert_s": info["seconds"] if info else None,
         })
-    for e in embedders.values():
+    for e in embedders:
         e.close()
     return rows
 
 
-def bench_zero_shot(files: dict, ckpt: Path, threads: int, runs: int, warmup: int) -> list[dict[str, Any]]:
+def bench_zero_shot(files: dict, ckpt: Path, thread_counts: list[int], runs: int, warmup: int) -> list[dict[str, Any]]:
     import torch
     from PIL import Image
     from transformers import AutoImageProcessor, CLIPModel, CLIPTokenizerFast, pipeline
@@ -207,33 +212,41 @@ def bench_zero_shot(files: dict, ckpt: Path, threads: int, runs: int, warmup: in
     from edge_embedder import BaseOptions, ZeroShotImageClassifier, ZeroShotImageClassifierOptions
     from edge_embedder.resources import sample_images
 
-    torch.set_num_threads(threads)
-    path = sample_images()["coffee"]
-    photo = np.asarray(Image.open(path).convert("RGB"))
+    photo = np.asarray(Image.open(sample_images()["coffee"]).convert("RGB"))
     pil = Image.fromarray(photo)
     labels = list(LABELS)
-    classifiers = {}
+    classifiers = []
     variants: dict[str, Callable[[int], Any]] = {}
-    for quant in ("none", "dynamic-int8"):
-        for cache in (True, False):
-            opts = ZeroShotImageClassifierOptions(
-                image_base_options=BaseOptions(model_asset_path=str(files[("image", "tflite", quant)]["path"]),
-                                               num_threads=threads),
-                text_base_options=BaseOptions(model_asset_path=str(files[("text", "tflite", quant)]["path"]),
-                                              num_threads=threads),
-                label_cache_size=1024 if cache else 0)
-            zs = ZeroShotImageClassifier.create_from_options(opts)
-            name = f"edge_embedder tflite {quant}, label cache {'warm' if cache else 'off'}"
-            classifiers[name] = zs
-            variants[name] = lambda r, zs=zs: zs.classify(photo, labels)
     pipe = pipeline("zero-shot-image-classification", model=CLIPModel.from_pretrained(str(ckpt)).eval(),
                     tokenizer=CLIPTokenizerFast.from_pretrained(str(ckpt)),
                     image_processor=AutoImageProcessor.from_pretrained(str(ckpt), backend="pil"))
-    variants["transformers pipeline('zero-shot-image-classification'), eager"] = lambda r: pipe(pil, candidate_labels=labels)
+    for threads in thread_counts:
+        for quant in ("none", "dynamic-int8"):
+            for cache in (True, False):
+                opts = ZeroShotImageClassifierOptions(
+                    image_base_options=BaseOptions(model_asset_path=str(files[("image", "tflite", quant)]["path"]),
+                                                   num_threads=threads),
+                    text_base_options=BaseOptions(model_asset_path=str(files[("text", "tflite", quant)]["path"]),
+                                                  num_threads=threads),
+                    label_cache_size=1024 if cache else 0)
+                zs = ZeroShotImageClassifier.create_from_options(opts)
+                classifiers.append(zs)
+                variants[f"edge_embedder tflite {quant}, label cache {'warm' if cache else 'off'} @{threads}"] = \
+                    lambda r, zs=zs: zs.classify(photo, labels)
+
+        def reference(r: int, threads: int = threads) -> Any:
+            torch.set_num_threads(threads)
+            return pipe(pil, candidate_labels=labels)
+
+        variants[f"transformers pipeline('zero-shot-image-classification'), eager @{threads}"] = reference
     times, _ = _rounds(variants, runs, warmup)
-    base = statistics.median(times["edge_embedder tflite none, label cache warm"])
-    rows = [{"variant": k, "p50": _p(v, 50), "p90": _p(v, 90), "x_warm_fp32": _p(v, 50) / base} for k, v in times.items()]
-    for zs in classifiers.values():
+    rows = []
+    for k, v in times.items():
+        name, threads = k.rsplit(" @", 1)
+        base = statistics.median(times[f"edge_embedder tflite none, label cache warm @{threads}"])
+        rows.append({"variant": name, "threads": int(threads), "p50": _p(v, 50), "p90": _p(v, 90),
+                     "x_warm_fp32": _p(v, 50) / base})
+    for zs in classifiers:
         zs.close()
     return rows
 
@@ -259,29 +272,29 @@ def render(text_rows: list[dict], zs_rows: list[dict], args: argparse.Namespace)
     lines = [
         "# CLIP text tower: text-embedding latency and zero-shot end to end",
         "",
-        f"`python benchmarks/bench_text.py --threads {args.threads} --runs {args.runs} --zero-shot-runs "
+        f"`python benchmarks/bench_text.py --threads {','.join(map(str, args.threads))} --runs {args.runs} --zero-shot-runs "
         f"{args.zero_shot_runs} --warmup {args.warmup}` on "
         f"{_cpu()}; {time.strftime('%Y-%m-%d')}, load average at the end {load:.2f} (a shared machine: compare "
         "ratios within this table, absolute times drift). Random-weight CLIP ViT-B/32 with the real shapes "
         "(text tower 63M parameters, 77 tokens; latency does not depend on weight values; cosines on random "
         "weights only show that a recipe is sane). Every row is interleaved with the others in one process "
-        f"(each timed call right after an untimed one of the same row), {args.threads} threads; median (p50) and "
+        "(each timed call right after an untimed one of the same row); median (p50) and "
         f"p90 of the timed calls after {args.warmup} warm-up rounds.",
         "",
         "## Text embedding: tokenize + invoke",
         "",
-        "Captions of 4 to 60 tokens in turn. `tokenize` is `TextEmbedder`'s share (from `last_timings`). "
-        "`x tflite fp32` = p50 / edge_embedder tflite fp32 p50. Cosine: minimum over the 8 parity captions of "
+        "Captions of 4 to 60 tokens in turn. `tokenize` is `TextEmbedder`'s share (from `last_timings`: "
+        "tokenization and writing the ids). `x tflite fp32` = p50 / edge_embedder tflite fp32 p50 at the same "
+        "thread count. Cosine: minimum over the 8 parity captions of "
         "the file through `TextEmbedder` vs transformers `get_text_features` (float32), with the recipe's floor.",
         "",
-        "| variant | p50 ms | p90 ms | tokenize p50 ms | x tflite fp32 | size MiB | min cosine | floor | convert s |",
+        "| variant | threads | p50 ms | p90 ms | tokenize p50 ms | x tflite fp32 | size MiB | min cosine | floor |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in text_rows:
         floor = "" if r["floor"] is None else f"{r['floor']} ({'pass' if r['min_cosine'] >= r['floor'] else 'FAIL'})"
-        lines.append(f"| {r['variant']} | {r['p50']:.2f} | {r['p90']:.2f} | {_fmt(r['tokenize_p50'], '.3f')} | "
-                     f"{r['x_fp32']:.2f} | {_fmt(r['size_mib'], '.1f')} | {_fmt(r['min_cosine'], '.5f')} | {floor} | "
-                     f"{_fmt(r['convert_s'], '.0f')} |")
+        lines.append(f"| {r['variant']} | {r['threads']} | {r['p50']:.2f} | {r['p90']:.2f} | {_fmt(r['tokenize_p50'], '.3f')} | "
+                     f"{r['x_fp32']:.2f} | {_fmt(r['size_mib'], '.1f')} | {_fmt(r['min_cosine'], '.5f')} | {floor} |")
     lines += [
         "",
         "## Zero-shot: one photo (451x300, decoded once), 10 labels, end to end",
@@ -289,19 +302,22 @@ def render(text_rows: list[dict], zs_rows: list[dict], args: argparse.Namespace)
         "`ZeroShotImageClassifier.classify` with the label cache warm (the labels' text embeddings computed "
         "once before: an image embedding and a 10x512 product per call) and off (`label_cache_size=0`: 10 text "
         "embeddings + 1 image embedding per call), next to transformers' pipeline (eager PyTorch, the same "
-        "checkpoint). `x warm fp32` = p50 / the fp32 pair with a warm cache.",
+        "checkpoint). `x warm fp32` = p50 / the fp32 pair with a warm cache at the same thread count.",
         "",
-        "| variant | p50 ms | p90 ms | x warm fp32 |",
-        "|---|---|---|---|",
+        "| variant | threads | p50 ms | p90 ms | x warm fp32 |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {r['variant']} | {r['p50']:.2f} | {r['p90']:.2f} | {r['x_warm_fp32']:.2f} |" for r in zs_rows]
+    lines += [f"| {r['variant']} | {r['threads']} | {r['p50']:.2f} | {r['p90']:.2f} | {r['x_warm_fp32']:.2f} |"
+              for r in zs_rows]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from edge_embedder.argtypes import int_list
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/tmp/ee_text_bench", help="checkpoint and converted files (~1.5 GB)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int_list, default=[1, 2], help="thread counts, e.g. 1,2 (default)")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--zero-shot-runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
