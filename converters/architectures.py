@@ -1,8 +1,9 @@
-"""The registered architectures: ViT, CLIP (Hugging Face) and EfficientNet-Lite0, per task.
+"""The registered architectures: ViT, CLIP (Hugging Face) and EfficientNet-Lite0 per task, CLIP text towers.
 
-Every architecture has an ``image-embedding`` config and an
+Every image architecture has an ``image-embedding`` config and an
 ``image-classification`` config (its ``AutoModelForImageClassification`` head,
-or EfficientNet-Lite0's ImageNet head).
+or EfficientNet-Lite0's ImageNet head); CLIP also has a ``text-embedding``
+config (its text tower).
 
 Each config says, as data, what to load (the transformers class per
 ``model_type``), which weights must be in the checkpoint, which output is the
@@ -12,6 +13,15 @@ parity floors. The imperative part of a Hugging Face architecture is one
 line: :meth:`HFImageConfig.embedding`, the model's forward to the embedding.
 Everything else (loading, export, quantization, metadata, parity report) is
 generic: :meth:`HFImageConfig.load` here and ``edge_embedder.convert.convert``.
+Text towers (task ``text-embedding``) are declared the same way by
+:class:`HFTextConfig`: :meth:`HFTextConfig.embedding` maps token ids to the
+embedding, :meth:`HFTextConfig.reference_embedding` is the source library's
+public route the parity report compares with.
+
+Contrastive checkpoints (CLIP) give both towers the same embedding-space id
+(:func:`.hf.weights_space_id`: a sha256 over every parameter of the loaded
+checkpoint) and the checkpoint's ``exp(logit_scale)``; the metadata of both
+files carries them.
 """
 
 from __future__ import annotations
@@ -21,12 +31,14 @@ from typing import Any, ClassVar, Optional, Sequence
 import numpy as np
 
 from .errors import CheckpointError
-from .registry import ArchConfig, LoadedModel, lookup, register, registered
+from .registry import ArchConfig, LoadedModel, LoadedTextModel, TextReference, lookup, register, registered
 
 __all__ = [
     "HFImageConfig",
+    "HFTextConfig",
     "ViTConfig",
     "CLIPConfig",
+    "CLIPTextConfig",
     "EfficientNetLite0Config",
     "HFImageClassifierConfig",
     "ViTClassifierConfig",
@@ -81,6 +93,10 @@ class HFImageConfig(ArchConfig):
 
     def embedding_dim(self, config: Any) -> int:
         return int(getattr(config, self.embedding_dim_attr))
+
+    def contrastive(self, net: Any, model_type: str) -> tuple[Optional[str], Optional[float], list[str]]:
+        """(embedding-space id, logit scale, warnings) for contrastive checkpoints; (None, None, []) otherwise."""
+        return None, None, []
 
     def _load_checkpoint(self, model: Optional[str]) -> dict[str, Any]:
         """The parts every Hugging Face task shares: config, processor recipe, weights (checked)."""
@@ -139,6 +155,7 @@ class HFImageConfig(ArchConfig):
         ck = self._load_checkpoint(model)
         net, proc, config = ck["net"], ck["proc"], ck["config"]
         module = _EmbeddingModule(self, net)
+        space, logit_scale, notes = self.contrastive(net, config.model_type)
 
         if self.reference_route == "pipeline":
             with quiet_transformers():
@@ -170,7 +187,9 @@ class HFImageConfig(ArchConfig):
             embedding_dim=self.embedding_dim(config),
             source=ck["source"],
             license=ck["license"],
-            warnings=ck["warnings"],
+            warnings=ck["warnings"] + notes,
+            embedding_space=space,
+            logit_scale=logit_scale,
         )
 
 
@@ -251,6 +270,25 @@ class CLIPConfig(HFImageConfig):
 
     def embedding(self, model: Any, pixel_values: Any) -> Any:
         return model.visual_projection(model.vision_model(pixel_values=pixel_values).pooler_output)
+
+    def contrastive(self, net: Any, model_type: str) -> tuple[Optional[str], Optional[float], list[str]]:
+        return clip_contrastive(net, model_type, "vision")
+
+
+def clip_contrastive(net: Any, model_type: str, tower: str) -> tuple[Optional[str], Optional[float], list[str]]:
+    """A CLIP checkpoint's embedding-space id and exp(logit_scale); a one-tower checkpoint gets a warning."""
+    from .hf import weights_space_id
+
+    space = weights_space_id(net)
+    scale = getattr(net, "logit_scale", None)
+    if model_type == "clip" and scale is not None:
+        return space, float(scale.detach().exp()), []
+    other = "text" if tower == "vision" else "image"
+    return space, None, [
+        f"the checkpoint holds only the {tower} tower: its embedding-space id ({space}) covers this tower's "
+        f"weights alone and it has no logit_scale, so its vectors will not be comparable with a {other} tower "
+        f"converted from another checkpoint unless both are converted with the same --embedding-space ID"
+    ]
 
 
 @register
@@ -552,6 +590,160 @@ class EfficientNetLite0ClassifierConfig(EfficientNetLite0Config):
         lm.source["activation"] = "softmax"
         lm.source["labels"] = "ImageNet-1k first-lemma names from timm's imagenet_synsets.txt (models/labels)"
         return lm
+
+
+class HFTextConfig(ArchConfig):
+    """A Hugging Face text tower (task ``text-embedding``), declared by data.
+
+    Class attributes (as :class:`HFImageConfig`): ``model_classes``,
+    ``required_weights``, ``embedding_dim_attr``, ``reference_name``. The
+    exported module takes int32 token ids ``[B, L]`` (L = the text config's
+    ``max_position_embeddings``) and no attention mask: the tower must be
+    causal and pool at a token the tokenizer puts last (CLIP), so that the
+    padding after it cannot change the vector.
+    """
+
+    task = "text-embedding"
+    model_classes: ClassVar[dict[str, str]]
+    required_weights: ClassVar[dict[str, tuple[str, ...]]]
+    embedding_dim_attr: ClassVar[str]
+    reference_name: ClassVar[str]
+    requires_modules: ClassVar[tuple[str, ...]] = ("transformers", "tokenizers")
+
+    @property
+    def model_types(self) -> tuple[str, ...]:
+        return tuple(self.model_classes)
+
+    def embedding(self, model: Any, input_ids: Any) -> Any:  # pragma: no cover - abstract
+        """int64 token ids ``[B, L]`` -> the embedding tensor ``[B, N]`` (what gets exported)."""
+        raise NotImplementedError
+
+    def reference_embedding(self, model: Any, inputs: Any) -> Any:  # pragma: no cover - abstract
+        """The source library's public route on ``tokenizer(text, return_tensors="pt")`` outputs."""
+        raise NotImplementedError
+
+    def pooling(self, text_config: Any) -> str:
+        return "first_eos"
+
+    def contrastive(self, net: Any, model_type: str) -> tuple[Optional[str], Optional[float], list[str]]:
+        return None, None, []
+
+    def load(self, model: Optional[str]) -> LoadedTextModel:
+        if not model:
+            raise CheckpointError(f"--arch {self.name} needs --model HUB_ID_OR_LOCAL_DIR")
+        import torch
+        import transformers
+
+        from .hf import TEXT_FILES, checkpoint_license, commit_hash, from_pretrained, load_config, load_fast_tokenizer
+
+        config = load_config(model, self.name, self.model_types, suggest=lambda t: _arch_for_model_type(t, self.task),
+                             needs=TEXT_FILES)
+        tok = load_fast_tokenizer(model)
+        text_cfg = getattr(config, "text_config", config)
+        length = int(text_cfg.max_position_embeddings)
+        torch.manual_seed(0)
+        cls = getattr(transformers, self.model_classes[config.model_type])
+        net, info = from_pretrained(cls, model)
+        missing = sorted(info.get("missing_keys") or ())
+        lacking = [k for k in missing if k.startswith(self.required_weights[config.model_type])]
+        if lacking:
+            raise CheckpointError(f"{model}: checkpoint lacks weights the embedding needs: {lacking[:3]}")
+        warnings: list[str] = []
+        bos, eos = tok.bos_token_id, tok.eos_token_id
+        if bos is None or eos is None:
+            raise CheckpointError(f"{model}: the tokenizer has no bos / eos token (got {bos}, {eos}); "
+                                  "a CLIP text tower needs both")
+        pad = tok.pad_token_id if tok.pad_token_id is not None else eos
+        pooling = self.pooling(text_cfg)
+        if pooling == "first_eos" and int(text_cfg.eos_token_id) != int(eos):
+            warnings.append(
+                f"the text config's eos_token_id {text_cfg.eos_token_id} is not the tokenizer's end-of-text id {eos}: "
+                "transformers (and so the exported file) pool at the first id "
+                f"{text_cfg.eos_token_id}, which the tokenizer never produces"
+            )
+        space, logit_scale, notes = self.contrastive(net, config.model_type)
+        warnings += notes
+        module = _TextEmbeddingModule(self, net)
+
+        def reference(texts: Sequence[str]) -> TextReference:
+            from .hf import quiet_transformers
+
+            rows, ids = [], []
+            with quiet_transformers(), torch.no_grad():
+                for text in texts:
+                    inputs = tok([text], return_tensors="pt", truncation=True, max_length=length)
+                    rows.append(_to_numpy(self.reference_embedding(net, inputs)).reshape(-1))
+                    one = list(tok(text, truncation=True, max_length=length)["input_ids"])
+                    ids.append(one + [pad] * (length - len(one)))
+            return TextReference(np.stack(rows), ids)
+
+        return LoadedTextModel(
+            module=module.eval(),
+            reference=reference,
+            max_length=length,
+            tokenizer_json=tok.backend_tokenizer.to_str().encode("utf-8"),
+            tokenizer={"max_length": length, "bos_id": int(bos), "eos_id": int(eos), "pad_id": int(pad),
+                       "lowercase": False, "pooling": pooling},
+            embedding_dim=int(getattr(config, self.embedding_dim_attr)),
+            source={"checkpoint": model, "model_type": config.model_type, "revision": commit_hash(config),
+                    "reference": self.reference_name, "tokenizer": type(tok).__name__},
+            license=checkpoint_license(model),
+            warnings=warnings,
+            embedding_space=space,
+            logit_scale=logit_scale,
+        )
+
+
+def _TextEmbeddingModule(cfg: HFTextConfig, net: Any) -> Any:
+    """A torch module: int token ids ``[B, L]`` -> ``cfg.embedding(net, ids as int64)``."""
+    import torch
+
+    class TextEmbeddingModule(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+            return cfg.embedding(self.net, input_ids.to(torch.int64))
+
+    return TextEmbeddingModule()
+
+
+@register
+class CLIPTextConfig(HFTextConfig):
+    name = "clip"
+    title = "CLIP"
+    head_name = "text_embeds"
+    head_description = (
+        "projected CLIP text embedding (CLIPModel.get_text_features): text_projection of the text "
+        "transformer's output at the end-of-text token"
+    )
+    default_quantization = "dynamic-int8"
+    quantization_rationale = (
+        "CLIP B/32 text tower: dynamic int8 2.4-3x faster than fp32 on TFLite (cosine 0.9995); static int8 "
+        "(fully-connected layers) was no faster and less accurate (benchmarks/results/text_embedding.md)"
+    )
+    parity_floors = {"none": 0.9999, "fp16": 0.999, "dynamic-int8": 0.99, "int8": 0.9}
+    model_classes = {"clip": "CLIPModel", "clip_text_model": "CLIPTextModelWithProjection"}
+    required_weights = {"clip": ("text_model.", "text_projection."), "clip_text_model": ("",)}
+    embedding_dim_attr = "projection_dim"
+    reference_name = "CLIPModel.get_text_features"
+
+    def embedding(self, model: Any, input_ids: Any) -> Any:
+        return model.text_projection(model.text_model(input_ids=input_ids).pooler_output)
+
+    def reference_embedding(self, model: Any, inputs: Any) -> Any:
+        if hasattr(model, "get_text_features"):
+            out = model.get_text_features(**inputs)
+            return out if not hasattr(out, "pooler_output") else out.pooler_output  # transformers 5: an output object
+        return model(**inputs).text_embeds
+
+    def pooling(self, text_config: Any) -> str:
+        # transformers' CLIPTextTransformer: configs written before PR #24773 (eos_token_id == 2) pool at argmax(ids).
+        return "argmax" if int(text_config.eos_token_id) == 2 else "first_eos"
+
+    def contrastive(self, net: Any, model_type: str) -> tuple[Optional[str], Optional[float], list[str]]:
+        return clip_contrastive(net, model_type, "text")
 
 
 def known_architectures(task: str = "image-embedding") -> list[str]:

@@ -1,5 +1,9 @@
 """``edge-embedder convert``: Hugging Face ViT / CLIP (and EfficientNet-Lite0) to .tflite / .onnx embedders or classifiers.
 
+``--tower image`` (the default) converts the image tower (task
+``image-embedding``); ``--tower text`` converts a CLIP text tower (task
+``text-embedding``): the same as ``--task text-embedding``.
+
 Only argparse-level code runs at import (``edge_embedder.cli`` imports this
 module to build its parser); torch, transformers and the exporters are
 imported inside :func:`cmd_convert`, after :func:`.toolchain.require_toolchain`
@@ -27,6 +31,8 @@ from edge_embedder.exit_codes import ExitCode
 __all__ = ["add_convert_parser", "cmd_convert"]
 
 _QUANT_CHOICES = ("none", "fp16", "dynamic-int8", "int8", "auto")
+#: ``--tower`` -> the conversion task it means.
+TOWER_TASKS = {"image": "image-embedding", "text": "text-embedding"}
 
 EPILOG = """\
 examples:
@@ -35,6 +41,7 @@ examples:
   edge-embedder convert --arch vit --model ./ckpt --quantize int8 --calibration-images photos/ -o vit_int8.tflite
   edge-embedder convert --task image-classification --arch vit --model ./food101-ckpt -o food101.tflite
   edge-embedder convert --task image-classification --arch efficientnet-lite0 --quantize int8 -o imagenet_int8.tflite
+  edge-embedder convert --arch clip --tower text --model ./my-clip -o clip_text.tflite
 
 --quantize auto picks the architecture's measured default: dynamic-int8 for vit and clip
 (3x faster than fp32 on 2 threads; static int8 was slower and less accurate), int8 for
@@ -49,6 +56,10 @@ file, and the parity report runs the file through edge_embedder.ImageClassifier 
 pipeline("image-classification"): float32 must give the same top-5 labels in the same order with
 every score within 1e-4; quantized files report top-1 agreement (floor, --min-top1) and the mean
 score difference.
+
+Text towers (--tower text) carry their tokenizer; their report compares token ids and
+vectors with transformers' get_text_features on captions (float32: cosine >= 0.9999). Both
+towers of one checkpoint get the same embedding-space id, so the runtime can pair them.
 """
 
 
@@ -59,15 +70,21 @@ def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="convert a Hugging Face ViT / CLIP checkpoint to a .tflite / .onnx embedder or classifier with a parity report",
         description="Convert a Hugging Face ViT or CLIP checkpoint (hub id or save_pretrained folder) to a "
         ".tflite or .onnx image embedder (or, with --task image-classification, an image classifier with its "
-        "labels inside the file) with metadata, optional quantization, and a parity report "
-        "against transformers. Needs pip install 'edge-embedder[convert]'.",
+        "labels inside the file; with --tower text, a CLIP text tower with its tokenizer inside) with metadata, "
+        "optional quantization, and a parity report against transformers. Needs pip install 'edge-embedder[convert]'.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--arch", required=True, help="architecture: vit, clip, efficientnet-lite0")
-    p.add_argument("--task", default="image-embedding",
-                   help="what the file does: image-embedding (default) or image-classification (the checkpoint's "
-                   "classification head, labels from config.id2label inside the file)")
+    p.add_argument("--tower", choices=tuple(TOWER_TASKS), default=None,
+                   help="which tower of the checkpoint: image (default) or text (CLIP text tower, tokenizer inside)")
+    p.add_argument("--task", default=None,
+                   help="what the file does: image-embedding (default), image-classification (the checkpoint's "
+                   "classification head, labels from config.id2label inside the file) or text-embedding "
+                   "(= --tower text)")
+    p.add_argument("--embedding-space", metavar="ID", default=None,
+                   help="embedding-space id to write instead of the checkpoint's own (towers of one model "
+                   "saved as separate checkpoints)")
     p.add_argument("--model", "-m", default=None, help="hub id or local save_pretrained folder (model + image processor)")
     p.add_argument("--format", "-f", choices=("tflite", "onnx"), default=None,
                    help="output format (default: from the output suffix, .onnx -> onnx, else tflite)")
@@ -136,6 +153,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return exc.code
 
 
+def _task(args: argparse.Namespace) -> str:
+    """The task of ``--tower`` / ``--task`` (ConversionOptionsError when they disagree)."""
+    from .errors import ConversionOptionsError
+
+    tower = TOWER_TASKS[args.tower] if args.tower else None
+    if tower and args.task and args.task != tower:
+        raise ConversionOptionsError(f"--tower {args.tower} means --task {tower}, got --task {args.task}")
+    return tower or args.task or TOWER_TASKS["image"]
+
+
 def _convert(args: argparse.Namespace) -> int:
     from edge_embedder.errors import MissingDependencyError
 
@@ -155,8 +182,8 @@ def _convert(args: argparse.Namespace) -> int:
         from .pipeline import convert, format_report  # no torch at import
         from .tasks import get_task
 
-        get_task(args.task)  # an unknown task lists the known ones
-        cfg = get_config(args.arch, args.task)  # cheap: fail before importing torch
+        task = get_task(_task(args)).name
+        cfg = get_config(args.arch, task)  # cheap: fail before importing torch
         if cfg.requires_checkpoint and not args.model:
             raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
         require_toolchain(cfg, args.format or ("onnx" if str(args.output).lower().endswith(".onnx") else "tflite"),
@@ -187,7 +214,7 @@ def _convert(args: argparse.Namespace) -> int:
                     args.arch,
                     args.model,
                     output=args.output,
-                    task=args.task,
+                    task=task,
                     fmt=args.format,
                     quantize=args.quantize,
                     calibration_images=args.calibration_images,
@@ -196,6 +223,7 @@ def _convert(args: argparse.Namespace) -> int:
                     min_top1=args.min_top1,
                     labels_locale=args.labels_locale,
                     progress=progress,
+                    embedding_space=args.embedding_space,
                 )
             except ParityError as exc:
                 if exc.report is not None:

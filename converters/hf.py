@@ -8,6 +8,11 @@
   ``edge_embedder``'s ``pil`` sampler reproduces to float precision.
 * :func:`processor_recipe` -- the processor's resize / crop / normalization
   as data: an ``edge_embedder.vision.Recipe`` plus mean / std in pixel units.
+* :func:`load_fast_tokenizer` -- the checkpoint's tokenizer, a transformers
+  "fast" one (backed by ``tokenizers``), whose ``tokenizer.json`` the text
+  file carries.
+* :func:`weights_space_id` -- the embedding-space id of a checkpoint: a
+  sha256 over every parameter of the loaded model.
 
 torch and transformers are imported inside the functions.
 """
@@ -30,9 +35,16 @@ __all__ = [
     "processor_recipe",
     "checkpoint_license",
     "from_pretrained",
+    "load_fast_tokenizer",
+    "weights_space_id",
+    "IMAGE_FILES",
+    "TEXT_FILES",
 ]
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+#: What a checkpoint folder needs besides config and weights, per tower: alternatives per entry.
+IMAGE_FILES: tuple[tuple[str, ...], ...] = (("preprocessor_config.json",),)
+TEXT_FILES: tuple[tuple[str, ...], ...] = (("tokenizer.json", "vocab.json"),)
 
 
 @contextlib.contextmanager
@@ -51,7 +63,7 @@ def quiet_transformers():
         tl.enable_progress_bar()
 
 
-def _check_folder(model: str) -> None:
+def _check_folder(model: str, needs: Sequence[Sequence[str]] = IMAGE_FILES) -> None:
     p = Path(model)
     if not p.exists():
         if model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model:
@@ -59,23 +71,28 @@ def _check_folder(model: str) -> None:
         return  # a hub id: transformers resolves it
     if not p.is_dir():
         raise CheckpointError(f"{model}: expected a checkpoint folder (save_pretrained output), got a file")
-    missing = [f for f in ("config.json", "preprocessor_config.json") if not (p / f).is_file()]
+    missing = [] if (p / "config.json").is_file() else ["config.json"]
+    missing += [alts[0] + "".join(f" (or {a})" for a in alts[1:])
+                for alts in needs if not any((p / f).is_file() for f in alts)]
     if not any((p / f).is_file() for f in _WEIGHT_FILES):
         missing.append("model.safetensors (or pytorch_model.bin)")
     if missing:
+        what = "its tokenizer" if needs is TEXT_FILES else "its image processor"
         raise CheckpointError(
             f"{model}: checkpoint folder is missing {', '.join(missing)} "
-            "(expected the output of save_pretrained for the model and its image processor)"
+            f"(expected the output of save_pretrained for the model and {what})"
         )
 
 
 def load_config(model: str, arch: str, model_types: Sequence[str],
-                suggest: Optional[Callable[[str], Optional[str]]] = None) -> Any:
+                suggest: Optional[Callable[[str], Optional[str]]] = None,
+                needs: Sequence[Sequence[str]] = IMAGE_FILES) -> Any:
     """``AutoConfig.from_pretrained(model)``, checked to be one of ``model_types``.
 
-    ``suggest(model_type)`` may name the architecture to use instead.
+    ``suggest(model_type)`` may name the architecture to use instead; ``needs``
+    lists the files the folder must hold besides config and weights.
     """
-    _check_folder(model)
+    _check_folder(model, needs)
     from transformers import AutoConfig
 
     try:
@@ -115,6 +132,42 @@ def load_image_processor(model: str) -> Any:
             return AutoImageProcessor.from_pretrained(model, backend="pil")
     except Exception as exc:
         raise CheckpointError(f"{model}: cannot load the image processor: {first_line(exc)}") from None
+
+
+def load_fast_tokenizer(model: str) -> Any:
+    """``AutoTokenizer.from_pretrained(model)``, required to be a fast (``tokenizers``-backed) tokenizer."""
+    from transformers import AutoTokenizer
+
+    try:
+        with quiet_transformers():
+            tok = AutoTokenizer.from_pretrained(model)
+    except Exception as exc:
+        raise CheckpointError(f"{model}: cannot load the tokenizer: {first_line(exc)}") from None
+    if getattr(tok, "backend_tokenizer", None) is None:
+        raise CheckpointError(f"{model}: the tokenizer ({type(tok).__name__}) is not backed by the tokenizers "
+                              "library, so it cannot travel as a tokenizer.json")
+    return tok
+
+
+def weights_space_id(net: Any) -> str:
+    """``weights-sha256:<hex>``: sha256 over every parameter of ``net`` (name, dtype, shape, bytes; names sorted).
+
+    Both towers of one checkpoint are exported from the same loaded model, so
+    they get the same id; two checkpoints that differ in any weight get
+    different ones. Parameters are hashed as they are in memory after loading
+    (float32 CPU tensors, little endian).
+    """
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256(b"edge_embedder.embedding_space/weights-v1\0")
+    for name, p in sorted(net.named_parameters(), key=lambda kv: kv[0]):
+        t = p.detach().cpu().contiguous()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return f"weights-sha256:{h.hexdigest()}"
 
 
 _RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}

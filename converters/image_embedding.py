@@ -23,7 +23,7 @@ import numpy as np
 from .architectures import UNKNOWN_LICENSE
 from .errors import ExportError
 from .registry import ArchConfig, LoadedModel
-from .tasks import ConversionTask, compact, cosine, register_task, source_metadata
+from .tasks import ConversionTask, compact, contrastive_metadata, cosine, register_task, source_metadata
 
 __all__ = ["ImageEmbeddingTask", "parity_report", "foldable_normalization", "nhwc_input", "uint8_pixel_input",
            "calibration_pixels", "export_tflite", "export_onnx", "INPUT_NAME"]
@@ -221,6 +221,7 @@ def build_metadata(cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, licen
         outputs=[TensorMetadata(name=cfg.head_name, description=cfg.head_description, content="feature")],
         custom_metadata=[
             (RECIPE_KEY, lm.recipe.to_bytes()),
+            *contrastive_metadata(lm),
             source_metadata(cfg, lm, fmt, quant),
         ],
     )

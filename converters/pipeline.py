@@ -42,7 +42,7 @@ from typing import Any, Callable, Optional
 
 from edge_embedder.errors import first_line
 
-from . import image_classification, image_embedding  # noqa: F401  (register the tasks)
+from . import image_classification, image_embedding, text_embedding  # noqa: F401  (register the tasks)
 from .architectures import get_config
 from .errors import ConversionError, ConversionOptionsError, ExportError, OutputPathError, ParityError
 from .registry import FORMATS, QUANTIZATIONS, ArchConfig, LoadedModel
@@ -131,6 +131,7 @@ def convert(
     loaded: Optional[LoadedModel] = None,
     reference_cache: Optional[dict] = None,
     report_path: Optional[str | os.PathLike] = None,
+    embedding_space: Optional[str] = None,
 ) -> ConversionResult:
     """Convert ``model`` (hub id or ``save_pretrained`` folder) of architecture ``arch`` for ``task``.
 
@@ -139,7 +140,8 @@ def convert(
       model: hub id or local folder (None for architectures that bring their weights).
       output: the model file to write; ``OUTPUT.parity.json`` is written beside it.
       task: what the file does (``known_tasks()``): ``image-embedding`` (default) or
-        ``image-classification`` (the architecture's classification head, labels in the file).
+        ``image-classification`` (the architecture's classification head, labels in the file)
+        or ``text-embedding`` (a CLIP text tower; ``--tower text`` on the command line).
       fmt: ``"tflite"`` or ``"onnx"``; default from the output suffix (``.onnx`` -> onnx).
       quantize: ``none``, ``fp16``, ``dynamic-int8``, ``int8`` or ``auto`` (the
         architecture's measured default).
@@ -152,6 +154,8 @@ def convert(
       loaded, reference_cache: reuse a loaded checkpoint / reference outputs across
         conversions (benchmarks, tests).
       report_path: where the parity report goes (default ``OUTPUT.parity.json``).
+      embedding_space: the embedding-space id to write instead of the checkpoint's own
+        (for towers of one model saved as separate checkpoints).
 
     Returns:
       ConversionResult(path, report_path, report, size_bytes, warnings).
@@ -175,12 +179,22 @@ def convert(
         raise ConversionOptionsError(f"--calibration-images is only used with --quantize int8, got --quantize {quant}")
     hooks.check_options(labels_locale)
     floor = hooks.floor(cfg, quant, min_cosine, min_top1)
+    if calibration_images and not hooks.calibration_folder:
+        raise ConversionOptionsError(f"--calibration-images is for image towers; {task} calibrates on its own "
+                                     f"{hooks.input_kind}s")
+    if embedding_space is not None and (not isinstance(embedding_space, str) or not embedding_space.strip()):
+        raise ConversionOptionsError(f"--embedding-space: expected a non-empty id, got {embedding_space!r}")
     _check_output(output)
 
     if loaded is None:
         progress(f"loading {cfg.name} checkpoint {model or '(bundled weights)'} ...")
         loaded = cfg.load(model)
     lm = loaded
+    if embedding_space is not None:
+        import dataclasses
+
+        lm = dataclasses.replace(lm, embedding_space=embedding_space,
+                                 warnings=[w for w in lm.warnings if "--embedding-space" not in w])
     for w in lm.warnings:
         progress(f"warning: {w}")
     calib = hooks.calibration(lm, str(calibration_images) if calibration_images else None) if quant == "int8" else None
@@ -215,6 +229,8 @@ def convert(
             "quantization": quant,
             "reference": f"{lm.source.get('reference')} (float32, transformers {_tf_version()})",
             "size_bytes": len(data),
+            "embedding_space": getattr(lm, "embedding_space", None),
+            "logit_scale": getattr(lm, "logit_scale", None),
             **report,
             "convert_seconds": round(time.perf_counter() - t_start, 2),
             "platform": platform.platform(),

@@ -26,6 +26,8 @@ __all__ = [
     "FORMATS",
     "ArchConfig",
     "LoadedModel",
+    "LoadedTextModel",
+    "TextReference",
     "register",
     "registered",
     "lookup",
@@ -56,6 +58,9 @@ class LoadedModel:
       labels: classifiers: the class names in output order (``config.id2label``).
       activation: classifiers: what the graph applies to the logits (``softmax``,
         ``sigmoid`` or ``none``), by transformers' image-classification rule.
+      embedding_space: the embedding-space id written into the file (contrastive
+        models: the same for both towers of one checkpoint), None for none.
+      logit_scale: ``exp`` of a contrastive checkpoint's logit scale, None for none.
     """
 
     module: Any
@@ -71,6 +76,56 @@ class LoadedModel:
     warnings: list[str] = field(default_factory=list)
     labels: Optional[list[str]] = None
     activation: Optional[str] = None
+    embedding_space: Optional[str] = None
+    logit_scale: Optional[float] = None
+
+
+@dataclass
+class TextReference:
+    """What the source library makes of the parity texts: vectors, and the ids its tokenizer gives.
+
+    Attributes:
+      vectors: ``[n, N]`` float32 embeddings (the source tokenizer, unpadded, with its attention mask).
+      ids: per text, the ``max_length`` ids the source tokenizer gives with
+        ``truncation=True`` and padding to ``max_length`` with the file's pad id.
+    """
+
+    vectors: np.ndarray
+    ids: list[list[int]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class LoadedTextModel:
+    """A text checkpoint loaded once (the text tower of a contrastive model).
+
+    Attributes:
+      module: torch module, int32 token ids ``[B, L]`` -> embedding ``[B, N]``.
+      reference: list of texts -> ``TextReference`` (the source library's vectors
+        and token ids, its own tokenizer included).
+      max_length: the model's sequence length L.
+      tokenizer_json: the ``tokenizer.json`` bytes that travel in the file.
+      tokenizer: the framing entry (``max_length``, ``bos_id``, ``eos_id``,
+        ``pad_id``, ``lowercase``, ``pooling``) written as ``edge_embedder.tokenizer``.
+      embedding_dim, source, license, warnings, embedding_space, logit_scale: as in :class:`LoadedModel`.
+      float_exports: the float32 export per format, kept so that converting one loaded
+        model to several quantizations exports it once.
+    """
+
+    module: Any
+    reference: Callable[[Sequence[str]], Any]
+    max_length: int
+    tokenizer_json: bytes
+    tokenizer: dict[str, Any]
+    embedding_dim: int
+    source: dict[str, Any] = field(default_factory=dict)
+    license: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
+    embedding_space: Optional[str] = None
+    logit_scale: Optional[float] = None
+    float_exports: dict[str, bytes] = field(default_factory=dict, repr=False)
 
 
 class ArchConfig:

@@ -18,7 +18,8 @@ import numpy as np
 
 from .registry import ArchConfig, LoadedModel
 
-__all__ = ["ConversionTask", "register_task", "get_task", "known_tasks", "SOURCE_KEY", "source_metadata", "cosine"]
+__all__ = ["ConversionTask", "register_task", "get_task", "known_tasks", "SOURCE_KEY", "source_metadata",
+           "contrastive_metadata", "cosine"]
 
 #: Custom metadata entry with the conversion's provenance (UTF-8 JSON).
 SOURCE_KEY = "edge_embedder.source"
@@ -32,6 +33,8 @@ class ConversionTask:
     name: ClassVar[str]
     #: What one parity input is called in reports ("image", "text", ...).
     input_kind: ClassVar[str] = "input"
+    #: Whether ``--calibration-images DIR`` can replace the task's own calibration set.
+    calibration_folder: ClassVar[bool] = True
 
     def check_options(self, labels_locale: Optional[str]) -> None:
         """Raise ``ConversionOptionsError`` for task options that do not apply (cheap, before loading)."""
@@ -126,7 +129,7 @@ def converter_version() -> str:
     return __version__
 
 
-def source_metadata(cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str) -> tuple[str, bytes]:
+def source_metadata(cfg: ArchConfig, lm: Any, fmt: str, quant: str) -> tuple[str, bytes]:
     """The ``edge_embedder.source`` custom metadata entry: provenance of the conversion."""
     source = {
         **{k: v for k, v in lm.source.items() if v is not None},
@@ -147,6 +150,18 @@ def source_metadata(cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str) -> t
     except ImportError:  # pragma: no cover
         pass
     return SOURCE_KEY, json.dumps(source, sort_keys=True).encode("utf-8")
+
+
+def contrastive_metadata(lm: Any) -> list[tuple[str, bytes]]:
+    """The embedding-space id and logit-scale custom entries of a contrastive model's tower (none when absent)."""
+    from edge_embedder.metadata import EMBEDDING_SPACE_KEY, LOGIT_SCALE_KEY
+
+    out = []
+    if getattr(lm, "embedding_space", None):
+        out.append((EMBEDDING_SPACE_KEY, str(lm.embedding_space).encode("utf-8")))
+    if getattr(lm, "logit_scale", None) is not None:
+        out.append((LOGIT_SCALE_KEY, json.dumps(float(lm.logit_scale)).encode("utf-8")))
+    return out
 
 
 def compact(values: Sequence[float]) -> tuple[float, ...]:

@@ -34,7 +34,8 @@ def _missing(modules: tuple[str, ...]) -> list[str]:
 
 def require_toolchain(cfg: Any, fmt: str, quantize: str) -> None:
     """Raise MissingDependencyError when a package the conversion needs is not installed."""
-    need: tuple[str, ...] = ("torch", "skimage")
+    # scikit-image's photos are the image tasks' parity and calibration inputs.
+    need: tuple[str, ...] = ("torch", "skimage") if getattr(cfg, "task", "image-embedding") == "image-embedding" else ("torch",)
     need += tuple(getattr(cfg, "requires_modules", ()))
     if fmt == "onnx":
         need += ("onnx", "onnxscript", "onnxruntime")

@@ -2,10 +2,12 @@
 
 The public names are re-exported here (and listed in ``__all__``); the
 subpackages ``edge_embedder.metadata``, ``edge_embedder.vision``,
-``edge_embedder.containers`` and the modules ``edge_embedder.errors``,
-``edge_embedder.exit_codes``, ``edge_embedder.files``, ``edge_embedder.folder``
-and ``edge_embedder.resources`` are public too; everything else is private.
-``import edge_embedder`` never imports torch, transformers or litert-torch.
+``edge_embedder.text``, ``edge_embedder.containers`` and the modules
+``edge_embedder.errors``, ``edge_embedder.exit_codes``, ``edge_embedder.files``,
+``edge_embedder.folder``, ``edge_embedder.resources`` and
+``edge_embedder.zero_shot`` are public too; everything else is private.
+``import edge_embedder`` never imports torch, transformers, litert-torch or
+tokenizers (the ``text`` extra is imported when a text model is opened).
 """
 
 from .containers import (
@@ -17,9 +19,10 @@ from .containers import (
     EmbeddingResult,
     ImageClassifierResult,
     ImageEmbedderResult,
+    TextEmbedderResult,
 )
 from .core.base_options import BaseOptions
-from .core.contract import ClassificationHeadSpec, ClassifierSpec, ModelSpec, OutputSpec
+from .core.contract import ClassificationHeadSpec, ClassifierSpec, ModelSpec, OutputSpec, TextModelSpec, TokenizerSpec
 from .core.live_stream import LiveStreamStats
 from .core.running_mode import RunningMode
 from .core.timing import Timings
@@ -28,6 +31,7 @@ from .errors import (
     EdgeEmbedderError,
     EmbedderClosedError,
     EmbeddingMismatchError,
+    EmbeddingSpaceMismatchError,
     ImageDecodeError,
     ImageError,
     InputContractError,
@@ -38,10 +42,12 @@ from .errors import (
     ModelLoadError,
     OptionsError,
     OutputContractError,
+    TextInputError,
     UnsupportedImageError,
 )
 from .metadata import ModelMetadata
 from .model_info import inspect_model
+from .text import TextEmbedder, TextEmbedderOptions
 from .vision import (
     Image,
     ImageClassifier,
@@ -52,6 +58,7 @@ from .vision import (
     ImageProcessingOptions,
     RectF,
 )
+from .zero_shot import ZeroShotImageClassifier, ZeroShotImageClassifierOptions
 
 __version__ = "0.1.0"
 
@@ -60,6 +67,10 @@ __all__ = [
     "ImageEmbedderOptions",
     "ImageClassifier",
     "ImageClassifierOptions",
+    "TextEmbedder",
+    "TextEmbedderOptions",
+    "ZeroShotImageClassifier",
+    "ZeroShotImageClassifierOptions",
     "BaseOptions",
     "ImageProcessingOptions",
     "RectF",
@@ -73,6 +84,7 @@ __all__ = [
     "Classifications",
     "ClassificationResult",
     "ImageClassifierResult",
+    "TextEmbedderResult",
     "BatchItem",
     "LiveStreamStats",
     "Timings",
@@ -80,6 +92,8 @@ __all__ = [
     "OutputSpec",
     "ClassifierSpec",
     "ClassificationHeadSpec",
+    "TextModelSpec",
+    "TokenizerSpec",
     "ModelMetadata",
     "inspect_model",
     "EdgeEmbedderError",
@@ -94,7 +108,9 @@ __all__ = [
     "ImageError",
     "ImageDecodeError",
     "UnsupportedImageError",
+    "TextInputError",
     "OptionsError",
     "EmbeddingMismatchError",
+    "EmbeddingSpaceMismatchError",
     "EmbedderClosedError",
 ]

@@ -17,9 +17,10 @@ against MediaPipe's ``ValueError`` keeps working::
     ├── ImageError                    (ValueError)
     │   ├── ImageDecodeError                         corrupt, truncated or non-image file
     │   └── UnsupportedImageError                    dtype / channel layout that has no single meaning
+    ├── TextInputError                (TypeError)    a text to embed is not a str (or a batch not a sequence of str)
     ├── OptionsError                  (ValueError)   an option out of its range (ROI, rotation, threads)
     ├── EmbeddingMismatchError        (ValueError)   cosine similarity of incompatible embeddings
-    │   └── EmbeddingSpaceMismatchError              vectors (or models) from different embedding spaces
+    │   └── EmbeddingSpaceMismatchError              vectors, queries or models (towers) from different embedding spaces
     ├── EmbedderClosedError           (RuntimeError) the embedder was used after close()
     ├── IndexFormatError              (ValueError)   an index file that is truncated, corrupt or not an index
     └── MissingDependencyError        (ImportError)  an optional extra is not installed (names it);
@@ -46,10 +47,11 @@ __all__ = [
     "ImageError",
     "ImageDecodeError",
     "UnsupportedImageError",
+    "TextInputError",
     "OptionsError",
     "EmbeddingMismatchError",
-    "EmbedderClosedError",
     "EmbeddingSpaceMismatchError",
+    "EmbedderClosedError",
     "IndexFormatError",
     "MissingDependencyError",
     "first_line",
@@ -114,6 +116,10 @@ class UnsupportedImageError(ImageError):
     """The pixel data has a type or layout whose meaning is ambiguous."""
 
 
+class TextInputError(EdgeEmbedderError, TypeError):
+    """The text to embed or tokenize is not a ``str`` (or the batch is not a sequence of ``str``)."""
+
+
 class OptionsError(EdgeEmbedderError, ValueError):
     """An option is out of its allowed range."""
 
@@ -122,12 +128,17 @@ class EmbeddingMismatchError(EdgeEmbedderError, ValueError):
     """Two embeddings cannot be compared (size, quantization or zero norm)."""
 
 
+class EmbeddingSpaceMismatchError(EmbeddingMismatchError):
+    """Vectors, a query or two models (towers) from different embedding spaces would be compared.
+
+    A space is a model and one of its heads. Every model file has an embedding-space id (``embedding_space_id``): the
+    converters write the same id into both towers of one CLIP checkpoint;
+    files without one get ``sha256:<the file's sha256>``, a space of their own.
+    """
+
+
 class EmbedderClosedError(EdgeEmbedderError, RuntimeError):
     """The embedder was used after ``close()``."""
-
-
-class EmbeddingSpaceMismatchError(EmbeddingMismatchError):
-    """Vectors, a query or two models come from different embedding spaces (model or head)."""
 
 
 class IndexFormatError(EdgeEmbedderError, ValueError):

@@ -39,13 +39,11 @@ approximate index or a Parquet file is used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
 import uuid
 import warnings
-import weakref
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +56,6 @@ from .errors import (
     EmbeddingMismatchError,
     EmbeddingSpaceMismatchError,
     IndexFormatError,
-    MetadataError,
     MissingDependencyError,
     OptionsError,
 )
@@ -69,7 +66,6 @@ __all__ = [
     "SearchResult",
     "embedding_space_id",
     "embedder_space_id",
-    "SPACE_KEY",
     "INDEX_FORMAT",
     "APPROXIMATE_MIN_ELEMENTS",
     "STORAGE_DTYPES",
@@ -81,8 +77,6 @@ __all__ = [
     "display_path",
 ]
 
-#: Custom metadata entry of a model file naming its embedding space (UTF-8).
-SPACE_KEY = "edge_embedder.embedding_space"
 #: The ``format`` field written into index files.
 INDEX_FORMAT = "edge_embedder.index/1"
 #: Rows x dimensions from which ``approximate="auto"`` uses the HNSW graph (and
@@ -106,12 +100,12 @@ _MIN_ROWS_PER_THREAD = 8192
 # -- embedding-space ids --------------------------------------------------------
 
 
-def embedding_space_id(model_sha256: str, metadata: Any, head: Union[int, str]) -> str:
-    """The embedding-space id of one head of a model.
+def embedding_space_id(model_sha256: str, metadata: Any, head: Union[int, str] = 0) -> str:
+    """The embedding-space id of one head of a model (the rule of ``ImageEmbedder.embedding_space_id``).
 
     The model's custom metadata entry ``edge_embedder.embedding_space`` when
-    present (models whose image and text towers share a space carry the same
-    entry), else ``"sha256:<model_sha256>#<head>"``.
+    present (both towers of a CLIP checkpoint carry the same one), else
+    ``"sha256:<model_sha256>"``; head ``h`` other than 0 adds ``"#h"``.
 
     Args:
       model_sha256: hex sha256 of the model file.
@@ -121,58 +115,23 @@ def embedding_space_id(model_sha256: str, metadata: Any, head: Union[int, str]) 
     Raises:
       MetadataError: the metadata entry is not UTF-8 text or is empty.
     """
-    raw = metadata.custom(SPACE_KEY) if metadata is not None else None
-    if raw is not None:
-        try:
-            text = bytes(raw).decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise MetadataError(f"custom metadata {SPACE_KEY!r}: expected UTF-8 text, got {bytes(raw)[:40]!r}") from None
-        if not text:
-            raise MetadataError(f"custom metadata {SPACE_KEY!r}: expected a non-empty id, got an empty one")
-        return text
-    return f"sha256:{model_sha256}#{head}"
+    from .core.contract import declared_embedding_space
+    from .core.task import embedding_space_id as space_rule
 
-
-_SHA_CACHE: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
-
-
-def embedder_sha256(embedder: Any) -> str:
-    """sha256 of the model an :class:`~edge_embedder.ImageEmbedder` runs (cached per embedder).
-
-    TFLite backends keep the model bytes (``backend.model_bytes``); for other
-    backends the bytes come from ``model_asset_buffer`` or the model file.
-    """
-    try:
-        return _SHA_CACHE[embedder]
-    except (KeyError, TypeError):
-        pass
-    data = getattr(embedder.backend, "model_bytes", None)
-    if data is None:
-        base = embedder.options.base_options
-        if base.model_asset_buffer is not None:
-            data = bytes(base.model_asset_buffer)
-        else:
-            sha = _sha256_file(base.model_asset_path)
-    if data is not None:
-        sha = hashlib.sha256(data).hexdigest()
-    try:
-        _SHA_CACHE[embedder] = sha
-    except TypeError:
-        pass
-    return sha
+    return space_rule(model_sha256, declared_embedding_space(metadata), int(head))
 
 
 def embedder_space_id(embedder: Any, head: int = 0) -> str:
-    """:func:`embedding_space_id` of head ``head`` of an ``ImageEmbedder``."""
-    return embedding_space_id(embedder_sha256(embedder), embedder.metadata, head)
+    """:func:`embedding_space_id` of head ``head`` of an ``ImageEmbedder`` (its model bytes hashed once)."""
+    from .core.task import embedding_space_id as space_rule
+
+    return space_rule(embedder.model_sha256, embedder.model_spec.embedding_space, head)
 
 
-def _sha256_file(path: Any) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _is_model_space(space: str, model_sha256: str) -> bool:
+    """Whether ``space`` is one of the fallback ids of the model with this sha256 (any head)."""
+    own = f"sha256:{model_sha256}"
+    return space == own or space.startswith(own + "#")
 
 
 # -- results ----------------------------------------------------------------------
@@ -849,7 +808,7 @@ class EmbeddingIndex:
         mine = self.space
         if mine is None:
             sha = self.model_sha256
-            if sha and space.startswith("sha256:") and not space.startswith(f"sha256:{sha}#"):
+            if sha and space.startswith("sha256:") and not _is_model_space(space, sha):
                 raise EmbeddingSpaceMismatchError(
                     f"query space {space!r} is from another model than the index (model sha256 {sha[:12]}...)"
                 )
@@ -870,10 +829,10 @@ class EmbeddingIndex:
             self.check_space(embedder_space_id(embedder, head))
             return
         sha = self.model_sha256
-        if sha and embedder_sha256(embedder) != sha:
+        if sha and embedder.model_sha256 != sha:
             raise EmbeddingSpaceMismatchError(
                 f"the index was built by another model (sha256 {sha[:12]}..., this embedder's "
-                f"{embedder_sha256(embedder)[:12]}...)"
+                f"{embedder.model_sha256[:12]}...)"
             )
         heads = embedder.model_spec.outputs
         if self.head_name and head < len(heads) and (heads[head].name or str(head)) != self.head_name:

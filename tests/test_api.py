@@ -15,14 +15,16 @@ from .conftest import ROOT
 
 DOCUMENTED = {
     "ImageEmbedder", "ImageEmbedderOptions", "BaseOptions", "ImageProcessingOptions", "RectF", "RunningMode",
-    "Image", "ImageLike", "Embedding", "EmbeddingResult", "ImageEmbedderResult", "BatchItem", "LiveStreamStats",
-    "Timings", "ModelSpec", "OutputSpec", "ModelMetadata", "inspect_model",
+    "Image", "ImageLike", "Embedding", "EmbeddingResult", "ImageEmbedderResult", "TextEmbedderResult", "BatchItem",
+    "LiveStreamStats", "Timings", "ModelSpec", "OutputSpec", "TextModelSpec", "TokenizerSpec", "ModelMetadata",
+    "inspect_model",
     "ImageClassifier", "ImageClassifierOptions", "Category", "Classifications", "ClassificationResult",
     "ImageClassifierResult", "ClassifierSpec", "ClassificationHeadSpec",
+    "TextEmbedder", "TextEmbedderOptions", "ZeroShotImageClassifier", "ZeroShotImageClassifierOptions",
     "EdgeEmbedderError", "ModelError", "ModelLoadError", "MetadataError", "ModelContractError",
     "InputContractError", "OutputContractError", "BackendUnavailableError", "MissingDependencyError",
-    "ImageError", "ImageDecodeError", "UnsupportedImageError", "OptionsError", "EmbeddingMismatchError",
-    "EmbedderClosedError",
+    "ImageError", "ImageDecodeError", "UnsupportedImageError", "TextInputError", "OptionsError",
+    "EmbeddingMismatchError", "EmbeddingSpaceMismatchError", "EmbedderClosedError",
 }
 
 
@@ -55,6 +57,8 @@ def test_import_does_not_import_heavy_tools():
 
 
 def test_error_tree_derives_from_builtins():
+    assert issubclass(ee.TextInputError, TypeError)
+    assert issubclass(ee.EmbeddingSpaceMismatchError, ee.EmbeddingMismatchError)
     assert issubclass(ee.ModelContractError, ValueError)
     assert issubclass(ee.InputContractError, ee.ModelContractError)
     assert issubclass(ee.ImageDecodeError, ValueError)

@@ -38,12 +38,17 @@ QUANTS = ("none", "fp16", "dynamic-int8", "int8")
 FORMATS = ("tflite", "onnx")
 HF_ARCHS = ("vit", "clip")
 
-# Every registered architecture must appear here with the test that converts it
+# Every registered (task, architecture) must appear here with the test that converts it
 # (test_registry_is_complete fails otherwise).
 ARCH_TESTS = {
-    "vit": "test_conversion_passes_contract_and_floor[vit-*]",
-    "clip": "test_conversion_passes_contract_and_floor[clip-*]",
-    "efficientnet-lite0": "test_efficientnet_lite0_fp32",
+    ("image-embedding", "vit"): "test_conversion_passes_contract_and_floor[vit-*]",
+    ("image-embedding", "clip"): "test_conversion_passes_contract_and_floor[clip-*]",
+    ("image-embedding", "efficientnet-lite0"): "test_efficientnet_lite0_fp32",
+    ("text-embedding", "clip"): "test_text_converters.py::test_every_format_and_quantization[*]",
+    ("image-classification", "vit"): "test_convert_classifier.py::test_fp32_matches_the_pipeline[*]",
+    ("image-classification", "clip"): "test_convert_classifier.py::test_clip_classifier",
+    ("image-classification", "efficientnet-lite0"):
+        "test_convert_classifier.py::test_efficientnet_lite0_classifier_rebuilds_the_shipped_file",
 }
 
 
@@ -149,10 +154,10 @@ def converted(checkpoints, tmp_path_factory):
 
 def test_registry_is_complete():
     from edge_embedder.convert.architectures import known_architectures
+    from edge_embedder.convert.tasks import known_tasks
 
-    assert set(known_architectures()) == set(ARCH_TESTS), (
-        "every registered architecture needs a conversion test listed in ARCH_TESTS"
-    )
+    registered = {(task, name) for task in known_tasks() for name in known_architectures(task)}
+    assert registered == set(ARCH_TESTS), "every registered architecture needs a conversion test listed in ARCH_TESTS"
 
 
 def test_registry_configs_are_declarative():
@@ -291,11 +296,17 @@ def test_metadata_tflite(converted, checkpoints):
     src = md.custom_json(SOURCE_KEY)
     assert src["checkpoint"] == str(checkpoints["clip"]) and src["quantization"] == "none"
     assert src["reference"] == "CLIPModel.get_image_features"
+    # a contrastive checkpoint: the embedding-space id and exp(logit_scale) travel in the image tower too
+    from edge_embedder.metadata import EMBEDDING_SPACE_KEY, LOGIT_SCALE_KEY
+
+    assert md.custom_text(EMBEDDING_SPACE_KEY).startswith("weights-sha256:")
+    assert md.custom_json(LOGIT_SCALE_KEY) == pytest.approx(1 / 0.07, rel=1e-4)  # CLIP's initial logit scale
 
     vit = read_tflite_metadata(converted("vit", "tflite", "int8").read_bytes())
     assert vit.inputs[0].normalization is None  # uint8 raw pixels: normalization is inside the model
     assert vit.custom_json(RECIPE_KEY)["resize"] == "stretch"
     assert vit.outputs[0].name == "pooler_output"
+    assert vit.custom(EMBEDDING_SPACE_KEY) is None and vit.custom(LOGIT_SCALE_KEY) is None  # not contrastive
 
 
 def test_int8_tflite_takes_raw_pixels(converted):

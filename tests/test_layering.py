@@ -30,9 +30,9 @@ APP = ("edge_embedder.cli", "edge_embedder.__main__")
 #: What the tooling may import from the runtime: modules whose ``__all__`` is the public API.
 PUBLIC_MODULES = {
     "edge_embedder", "edge_embedder.errors", "edge_embedder.exit_codes", "edge_embedder.files",
-    "edge_embedder.argtypes", "edge_embedder.metadata", "edge_embedder.vision", "edge_embedder.containers",
-    "edge_embedder.resources", "edge_embedder.folder", "edge_embedder.progress", "edge_embedder.search",
-    "edge_embedder.integrations.ray",
+    "edge_embedder.argtypes", "edge_embedder.metadata", "edge_embedder.vision", "edge_embedder.text",
+    "edge_embedder.containers", "edge_embedder.resources", "edge_embedder.folder", "edge_embedder.progress",
+    "edge_embedder.search", "edge_embedder.integrations.ray", "edge_embedder.zero_shot",
 }
 
 
@@ -152,7 +152,8 @@ def test_tooling_uses_the_runtime_public_api_only():
 def test_core_knows_no_task():
     bad = [f"{m}:{line} imports {t}" for m in MODULES if m.startswith("edge_embedder.core")
            for t, _, line in _imports(m)
-           if (_internal(t) or "").startswith(("edge_embedder.vision", "edge_embedder.text", "edge_embedder.folder"))]
+           if (_internal(t) or "").startswith(("edge_embedder.vision", "edge_embedder.text", "edge_embedder.folder",
+                                              "edge_embedder.zero_shot"))]
     assert not bad, bad
 
 

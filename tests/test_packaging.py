@@ -22,6 +22,7 @@ except ImportError:  # Python < 3.11
 
 pytestmark = pytest.mark.slow
 
+
 def test_pyproject_lists_every_package_folder():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
@@ -102,3 +103,21 @@ def test_convert_without_the_toolchain_names_the_extra(run_installed, tmp_path):
     assert not (tmp_path / "y.tflite").exists()
     r = run_installed(["edge-embedder", "convert", "--help"], tmp_path, block="torch,transformers,litert_torch")
     assert r.returncode == 0 and "--quantize" in r.stdout
+
+
+def test_installed_text_commands_without_tokenizers_name_the_extra(run_installed, tmp_path):
+    """A text model with the wheel: the templates data ships, and no `tokenizers` is one line, exit 5."""
+    pytest.importorskip("onnx")
+    from .text_models import onnx_text_model
+
+    onnx_text_model(tmp_path / "text.onnx")
+    r = run_installed(["python", "-c", "from edge_embedder.zero_shot import OPENAI_IMAGENET_TEMPLATES as T; print(len(T))"],
+                      tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "80", r.stderr
+    r = run_installed(["edge-embedder", "embed-text", "a photo of a cat", "--model", "text.onnx"], tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["token_count"] == 7, r.stderr
+    r = run_installed(["edge-embedder", "embed-text", "a photo of a cat", "--model", "text.onnx"], tmp_path,
+                      block="tokenizers")
+    assert r.returncode == 5, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "edge-embedder[text]" in lines[0] and "Traceback" not in r.stderr

@@ -64,7 +64,7 @@ def test_ray_paths_two_actors_equal_embed_dir(local_ray, photo_dir, tmp_path, fp
     tsv = (tmp_path / "ray.parquet.skipped.tsv").read_text(errors="surrogateescape").splitlines()
     assert len(tsv) == 1 + len(BAD)
     index = _check(ref, tmp_path / "ray.parquet")
-    assert index.space == f"sha256:{index.model_sha256}#0" and index.head_name == "embedding"
+    assert index.space == f"sha256:{index.model_sha256}" and index.head_name == "embedding"
     assert index.search_image(fp32_embedder, files[0], k=1)[0].path == files[0]
 
 

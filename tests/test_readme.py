@@ -11,16 +11,34 @@ import pytest
 
 from .conftest import ROOT
 
-BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+BASH = "\n".join(re.findall(r"```bash\n(.*?)```", README, flags=re.S))
 
 
 def test_readme_has_examples():
     assert len(BLOCKS) >= 4
 
 
+def test_readme_builds_the_tiny_clip_pair_as_the_tests_do():
+    """The README's text-tower step is the one conftest's ``clip_pair`` runs (tests/text_models.py)."""
+    from .text_models import README_COMMANDS
+
+    for cmd in README_COMMANDS:
+        line = ("python -m edge_embedder.convert." if cmd[0] == "tiny_clip" else "edge-embedder ") + " ".join(cmd)
+        assert line in BASH, f"README lacks the step: {line}"
+
+
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_python_example_runs(index, tmp_path):
+def test_readme_python_example_runs(index, tmp_path, request):
     code = BLOCKS[index]
+    if "tiny-clip-text.tflite" in code:
+        # The README makes them with the tiny_clip + convert --tower image / --tower text step (conftest's clip_pair).
+        import shutil
+
+        pair = request.getfixturevalue("clip_pair")
+        for key in ("image", "text"):
+            shutil.copy(pair[key], tmp_path / pair[key].name)
     if "efficientnet_lite0.onnx" in code:
         # The README makes it with `edge-embedder convert --arch efficientnet-lite0 --format onnx`.
         from edge_embedder.cli import main

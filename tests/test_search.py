@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,8 +25,8 @@ from edge_embedder.errors import (
     OptionsError,
 )
 from edge_embedder.folder import embed_dir
-from edge_embedder.metadata import ModelMetadata
-from edge_embedder.search import SPACE_KEY, EmbeddingIndex, embedder_space_id, embedding_space_id
+from edge_embedder.metadata import EMBEDDING_SPACE_KEY, ModelMetadata
+from edge_embedder.search import EmbeddingIndex, embedder_space_id, embedding_space_id
 
 from .conftest import DATA, FP32_MODEL, INT8_MODEL, ROOT
 
@@ -83,21 +84,25 @@ def _reference_top(x, q, k):
 
 def test_embedding_space_id_prefers_the_models_metadata_entry():
     assert embedding_space_id("ab" * 32, None, 1) == f"sha256:{'ab' * 32}#1"
-    md = ModelMetadata(custom_metadata=((SPACE_KEY, b"clip-vit-b32/openai"),))
+    md = ModelMetadata(custom_metadata=((EMBEDDING_SPACE_KEY, b"clip-vit-b32/openai"),))
     assert embedding_space_id("ab" * 32, md, 0) == "clip-vit-b32/openai"
-    assert embedding_space_id("ab" * 32, ModelMetadata(), 0) == f"sha256:{'ab' * 32}#0"
-    with pytest.raises(MetadataError):
-        embedding_space_id("ab" * 32, ModelMetadata(custom_metadata=((SPACE_KEY, b"\xff\xfe"),)), 0)
+    assert embedding_space_id("ab" * 32, md, 2) == "clip-vit-b32/openai#2"
+    assert embedding_space_id("ab" * 32, ModelMetadata(), 0) == f"sha256:{'ab' * 32}"
+    for bad in (b"\xff\xfe", b"  "):
+        with pytest.raises(MetadataError):
+            embedding_space_id("ab" * 32, ModelMetadata(custom_metadata=((EMBEDDING_SPACE_KEY, bad),)), 0)
 
 
 def test_embedder_space_id_hashes_the_model_file(fp32_embedder, int8_embedder):
-    assert embedder_space_id(fp32_embedder) == f"sha256:{_sha(FP32_MODEL)}#0"
-    assert embedder_space_id(int8_embedder) == f"sha256:{_sha(INT8_MODEL)}#0"
+    assert embedder_space_id(fp32_embedder) == f"sha256:{_sha(FP32_MODEL)}"
+    assert embedder_space_id(int8_embedder) == f"sha256:{_sha(INT8_MODEL)}"
+    # One rule: the index's id of head 0 is the embedder's own embedding_space_id.
+    assert embedder_space_id(fp32_embedder) == fp32_embedder.embedding_space_id
 
 
 def test_embed_dir_output_records_space_sizes_and_mtimes(built, photos):
     with np.load(built) as z:
-        assert str(z["embedding_space"]) == f"sha256:{_sha(FP32_MODEL)}#0"
+        assert str(z["embedding_space"]) == f"sha256:{_sha(FP32_MODEL)}"
         assert str(z["model_sha256"]) == _sha(FP32_MODEL) and str(z["head_name"]) == "embedding"
         for p, size, mtime in zip(z["paths"], z["sizes"], z["mtimes_ns"]):
             st = os.stat(str(p))
@@ -239,7 +244,7 @@ def test_queries_from_another_space_are_refused(built, fp32_embedder, int8_embed
 
 
 class _FakeTextEmbedder:
-    """Stands in for the coming TextEmbedder: embed(text) and an embedding_space_id."""
+    """Any object with embed(text) and an embedding_space_id is a text embedder to search_text."""
 
     def __init__(self, space, vector):
         self.embedding_space_id, self._v = space, vector
@@ -443,7 +448,9 @@ def test_cli_search_errors_are_one_line_with_exit_codes(built, tmp_path, capsys)
     cases = [
         (["--image", str(bad)], 4),
         (["--image", str(DATA / "coffee.png"), "--model", str(INT8_MODEL)], 3),  # another model's space
-        (["--text", "a cat"], 2),  # no text embedder yet
+        (["--text", "a cat"], 2),  # no --text-model
+        (["--text", "a cat", "--text-model", str(DATA / "missing.tflite")], 3),
+        (["--image", str(DATA / "coffee.png"), "--text-model", str(FP32_MODEL)], 2),  # --text-model without --text
     ]
     for extra, code in cases:
         assert main(["search", str(built)] + extra) == code
@@ -453,6 +460,45 @@ def test_cli_search_errors_are_one_line_with_exit_codes(built, tmp_path, capsys)
     cut.write_bytes(built.read_bytes()[:3000])
     assert main(["search", str(cut), "--image", str(DATA / "coffee.png")]) == 4  # an index file that cannot be used: an input error
     assert "truncated" in capsys.readouterr().err
+
+
+def test_text_queries_through_the_clip_text_tower(clip_pair, photos, tmp_path, capsys):
+    """An index built by CLIP's image tower answers text queries of its text tower (one embedding space)."""
+    from edge_embedder import TextEmbedder
+
+    out = tmp_path / "clip.npz"
+    assert main(["index", str(photos), "-o", str(out), "--model", str(clip_pair["image"])]) == 1  # broken.jpg skipped
+    capsys.readouterr()
+    index = EmbeddingIndex.load(out)
+    with ImageEmbedder.create_from_model_path(clip_pair["image"]) as img, \
+            TextEmbedder.create_from_model_path(clip_pair["text"]) as text:
+        assert index.space == img.embedding_space_id == text.embedding_space_id
+        assert index.space.startswith("weights-sha256:")
+        q = l2_normalize(text.embed("a photo of a cat").embeddings[0].embedding)
+        want = {}
+        for name in NAMES:
+            v = l2_normalize(img.embed(photos / f"{name}.png").embeddings[0].embedding)
+            want[name] = float(np.dot(q, v))
+        hits = index.search_text(text, "a photo of a cat", k=4)
+    order = sorted(want, key=lambda n: -want[n])
+    assert [os.path.basename(h.path) for h in hits] == [f"{n}.png" for n in order]
+    for h in hits:
+        assert h.score == pytest.approx(want[os.path.basename(h.path)[:-4]], abs=_FLOAT32_TOLERANCE)
+    assert main(["search", str(out), "--text", "a photo of a cat", "--text-model", str(clip_pair["text"]),
+                 "--output", "json", "-k", "2"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert [os.path.basename(h["path"]) for h in cli] == [f"{n}.png" for n in order[:2]]
+
+
+def test_text_queries_of_another_space_are_refused(clip_pair, built, capsys):
+    from edge_embedder import TextEmbedder
+
+    with TextEmbedder.create_from_model_path(clip_pair["text"]) as text:
+        with pytest.raises(EmbeddingSpaceMismatchError, match="differs from the index"):
+            EmbeddingIndex.load(built).search_text(text, "a cat")
+    assert main(["search", str(built), "--text", "a cat", "--text-model", str(clip_pair["text"])]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "differs from the index" in err[0]
 
 
 def test_cli_search_with_a_vector_file(built, tmp_path, capsys, fp32_embedder):

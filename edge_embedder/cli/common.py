@@ -22,7 +22,9 @@ __all__ = [
     "check_output_folder",
     "add_folder_args",
     "folder_threads",
+    "make_text_embedder",
     "processing_options",
+    "write_output",
 ]
 
 
@@ -63,6 +65,26 @@ def make_embedder(args: argparse.Namespace, *, l2: bool = False, quantize: bool 
         **options,
     )
     return ImageEmbedder.create_from_options(opts)
+
+
+def make_text_embedder(model: str, threads: Optional[int], *, l2: bool = False, quantize: bool = False) -> Any:
+    """A TextEmbedder on ``model`` with ``threads`` (MissingDependencyError without the text extra)."""
+    from ..core.base_options import BaseOptions
+    from ..text import TextEmbedder, TextEmbedderOptions
+
+    opts = TextEmbedderOptions(base_options=BaseOptions(model_asset_path=model, num_threads=threads),
+                               l2_normalize=l2, quantize=quantize)
+    return TextEmbedder.create_from_options(opts)
+
+
+def write_output(text: str, out: Optional[str]) -> None:
+    """``text`` to the file ``out`` (atomically) or to stdout."""
+    from ..files import atomic_write
+
+    if out:
+        atomic_write(out, text.encode("utf-8") + b"\n")
+    else:
+        print(text)
 
 
 def processing_options(args: argparse.Namespace) -> Optional[Any]:

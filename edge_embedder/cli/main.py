@@ -16,7 +16,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from ..exit_codes import ExitCode
-from . import classify, demo, embed, embed_dir, index, inspect_cmd, search, similarity
+from . import classify, demo, embed, embed_dir, embed_text, index, inspect_cmd, search, similarity, zero_shot_cmd
 from .common import CliError
 
 __all__ = ["build_parser", "main"]
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="edge-embedder",
-        description="On-device image embeddings and classification with TFLite / ONNX models.",
+        description="On-device image and text embeddings, classification and search with TFLite / ONNX models.",
         epilog=_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show debug messages, the interpreter's own start-up lines and Python warnings in full")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (demo, embed, embed_dir, index, search, similarity, classify, inspect_cmd):
+    for module in (demo, embed, embed_dir, embed_text, index, search, similarity, classify, zero_shot_cmd, inspect_cmd):
         module.add_parser(sub)
     add_convert_parser(sub)
     add_bench_parser(sub)

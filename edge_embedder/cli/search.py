@@ -29,12 +29,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("index", metavar="INDEX", help="index file (.npz / .parquet from embed-dir or index)")
     q = p.add_mutually_exclusive_group(required=True)
     q.add_argument("--image", metavar="IMAGE", help="query image, embedded with the index's model")
-    q.add_argument("--text", metavar="TEXT", help="query text (needs a text embedder of the index's space)")
+    q.add_argument("--text", metavar="TEXT", help="query text, embedded with --text-model (the text tower of the "
+                   "checkpoint whose image tower built the index)")
     q.add_argument("--vector", metavar="FILE", help="query vector: .npy, or a JSON list of numbers")
     p.add_argument("-k", type=positive_int, default=10, help="number of results (default 10)")
     p.add_argument("--output", choices=("text", "json"), default="text", help="text (rank, score, path) or json")
     p.add_argument("--model", "-m", help="model for --image (default: the model recorded in the index, "
                                          "else the shipped EfficientNet-Lite0 fp32)")
+    p.add_argument("--text-model", metavar="MODEL", help="text model for --text (.tflite / .onnx CLIP text tower of "
+                   "the index's embedding space; needs the [text] extra)")
     p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads")
     p.add_argument("--head", default=None, metavar="INDEX|NAME", help="model head for --image (default: the index's)")
     p.add_argument("--space", help="embedding-space id of --vector; refused when it is not the index's")
@@ -48,15 +51,19 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..search import EmbeddingIndex, display_path
 
+    if args.text is not None and not args.text_model:
+        raise CliError("--text needs --text-model (the text tower of the checkpoint whose image tower built the "
+                       "index)", ExitCode.USAGE)
+    if args.text_model and args.text is None:
+        raise CliError("--text-model is for --text queries", ExitCode.USAGE)
     index = EmbeddingIndex.load(args.index, approximate="always" if args.approximate else "auto")
     exact = True if args.exact else (False if args.approximate else None)
     if args.text is not None:
-        raise CliError(
-            "--text needs a text embedder (a CLIP-style text tower sharing the index's embedding space); "
-            "this version of edge_embedder ships none yet: query with --image or --vector",
-            ExitCode.USAGE,
-        )
-    if args.vector is not None:
+        from .common import make_text_embedder
+
+        with make_text_embedder(args.text_model, args.threads) as text_embedder:
+            hits = index.search_text(text_embedder, args.text, args.k, exact=exact)
+    elif args.vector is not None:
         vec = _read_vector(args.vector)
         hits = index.search(vec, args.k, space=args.space, exact=exact)
     else:

@@ -6,9 +6,11 @@ from .embedding_result import (
     Embedding,
     EmbeddingResult,
     ImageEmbedderResult,
+    TextEmbedderResult,
     VectorLike,
     cosine_similarity,
     dequantize,
+    head_embeddings,
     l2_normalize,
     quantize,
 )
@@ -22,9 +24,11 @@ __all__ = [
     "Embedding",
     "EmbeddingResult",
     "ImageEmbedderResult",
+    "TextEmbedderResult",
     "VectorLike",
     "cosine_similarity",
     "dequantize",
+    "head_embeddings",
     "l2_normalize",
     "quantize",
 ]

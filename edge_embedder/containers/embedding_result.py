@@ -10,7 +10,7 @@ and returns int8 values.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -20,7 +20,9 @@ __all__ = [
     "Embedding",
     "EmbeddingResult",
     "ImageEmbedderResult",
+    "TextEmbedderResult",
     "VectorLike",
+    "head_embeddings",
     "cosine_similarity",
     "dequantize",
     "l2_normalize",
@@ -70,6 +72,21 @@ class EmbeddingResult:
 ImageEmbedderResult = EmbeddingResult
 
 
+@dataclass(frozen=True)
+class TextEmbedderResult(EmbeddingResult):
+    """All heads of one embedded text: an :class:`EmbeddingResult` that also says how the text fit.
+
+    Attributes:
+      truncated: the text had more tokens than the model's sequence length and
+        was cut (the end-of-text token is kept last, as transformers'
+        ``CLIPTokenizerFast(..., truncation=True)`` does).
+      token_count: ids before the padding, start- and end-of-text tokens included.
+    """
+
+    truncated: bool = False
+    token_count: int = 0
+
+
 def dequantize(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return ((raw.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)).reshape(-1)
 
@@ -85,6 +102,28 @@ def quantize(v: np.ndarray) -> np.ndarray:
     x = v.astype(np.float64) * 128.0
     r = np.sign(x) * np.floor(np.abs(x) + 0.5)  # halves away from zero
     return np.clip(r, -128, 127).astype(np.int8)
+
+
+def head_embeddings(raw: Sequence[np.ndarray], heads: Iterable[Any], l2: bool, q: bool) -> list[Embedding]:
+    """One :class:`Embedding` per head from a model's raw batch-1 outputs (every embedding task's postprocessing).
+
+    ``heads`` are the model spec's output specs (``index``, ``name``, ``dtype``,
+    ``scale``, ``zero_point``): uint8 outputs are dequantized, then optional L2
+    normalization, then optional scalar quantization.
+    """
+    out = []
+    for head in heads:
+        t = raw[head.index]
+        if head.dtype == np.uint8:
+            v = dequantize(t, head.scale, head.zero_point)
+        else:
+            v = t.reshape(-1).astype(np.float32, copy=False)
+        if l2:
+            v = l2_normalize(v)
+        if q:
+            v = quantize(v)
+        out.append(Embedding(v, head.index, head.name))
+    return out
 
 
 VectorLike = Union[Embedding, np.ndarray, bytes, Sequence[float]]

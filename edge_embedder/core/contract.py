@@ -3,7 +3,8 @@
 Run once at load time. Combines the backend's tensor details with the model's
 metadata into one immutable :class:`ModelSpec` that pre- and postprocessing
 consume; nothing on the per-call path re-reads metadata. Each task picks the
-rule set of its input and output kinds (:func:`check_image_embedder`).
+rule set of its input and output kinds (:func:`check_image_embedder`,
+:func:`check_text_embedder`).
 
 The rules (each message says expected vs actual):
 
@@ -15,10 +16,14 @@ Image input
   * float32 input needs NormalizationOptions (1 or 3 means and stds, stds
     non-zero) in the metadata; uint8 input is fed raw pixels
   * when the metadata names a colour space it is RGB
+Text input (token ids)
+  * exactly one input tensor
+  * dtype int32 or int64
+  * shape [1, L]: rank 2, batch 1, a fixed sequence length L >= 2
 Embedding outputs
   * at least one output tensor
   * each dtype uint8 or float32; uint8 outputs carry quantization params
-  * each shape [1, N] or [1, 1, 1, N]
+  * each shape [1, N] or [1, 1, 1, N] (text models: [1, N])
 Classification outputs (the embedding-output rules, and per output)
   * each ``TENSOR_AXIS_LABELS`` file has exactly N labels (one per class);
     the first one gives the category names, the others display names by locale
@@ -28,6 +33,11 @@ Classification outputs (the embedding-output rules, and per output)
 Metadata
   * when present, as many input / output tensor metadata as tensors
   * a preprocessing recipe, when present, is valid and ends at the input size
+  * text models: metadata present, with the tokenizer entry
+    (``edge_embedder.tokenizer``: max_length, bos / eos / pad ids, lowercase)
+    whose max_length is L, and the tokenizer file it names packed in the model
+  * an embedding-space id, when present, is a non-empty string; a logit
+    scale, when present, is a finite number > 0
 """
 
 from __future__ import annotations
@@ -40,7 +50,10 @@ import numpy as np
 
 from ..errors import InputContractError, MetadataError, ModelContractError, OutputContractError
 from ..metadata import (
+    EMBEDDING_SPACE_KEY,
+    LOGIT_SCALE_KEY,
     RECIPE_KEY,
+    TOKENIZER_KEY,
     CalibrationParams,
     ModelMetadata,
     NormalizationOptions,
@@ -51,11 +64,13 @@ from ..metadata import (
 from .backends.base import Backend, TensorSpec
 from .recipe import DEFAULT_RECIPE, Recipe
 
-__all__ = ["ModelSpec", "OutputSpec", "check_image_embedder", "check_contract", "ClassifierSpec",
-           "ClassificationHeadSpec", "LabelFile", "ScoreCalibrationSpec", "check_image_classifier",
-           "has_classification_metadata"]
+__all__ = ["ModelSpec", "OutputSpec", "TextModelSpec", "TokenizerSpec", "check_image_embedder", "check_contract",
+           "check_text_embedder", "check_text_contract", "ClassifierSpec", "ClassificationHeadSpec", "LabelFile",
+           "ScoreCalibrationSpec", "check_image_classifier", "has_classification_metadata",
+           "declared_embedding_space"]
 
 _INPUT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+_TEXT_INPUT_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 _OUTPUT_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
 
 
@@ -71,18 +86,10 @@ class OutputSpec:
     zero_point: int
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything an image task needs to know about a model, checked."""
+class _Heads:
+    """The output-head lookup both specs share (``outputs`` is the spec's field)."""
 
-    height: int
-    width: int
-    input_dtype: np.dtype
-    layout: str  # "NHWC" or "NCHW": the layout preprocessing writes
-    normalization: Optional[NormalizationOptions]  # None for uint8 input
-    recipe: Recipe
     outputs: tuple[OutputSpec, ...]
-    metadata: Optional[ModelMetadata] = field(default=None, compare=False)
 
     def head(self, key: int | str) -> OutputSpec:
         """The output head ``key``: its index (0-based) or its metadata name.
@@ -108,6 +115,51 @@ class ModelSpec:
             raise OptionsError(f"head: expected an index from 0 to {len(self.outputs) - 1} or a name, got {key!r}; "
                                f"the model's heads are {', '.join(names)}")
         return self.outputs[i]
+
+
+@dataclass(frozen=True)
+class ModelSpec(_Heads):
+    """Everything an image task needs to know about a model, checked."""
+
+    height: int
+    width: int
+    input_dtype: np.dtype
+    layout: str  # "NHWC" or "NCHW": the layout preprocessing writes
+    normalization: Optional[NormalizationOptions]  # None for uint8 input
+    recipe: Recipe
+    outputs: tuple[OutputSpec, ...]
+    #: The metadata's embedding-space id (None when the file has none: tasks derive one from its sha256).
+    embedding_space: Optional[str] = None
+    #: The contrastive model's logit scale (``exp`` of the checkpoint's parameter), None when absent.
+    logit_scale: Optional[float] = None
+    metadata: Optional[ModelMetadata] = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """How a text model frames token ids (the ``edge_embedder.tokenizer`` metadata entry), checked."""
+
+    file: str  # the associated file holding the tokenizer.json
+    max_length: int
+    bos_id: int
+    eos_id: int
+    pad_id: int
+    lowercase: bool = False
+    pooling: Optional[str] = None  # "first_eos" or "argmax": how the exported tower pools (information)
+
+
+@dataclass(frozen=True)
+class TextModelSpec(_Heads):
+    """Everything a text task needs to know about a model, checked."""
+
+    sequence_length: int  # L of the [1, L] input
+    input_dtype: np.dtype  # int32 or int64
+    outputs: tuple[OutputSpec, ...]
+    tokenizer: TokenizerSpec
+    tokenizer_json: bytes = field(default=b"", repr=False, compare=False)
+    embedding_space: Optional[str] = None
+    logit_scale: Optional[float] = None
+    metadata: Optional[ModelMetadata] = field(default=None, compare=False)
 
 
 # -- input rules ---------------------------------------------------------------
@@ -240,6 +292,138 @@ def _check_recipe(md: Optional[ModelMetadata], h: int, w: int) -> Recipe:
     return recipe
 
 
+def declared_embedding_space(md: Optional[ModelMetadata]) -> Optional[str]:
+    """The model's ``edge_embedder.embedding_space`` metadata entry, checked; None when absent.
+
+    Raises:
+      MetadataError: the entry is not UTF-8 text, or blank.
+    """
+    if md is None:
+        return None
+    space = md.custom_text(EMBEDDING_SPACE_KEY)
+    if space is None:
+        return None
+    if not space.strip():
+        raise MetadataError(f"custom metadata {EMBEDDING_SPACE_KEY!r}: expected a non-empty string, got {space!r}")
+    return space
+
+
+def _check_logit_scale(md: Optional[ModelMetadata]) -> Optional[float]:
+    value = md.custom_json(LOGIT_SCALE_KEY) if md is not None else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise MetadataError(f"custom metadata {LOGIT_SCALE_KEY!r}: expected a finite number > 0, got {value!r}")
+    return float(value)
+
+
+# -- text rules ----------------------------------------------------------------
+
+
+def _check_text_input_dtype(t: TensorSpec) -> None:
+    if t.dtype not in _TEXT_INPUT_DTYPES:
+        raise InputContractError(f"input tensor {t.name!r}: expected dtype int32 or int64 (token ids), got {t.dtype}")
+
+
+def _check_text_input_shape(t: TensorSpec) -> int:
+    s = list(t.shape)
+    if len(s) != 2:
+        raise InputContractError(f"input tensor {t.name!r}: expected shape [1, L] (rank 2, token ids), got {s}")
+    if s[0] != 1:
+        raise InputContractError(f"input tensor {t.name!r}: expected batch size 1, got {s[0]} (shape {s})")
+    if s[1] < 2:
+        raise InputContractError(f"input tensor {t.name!r}: expected a fixed sequence length L >= 2, got {s}")
+    return s[1]
+
+
+def _check_text_output_shape(t: TensorSpec) -> int:
+    s = list(t.shape)
+    if len(s) == 2 and s[0] == 1 and s[1] >= 1:
+        return s[1]
+    raise OutputContractError(f"output tensor {t.name!r}: expected shape [1, N], got {s}")
+
+
+_TOKENIZER_INTS = ("max_length", "bos_id", "eos_id", "pad_id")
+
+
+def _check_tokenizer(md: Optional[ModelMetadata], length: int) -> tuple[TokenizerSpec, bytes]:
+    if md is None:
+        raise MetadataError(
+            "a text model needs its tokenizer in the model metadata, got a model without metadata "
+            f"(expected the {TOKENIZER_KEY!r} entry and the tokenizer.json it names; convert with "
+            "edge-embedder convert --tower text)"
+        )
+    entry = md.custom_json(TOKENIZER_KEY)
+    if entry is None:
+        raise MetadataError(f"a text model needs its tokenizer: expected the custom metadata entry {TOKENIZER_KEY!r}, "
+                            "got none (convert with edge-embedder convert --tower text)")
+    if not isinstance(entry, dict):
+        raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected a JSON object, got {type(entry).__name__}")
+    name = entry.get("file")
+    if not isinstance(name, str) or not name:
+        raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected 'file' to name the tokenizer file, got {name!r}")
+    values = {}
+    for key in _TOKENIZER_INTS:
+        v = entry.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected {key!r} to be an integer >= 0, got {v!r}")
+        values[key] = v
+    lowercase = entry.get("lowercase", False)
+    if not isinstance(lowercase, bool):
+        raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected 'lowercase' to be a bool, got {lowercase!r}")
+    pooling = entry.get("pooling")
+    if pooling is not None and not isinstance(pooling, str):
+        raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected 'pooling' to be a string, got {pooling!r}")
+    if values["max_length"] != length:
+        raise InputContractError(
+            f"tokenizer max_length {values['max_length']} should match the input sequence length {length}"
+        )
+    data = md.file(name)
+    if data is None:
+        raise MetadataError(f"the tokenizer file {name!r} named by {TOKENIZER_KEY!r} is not packed in the model "
+                            f"(packed: {[k for k, _ in md.files]})")
+    if not data:
+        raise MetadataError(f"the tokenizer file {name!r} is empty")
+    return TokenizerSpec(file=name, lowercase=lowercase, pooling=pooling, **values), data
+
+
+def check_text_embedder(backend: Backend) -> TextModelSpec:
+    """The text-embedder contract (token-id input, embedding outputs, tokenizer in the metadata) of a backend."""
+    return check_text_contract(backend.input_specs, backend.output_specs, backend.metadata)
+
+
+def check_text_contract(
+    inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], metadata: Optional[ModelMetadata]
+) -> TextModelSpec:
+    """Check every token-id-input, embedding-output and tokenizer rule; return the model's spec.
+
+    Raises:
+      InputContractError, OutputContractError, MetadataError.
+    """
+    t = _check_input_count(inputs)
+    _check_text_input_dtype(t)
+    length = _check_text_input_shape(t)
+    _check_metadata_counts(metadata, len(inputs), len(outputs))
+    _check_output_count(outputs)
+    heads = []
+    for i, o in enumerate(outputs):
+        _check_output_dtype(o)
+        size = _check_text_output_shape(o)
+        name = metadata.outputs[i].name if metadata is not None and i < len(metadata.outputs) else None
+        heads.append(OutputSpec(i, name, o.dtype, size, o.scale, o.zero_point))
+    tokenizer, data = _check_tokenizer(metadata, length)
+    return TextModelSpec(
+        sequence_length=length,
+        input_dtype=t.dtype,
+        outputs=tuple(heads),
+        tokenizer=tokenizer,
+        tokenizer_json=data,
+        embedding_space=declared_embedding_space(metadata),
+        logit_scale=_check_logit_scale(metadata),
+        metadata=metadata,
+    )
+
+
 def check_image_embedder(backend: Backend) -> ModelSpec:
     """The image-embedder contract (image input, embedding outputs) of an opened backend."""
     return check_contract(backend.input_specs, backend.output_specs, backend.metadata, layout=backend.input_layout)
@@ -287,6 +471,8 @@ def check_contract(
         normalization=norm,
         recipe=recipe,
         outputs=tuple(heads),
+        embedding_space=declared_embedding_space(metadata),
+        logit_scale=_check_logit_scale(metadata),
         metadata=metadata,
     )
 

@@ -16,6 +16,7 @@ makes of the model's raw outputs. :class:`BaseTask` owns the rest:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -28,10 +29,22 @@ from .live_stream import LiveStreamStats, LiveStreamWorker
 from .running_mode import RunningMode, check_timestamp
 from .timing import Timings
 
-__all__ = ["BaseTask", "open_model"]
+__all__ = ["BaseTask", "open_model", "embedding_space_id"]
 
 SpecT = TypeVar("SpecT")
 TaskT = TypeVar("TaskT", bound="BaseTask[Any]")
+
+
+def embedding_space_id(model_sha256: str, declared: Optional[str], head: int = 0) -> str:
+    """The embedding-space id of head ``head`` of a model: the one rule every task and index uses.
+
+    ``declared`` is the model's ``edge_embedder.embedding_space`` metadata
+    (the converters write the same one into both towers of a CLIP checkpoint);
+    without it the model is a space of its own, ``sha256:<model_sha256>``.
+    Head 0 is the model's space; another head ``h`` is ``<that id>#h``.
+    """
+    base = declared or f"sha256:{model_sha256}"
+    return base if head == 0 else f"{base}#{head}"
 
 
 def open_model(base: BaseOptions, check: Callable[[Backend], SpecT]) -> tuple[Backend, SpecT]:
@@ -70,6 +83,7 @@ class BaseTask(Generic[SpecT]):
         self._last_ts: Optional[int] = None
         self._last_timings: Optional[Timings] = None
         self._stream: Optional[LiveStreamWorker] = None
+        self._sha256: Optional[str] = None
         if running_mode is RunningMode.LIVE_STREAM:
             if result_callback is None:  # the options' own validation makes this unreachable
                 raise OptionsError("result_callback: expected a callable in LIVE_STREAM mode, got None")
@@ -85,6 +99,29 @@ class BaseTask(Generic[SpecT]):
     def backend(self) -> Backend:
         """The runtime this task runs on (raises after ``close()``)."""
         return self._require_open()
+
+    @property
+    def model_sha256(self) -> str:
+        """The sha256 (hex) of the model file's bytes, computed on first use (EmbedderClosedError if that is after close)."""
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self._require_open().model_bytes).hexdigest()
+        return self._sha256
+
+    @property
+    def embedding_space_id(self) -> str:
+        """The embedding space of this model's vectors (of head 0; :func:`embedding_space_id`).
+
+        The file's ``edge_embedder.embedding_space`` metadata (both towers of a
+        CLIP checkpoint converted by edge_embedder carry the same one), else
+        ``sha256:<the model file's sha256>``: a space of its own. Vectors of
+        models with different ids must not be compared.
+        """
+        return embedding_space_id(self.model_sha256, getattr(self._spec, "embedding_space", None))
+
+    @property
+    def logit_scale(self) -> Optional[float]:
+        """The contrastive model's logit scale from the metadata (CLIP towers), None when absent."""
+        return getattr(self._spec, "logit_scale", None)
 
     @property
     def last_timings(self) -> Optional[Timings]:

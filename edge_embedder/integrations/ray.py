@@ -184,15 +184,14 @@ class ModelInfo:
 
 def model_info(model: Any, head: int = 0, *, shrink_on_load: bool = True) -> ModelInfo:
     """sha256, head name, embedding-space id, size and decode of head ``head`` of ``model`` (path, bytes or ObjectRef)."""
-    from ..search import embedder_sha256, embedding_space_id
+    from ..search import embedder_space_id
 
     with _open_embedder(model, 1, False, shrink_on_load) as e:
         outputs = e.model_spec.outputs
         if not 0 <= head < len(outputs):
             raise OptionsError(f"head: expected 0..{len(outputs) - 1}, got {head}")
-        sha = embedder_sha256(e)
-        return ModelInfo(sha, outputs[head].name or str(head), head,
-                         embedding_space_id(sha, e.metadata, head), outputs[head].size, e.decode_tag())
+        return ModelInfo(e.model_sha256, outputs[head].name or str(head), head, embedder_space_id(e, head),
+                         outputs[head].size, e.decode_tag())
 
 
 @dataclass

@@ -28,8 +28,11 @@ from .labels import (
 )
 from .model_metadata import (
     ASSOCIATED_FILE_TYPES,
+    EMBEDDING_SPACE_KEY,
+    LOGIT_SCALE_KEY,
     RECIPE_KEY,
     SCORE_TRANSFORMATIONS,
+    TOKENIZER_KEY,
     AssociatedFile,
     ModelMetadata,
     NormalizationOptions,
@@ -72,4 +75,7 @@ __all__ = [
     "format_label_file",
     "parse_score_calibration",
     "format_score_calibration",
+    "TOKENIZER_KEY",
+    "EMBEDDING_SPACE_KEY",
+    "LOGIT_SCALE_KEY",
 ]

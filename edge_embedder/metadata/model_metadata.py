@@ -14,10 +14,21 @@ from typing import Any, Mapping, Sequence
 from ..errors import MetadataError
 
 __all__ = ["NormalizationOptions", "ScoreCalibration", "AssociatedFile", "TensorMetadata", "ModelMetadata",
-           "RECIPE_KEY", "ASSOCIATED_FILE_TYPES", "SCORE_TRANSFORMATIONS"]
+           "RECIPE_KEY", "TOKENIZER_KEY", "EMBEDDING_SPACE_KEY", "LOGIT_SCALE_KEY", "ASSOCIATED_FILE_TYPES",
+           "SCORE_TRANSFORMATIONS"]
 
 #: Custom metadata entry holding the preprocessing recipe (UTF-8 JSON).
 RECIPE_KEY = "edge_embedder.recipe"
+#: Custom metadata entry of a text model: how its tokenizer frames ids (UTF-8 JSON object:
+#: ``file`` (the associated file holding tokenizer.json), ``max_length``, ``bos_id``,
+#: ``eos_id``, ``pad_id``, ``lowercase``, and ``pooling`` for information).
+TOKENIZER_KEY = "edge_embedder.tokenizer"
+#: Custom metadata entry naming the model's embedding space (a UTF-8 string): vectors of
+#: two models are comparable only when their ids are equal (both towers of one CLIP checkpoint).
+EMBEDDING_SPACE_KEY = "edge_embedder.embedding_space"
+#: Custom metadata entry: the contrastive model's logit scale, ``exp(logit_scale)`` of the
+#: checkpoint (UTF-8 JSON number; 100 for trained CLIP), which zero-shot scores multiply cosines by.
+LOGIT_SCALE_KEY = "edge_embedder.logit_scale"
 
 #: TFLite Support's ``AssociatedFileType`` enum, by name (metadata_schema.fbs).
 ASSOCIATED_FILE_TYPES = (
@@ -163,6 +174,16 @@ class ModelMetadata:
             if key == name:
                 return value
         return None
+
+    def custom_text(self, name: str) -> str | None:
+        """The custom metadata entry ``name`` decoded as UTF-8 text, or None."""
+        data = self.custom(name)
+        if data is None:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MetadataError(f"custom metadata {name!r}: expected UTF-8 text, got {data[:40]!r}: {exc}") from None
 
     def custom_json(self, name: str) -> Any:
         """The custom metadata entry ``name`` decoded as UTF-8 JSON, or None."""

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
-from ..containers import BatchItem, Embedding, EmbeddingResult, VectorLike, dequantize, l2_normalize, quantize
+from ..containers import BatchItem, Embedding, EmbeddingResult, VectorLike, head_embeddings
 from ..containers import cosine_similarity as _cosine_similarity
 from ..core.base_options import BaseOptions
 from ..core.contract import check_image_embedder
@@ -138,6 +138,8 @@ class ImageEmbedder(VisionTask):
     def options(self) -> ImageEmbedderOptions:
         return self._options
 
+
+
     # -- embedding -------------------------------------------------------------
     def embed(
         self,
@@ -262,20 +264,7 @@ class ImageEmbedder(VisionTask):
 
     # -- the task's own part -----------------------------------------------------------
     def _postprocess(self, raw: list[np.ndarray]) -> list[Embedding]:
-        out = []
-        l2, q = self._options.l2_normalize, self._options.quantize
-        for head in self._spec.outputs:
-            t = raw[head.index]
-            if head.dtype == np.uint8:
-                v = dequantize(t, head.scale, head.zero_point)
-            else:
-                v = t.reshape(-1).astype(np.float32, copy=False)
-            if l2:
-                v = l2_normalize(v)
-            if q:
-                v = quantize(v)
-            out.append(Embedding(v, head.index, head.name))
-        return out
+        return head_embeddings(raw, self._spec.outputs, self._options.l2_normalize, self._options.quantize)
 
     def _result(self, payload: list[Embedding], timestamp_ms: Optional[int]) -> EmbeddingResult:
         return EmbeddingResult(payload, timestamp_ms)

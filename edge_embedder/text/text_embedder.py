@@ -1,0 +1,244 @@
+"""``TextEmbedder``: a thin task on the shared core (MediaPipe Tasks' API) for CLIP text towers."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional, Union
+
+import numpy as np
+
+from ..containers import Embedding, TextEmbedderResult, VectorLike, head_embeddings
+from ..containers import cosine_similarity as _cosine_similarity
+from ..core.base_options import BaseOptions
+from ..core.contract import TextModelSpec, check_text_embedder
+from ..core.running_mode import RunningMode
+from ..core.task import BaseTask, open_model
+from ..core.timing import Timings
+from ..errors import OptionsError, TextInputError
+from ..metadata import ModelMetadata
+from .tokenizer import ClipTokenizer, Encoding, TokenizerConfig
+
+__all__ = ["TextEmbedder", "TextEmbedderOptions"]
+
+
+@dataclass(frozen=True)
+class TextEmbedderOptions:
+    """Options of :class:`TextEmbedder`.
+
+    Attributes:
+      base_options: the model and how to run it.
+      l2_normalize: L2-normalize each embedding (as MediaPipe does it).
+      quantize: scalar-quantize each embedding to int8 (after L2 when both).
+    """
+
+    base_options: BaseOptions
+    l2_normalize: bool = False
+    quantize: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base_options, BaseOptions):
+            raise OptionsError(f"base_options: expected BaseOptions, got {type(self.base_options).__name__}")
+        for name in ("l2_normalize", "quantize"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionsError(f"{name}: expected bool, got {getattr(self, name)!r}")
+
+
+class TextEmbedder(BaseTask[TextModelSpec]):
+    """Embeds texts with a ``.tflite`` (or ``.onnx``) text-embedding model (a CLIP text tower).
+
+    The model contract, checked once when the embedder is created:
+
+    * one input tensor of token ids, int32 or int64, shape ``[1, L]``;
+    * one or more outputs, float32 (or uint8 with quantization parameters),
+      shape ``[1, N]``; each output is one embedding head;
+    * the tokenizer inside the file: the custom metadata entry
+      ``edge_embedder.tokenizer`` (``max_length`` = L, ``bos_id``, ``eos_id``,
+      ``pad_id``, ``lowercase``) and the ``tokenizer.json`` it names, packed
+      as an associated file (TFLite) or a ``metadata_props`` entry (ONNX).
+
+    Every text becomes exactly L ids, as transformers' ``CLIPTokenizerFast(text,
+    padding="max_length", truncation=True, max_length=L)`` makes them (with the
+    file's pad id): start-of-text, the text's tokens, end-of-text, padding.
+    Texts longer than L - 2 tokens are cut, keeping end-of-text last, and the
+    result says so (``truncated``). No attention mask is fed: CLIP's text
+    transformer is causal and pools at the end-of-text token, so the padding
+    after it does not change the vector.
+
+    A model that breaks a rule raises a subclass of
+    :class:`~edge_embedder.errors.ModelContractError` (or
+    :class:`~edge_embedder.errors.MetadataError` for a missing or bad
+    tokenizer) naming the expected and the actual value. Tokenizing needs the
+    ``tokenizers`` package: without it, creating an embedder raises
+    :class:`~edge_embedder.errors.MissingDependencyError` naming the ``text`` extra.
+
+    Example::
+
+        with TextEmbedder.create_from_model_path("clip_text.tflite") as e:
+            a = e.embed("a photo of a cat").embeddings[0]
+            b = e.embed("a photo of a dog").embeddings[0]
+            print(TextEmbedder.cosine_similarity(a, b))
+
+    One embedder may be shared by threads: calls into the interpreter are
+    serialised by a lock, so results equal serial use.
+    """
+
+    def __init__(self, options: TextEmbedderOptions, backend: Any, spec: TextModelSpec, tokenizer: ClipTokenizer) -> None:
+        # Internal: use create_from_model_path / create_from_options.
+        super().__init__(backend, spec, RunningMode.IMAGE)
+        self._options = options
+        self._tokenizer = tokenizer
+
+    # -- construction ----------------------------------------------------------
+    @classmethod
+    def create_from_model_path(cls, model_path: Union[str, "os.PathLike[str]"]) -> "TextEmbedder":
+        """Create an embedder with default options.
+
+        Raises:
+          ModelLoadError: the file is missing or not a model.
+          ModelContractError, MetadataError: the model breaks the contract (no tokenizer, wrong input...).
+          BackendUnavailableError: no runtime for the model is installed.
+          MissingDependencyError: the ``tokenizers`` package (the ``text`` extra) is not installed.
+        """
+        return cls.create_from_options(TextEmbedderOptions(base_options=BaseOptions(model_asset_path=model_path)))
+
+    @classmethod
+    def create_from_options(cls, options: TextEmbedderOptions) -> "TextEmbedder":
+        """Create an embedder from :class:`TextEmbedderOptions`.
+
+        Raises:
+          OptionsError, ModelLoadError, ModelContractError, MetadataError, BackendUnavailableError,
+          MissingDependencyError.
+        """
+        if not isinstance(options, TextEmbedderOptions):
+            raise OptionsError(f"options: expected TextEmbedderOptions, got {type(options).__name__}")
+        backend, spec = open_model(options.base_options, check_text_embedder)
+        try:
+            tokenizer = _tokenizer(spec)
+        except BaseException:
+            backend.close()
+            raise
+        return cls(options, backend, spec, tokenizer)
+
+    # -- properties ------------------------------------------------------------
+    @property
+    def metadata(self) -> Optional[ModelMetadata]:
+        return self._spec.metadata
+
+    @property
+    def options(self) -> TextEmbedderOptions:
+        return self._options
+
+    @property
+    def tokenizer(self) -> ClipTokenizer:
+        """The tokenizer built from the file's own ``tokenizer.json`` and framing."""
+        return self._tokenizer
+
+
+
+    # -- embedding -------------------------------------------------------------
+    def embed(self, text: str) -> TextEmbedderResult:
+        """Embed one text.
+
+        Args:
+          text: any ``str``; the empty string is embedded as start + end of text.
+
+        Returns:
+          A :class:`TextEmbedderResult`: one :class:`Embedding` per model
+          output, and whether the text was truncated to the model's length.
+
+        Raises:
+          TextInputError: ``text`` is not a str (a TypeError).
+          EmbedderClosedError: after ``close()``.
+        """
+        self._require_open()
+        t0 = time.perf_counter_ns()
+        enc = self._tokenizer.encode(text)
+        return self._embed_one(enc, time.perf_counter_ns() - t0)
+
+    def embed_batch(self, texts: Iterable[str], *, batch_size: int = 8) -> list[TextEmbedderResult]:
+        """Embed many texts; results in input order, equal to one-by-one :meth:`embed`.
+
+        Models with a dynamic batch axis (ONNX) run real batches of
+        ``batch_size`` texts in one call; fixed-batch models (TFLite) run one
+        text at a time.
+
+        Raises:
+          TextInputError: ``texts`` is a single str, or holds something that is not a str.
+          OptionsError: ``batch_size`` is not an integer >= 1.
+          EmbedderClosedError: after ``close()``.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise OptionsError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        if isinstance(texts, (str, bytes)):
+            raise TextInputError(f"texts must be a sequence of str, got a single {type(texts).__name__}; use embed()")
+        texts = list(texts) if isinstance(texts, Iterable) else texts
+        backend = self._require_open()
+        t0 = time.perf_counter_ns()
+        encodings = self._tokenizer.encode_batch(texts)  # every text is checked before any is embedded
+        if not backend.dynamic_batch or batch_size == 1:
+            per_text = (time.perf_counter_ns() - t0) // max(1, len(encodings))
+            return [self._embed_one(e, per_text) for e in encodings]
+        out: list[TextEmbedderResult] = []
+        for start in range(0, len(encodings), batch_size):
+            group = encodings[start : start + batch_size]
+            t1 = time.perf_counter_ns()
+            batch = np.stack([e.ids for e in group]).astype(self._spec.input_dtype, copy=False)
+            t2 = time.perf_counter_ns()
+            with self._lock:
+                outputs = self._require_open().run_batch(batch)
+            t3 = time.perf_counter_ns()
+            out += [self._result([o[i : i + 1] for o in outputs], e) for i, e in enumerate(group)]
+            self._last_timings = Timings((t1 - t0 if start == 0 else 0) + t2 - t1, t3 - t2, time.perf_counter_ns() - t3)
+        return out
+
+    @staticmethod
+    def cosine_similarity(u: VectorLike, v: VectorLike) -> float:
+        """Cosine similarity of two embeddings (both float or both quantized).
+
+        Raises:
+          EmbeddingMismatchError (a ValueError): mixed kinds, different sizes,
+            empty or zero-norm vectors.
+        """
+        return _cosine_similarity(u, v)
+
+    def __repr__(self) -> str:
+        s = self._spec
+        state = "closed" if self._backend is None else self._backend.runtime
+        return (
+            f"TextEmbedder([1, {s.sequence_length}] {s.input_dtype}, heads="
+            f"{[o.name or o.index for o in s.outputs]}, {state})"
+        )
+
+    # -- the task's own part -----------------------------------------------------------
+    def _embed_one(self, enc: Encoding, tokenize_ns: int) -> TextEmbedderResult:
+        ids = enc.ids
+
+        def write(buf: np.ndarray) -> None:
+            buf[0, :] = ids
+
+        result = self._run_timed(write, lambda raw: self._result(raw, enc))
+        t = self._last_timings
+        if t is not None:
+            self._last_timings = Timings(t.preprocess_ns + tokenize_ns, t.inference_ns, t.postprocess_ns)
+        return result
+
+    def _embeddings(self, raw: list[np.ndarray]) -> list[Embedding]:
+        return head_embeddings(raw, self._spec.outputs, self._options.l2_normalize, self._options.quantize)
+
+    def _result(self, raw: list[np.ndarray], enc: Encoding) -> TextEmbedderResult:
+        return TextEmbedderResult(self._embeddings(raw), None, truncated=enc.truncated, token_count=enc.length)
+
+
+def _tokenizer(spec: TextModelSpec) -> ClipTokenizer:
+    """The file's tokenizer (``tokenizers`` imported here); its framing must agree with the file's entry."""
+    t = spec.tokenizer
+    try:
+        config = TokenizerConfig(max_length=t.max_length, bos_id=t.bos_id, eos_id=t.eos_id, pad_id=t.pad_id,
+                                 lowercase=t.lowercase)
+    except OptionsError as exc:  # the contract checked types; this is a value the tokenizer refuses
+        from ..errors import MetadataError
+
+        raise MetadataError(f"tokenizer entry: {exc}") from None
+    return ClipTokenizer(spec.tokenizer_json, config)
