@@ -1,7 +1,7 @@
 """Throughput of ``embed-dir`` vs Ray Data (1 and 2 actors) on the same folder of real photos.
 
-Uses the folder of ``benchmarks/bench_embed_dir.py`` (``--count`` JPEG photos,
-1024x768 to 2048x1536, decoding included) and the shipped fp32 model. In one
+Builds (once, in a cache folder) ``--count`` JPEG photos of 1024x768 to
+2048x1536 from scikit-image's photographs (decoding included) and the shipped fp32 model. In one
 run, on a local Ray cluster (``ray.init(num_cpus=2)``, started before the
 clock):
 
@@ -26,12 +26,33 @@ import time
 from pathlib import Path
 
 import numpy as np
-from edge_embedder.bench.bench_embed_dir import build_folder
+from PIL import Image as PILImage
 
 from edge_embedder import BaseOptions, ImageEmbedder, ImageEmbedderOptions
 from edge_embedder.folder import embed_dir, list_image_files
-from edge_embedder.resources import default_model_path
+from edge_embedder.resources import default_model_path, sample_images
 from edge_embedder.search import EmbeddingIndex
+
+SIZES = [(1024, 768), (1600, 1200), (2048, 1536), (1280, 960)]
+
+
+def build_folder(folder: Path, count: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if len(list(folder.glob("*.jpg"))) >= count:
+        return folder
+    sources = [np.asarray(PILImage.open(p).convert("RGB")) for p in sample_images().values()]
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        src = sources[i % len(sources)]
+        h, w = src.shape[:2]
+        ch, cw = int(h * rng.uniform(0.6, 1.0)), int(w * rng.uniform(0.6, 1.0))
+        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        crop = src[y : y + ch, x : x + cw]
+        if i % 2:
+            crop = crop[:, ::-1]
+        im = PILImage.fromarray(np.ascontiguousarray(crop)).resize(SIZES[i % len(SIZES)], PILImage.Resampling.BICUBIC)
+        im.save(folder / f"photo_{i:04d}.jpg", quality=90)
+    return folder
 
 
 def vectors(path: Path) -> dict[str, np.ndarray]:
