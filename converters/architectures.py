@@ -154,7 +154,7 @@ class HFImageConfig(ArchConfig):
 
         ck = self._load_checkpoint(model)
         net, proc, config = ck["net"], ck["proc"], ck["config"]
-        module = _EmbeddingModule(self, net)
+        module = _forward_module(net, self.embedding)  # pixel_values -> embedding
         space, logit_scale, notes = self.contrastive(net, config.model_type)
 
         if self.reference_route == "pipeline":
@@ -200,19 +200,19 @@ def _arch_for_model_type(model_type: str, task: str = "image-embedding") -> Opti
     return None
 
 
-def _EmbeddingModule(cfg: HFImageConfig, net: Any) -> Any:
-    """A torch module: ``pixel_values`` -> ``cfg.embedding(net, pixel_values)``."""
+def _forward_module(net: Any, forward: Any) -> Any:
+    """A torch module holding ``net`` whose ``forward(x)`` is ``forward(net, x)``: what gets exported."""
     import torch
 
-    class EmbeddingModule(torch.nn.Module):
+    class NetForward(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.net = net
 
-        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-            return cfg.embedding(self.net, pixel_values)
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return forward(self.net, x)
 
-    return EmbeddingModule()
+    return NetForward()
 
 
 @register
@@ -427,24 +427,19 @@ def apply_activation(logits: np.ndarray, activation: str) -> np.ndarray:
     return logits
 
 
-def _ClassifierModule(logits: Any, net: Any, activation: str) -> Any:
-    """A torch module: ``pixel_values`` -> activation(``logits(net, pixel_values)``)."""
+def _with_activation(logits: Any, activation: str) -> Any:
+    """``(net, pixel_values) -> activation(logits(net, pixel_values))`` in torch."""
     import torch
 
-    class ClassifierModule(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
+    def forward(net: Any, pixel_values: Any) -> Any:
+        z = logits(net, pixel_values)
+        if activation == "softmax":
+            return torch.softmax(z, dim=-1)
+        if activation == "sigmoid":
+            return torch.sigmoid(z)
+        return z
 
-        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-            z = logits(self.net, pixel_values)
-            if activation == "softmax":
-                return torch.softmax(z, dim=-1)
-            if activation == "sigmoid":
-                return torch.sigmoid(z)
-            return z
-
-    return ClassifierModule()
+    return forward
 
 
 class HFImageClassifierConfig(HFImageConfig):
@@ -504,7 +499,7 @@ class HFImageClassifierConfig(HFImageConfig):
 
         hw = ck["hw"]
         return LoadedModel(
-            module=_ClassifierModule(self.logits, net, activation).eval(),
+            module=_forward_module(net, _with_activation(self.logits, activation)).eval(),
             reference=reference,
             height=hw[0],
             width=hw[1],
@@ -663,7 +658,7 @@ class HFTextConfig(ArchConfig):
             )
         space, logit_scale, notes = self.contrastive(net, config.model_type)
         warnings += notes
-        module = _TextEmbeddingModule(self, net)
+        module = _forward_module(net, lambda n, ids: self.embedding(n, ids.to(torch.int64)))  # int32 ids in
 
         def reference(texts: Sequence[str]) -> TextReference:
             from .hf import quiet_transformers
@@ -692,21 +687,6 @@ class HFTextConfig(ArchConfig):
             embedding_space=space,
             logit_scale=logit_scale,
         )
-
-
-def _TextEmbeddingModule(cfg: HFTextConfig, net: Any) -> Any:
-    """A torch module: int token ids ``[B, L]`` -> ``cfg.embedding(net, ids as int64)``."""
-    import torch
-
-    class TextEmbeddingModule(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-            return cfg.embedding(self.net, input_ids.to(torch.int64))
-
-    return TextEmbeddingModule()
 
 
 @register

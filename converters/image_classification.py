@@ -31,9 +31,9 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .errors import ConversionOptionsError, ExportError
-from .image_embedding import INPUT_NAME, build_metadata, calibration_pixels, export_onnx, export_tflite
+from .image_embedding import INPUT_NAME, ImageInputTask, build_metadata, export_onnx, export_tflite
 from .registry import ArchConfig, LoadedModel
-from .tasks import ConversionTask, register_task
+from .tasks import register_task
 
 __all__ = ["ImageClassificationTask", "classification_parity_report", "LABELS_FILE", "INPUT_NAME"]
 
@@ -157,20 +157,9 @@ def classification_parity_report(model_path: str | Path, images: dict[str, np.nd
     }
 
 
-class ImageClassificationTask(ConversionTask):
+class ImageClassificationTask(ImageInputTask):
     name = "image-classification"
-    input_kind = "image"
-
-    def calibration(self, lm: LoadedModel, source: Optional[str]) -> list[Any]:
-        from .photos import default_calibration_images, load_image_folder
-
-        raw = load_image_folder(source) if source else default_calibration_images()
-        return calibration_pixels(lm, raw)
-
-    def parity_inputs(self) -> dict[str, Any]:
-        from .photos import parity_images
-
-        return parity_images()
+    runtime_task = "image_classifier"
 
     def check_options(self, labels_locale: Optional[str]) -> None:
         if labels_locale is not None and (not isinstance(labels_locale, str) or "\n" in labels_locale):
@@ -197,14 +186,6 @@ class ImageClassificationTask(ConversionTask):
                  labels_locale: Optional[str] = None) -> Any:
         return classification_metadata(cfg, lm, fmt, quant, license, "en" if labels_locale is None else labels_locale)
 
-    def check(self, path: Path) -> None:
-        from edge_embedder import inspect_model
-
-        verdict = inspect_model(str(path))["contract"]
-        if not verdict["ok"]:
-            raise ExportError(f"the exported file breaks the runtime contract: {verdict.get('error')}")
-        if verdict.get("task") != "image_classifier":
-            raise ExportError(f"the exported file is not read as an image classifier (task {verdict.get('task')})")
 
     def parity(self, path: Path, inputs: dict[str, Any], reference: Any, floor: Any, lm: LoadedModel) -> dict[str, Any]:
         return classification_parity_report(path, inputs, reference, lm.labels or [], floor["quantization"],

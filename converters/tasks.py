@@ -19,7 +19,7 @@ import numpy as np
 from .registry import ArchConfig, LoadedModel
 
 __all__ = ["ConversionTask", "register_task", "get_task", "known_tasks", "SOURCE_KEY", "source_metadata",
-           "contrastive_metadata", "cosine"]
+           "contrastive_metadata", "cosine", "compare_vectors", "cosine_report"]
 
 #: Custom metadata entry with the conversion's provenance (UTF-8 JSON).
 SOURCE_KEY = "edge_embedder.source"
@@ -35,6 +35,8 @@ class ConversionTask:
     input_kind: ClassVar[str] = "input"
     #: Whether ``--calibration-images DIR`` can replace the task's own calibration set.
     calibration_folder: ClassVar[bool] = True
+    #: The runtime task ``inspect_model`` must read the written file as (its ``contract.task``).
+    runtime_task: ClassVar[str]
 
     def check_options(self, labels_locale: Optional[str]) -> None:
         """Raise ``ConversionOptionsError`` for task options that do not apply (cheap, before loading)."""
@@ -71,7 +73,16 @@ class ConversionTask:
 
     def check(self, path: Path) -> None:
         """Raise ``ExportError`` when the written file breaks the runtime's contract for this task."""
-        raise NotImplementedError
+        from edge_embedder import inspect_model
+
+        from .errors import ExportError
+
+        verdict = inspect_model(str(path))["contract"]
+        if not verdict["ok"]:
+            raise ExportError(f"the exported file breaks the runtime's {self.runtime_task} contract: "
+                              f"{verdict.get('error')}")
+        if verdict.get("task") != self.runtime_task:
+            raise ExportError(f"the exported file is read as {verdict.get('task')}, not as {self.runtime_task}")
 
     def parity(self, path: Path, inputs: dict[str, Any], reference: Any, floor: Any, lm: LoadedModel) -> dict[str, Any]:
         """Run ``path`` through the runtime on ``inputs``; compare with ``reference``; the report dict.
@@ -121,6 +132,30 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
         return cosine_similarity(np.asarray(a, np.float32), np.asarray(b, np.float32))
     except EmbeddingMismatchError:
         return float("nan")
+
+
+def compare_vectors(vec: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
+    """(cosine, max absolute difference) of a file's vector against the reference's (inf when sizes differ)."""
+    cos = cosine(vec, ref)
+    mad = float(np.max(np.abs(vec - ref))) if vec.shape == ref.shape else float("inf")
+    return cos, mad
+
+
+def cosine_report(rows: list[dict[str, Any]], floor: float, criterion: str, kind: str) -> dict[str, Any]:
+    """The report of a vector task's parity rows (each with ``cosine``, ``max_abs_diff``, ``passed``).
+
+    ``kind`` names the per-input list as well (``"images"``, ``"texts"``), next to the generic ``items``.
+    """
+    cosines = [r["cosine"] for r in rows]
+    return {
+        "floor": floor,
+        "criterion": criterion,
+        "items": rows,
+        kind: rows,
+        "min_cosine": float(np.nanmin(cosines)) if np.isfinite(cosines).any() else float("nan"),
+        "max_abs_diff": max(r["max_abs_diff"] for r in rows),
+        "passed": all(r["passed"] for r in rows),
+    }
 
 
 def converter_version() -> str:

@@ -38,7 +38,7 @@ import numpy as np
 from .architectures import UNKNOWN_LICENSE
 from .errors import ExportError
 from .registry import ArchConfig, LoadedTextModel, TextReference
-from .tasks import ConversionTask, contrastive_metadata, cosine, register_task, source_metadata
+from .tasks import ConversionTask, compare_vectors, contrastive_metadata, cosine_report, register_task, source_metadata
 
 __all__ = ["TextEmbeddingTask", "PARITY_CAPTIONS", "calibration_captions", "text_parity_report", "INPUT_NAME",
            "TOKENIZER_FILE"]
@@ -205,27 +205,18 @@ def text_parity_report(model_path: str | os.PathLike, texts: dict[str, str], ref
             res = emb.embed(text)
             vec = np.asarray(res.embeddings[0].embedding, np.float32)
             ids_equal = enc.ids.tolist() == list(ref_ids)
-            cos = cosine(vec, ref)
-            mad = float(np.max(np.abs(vec - ref))) if vec.shape == ref.shape else float("inf")
+            cos, mad = compare_vectors(vec, ref)
             ok = bool(ids_equal and np.isfinite(cos) and cos >= floor)
             detail = (f"{res.token_count} tokens{' (truncated)' if res.truncated else ''}, ids "
                       f"{'equal' if ids_equal else 'DIFFER'}, cosine {cos:.6f}, max abs diff {mad:.3g}")
             rows.append({"name": name, "text": text, "tokens": res.token_count, "truncated": res.truncated,
                          "ids_equal": ids_equal, "cosine": cos, "max_abs_diff": mad, "detail": detail, "passed": ok})
-    cosines = [r["cosine"] for r in rows]
-    return {
-        "floor": floor,
-        "criterion": f"token ids equal the source tokenizer's and cosine >= {floor}",
-        "items": rows,
-        "texts": rows,
-        "min_cosine": float(np.nanmin(cosines)) if np.isfinite(cosines).any() else float("nan"),
-        "max_abs_diff": max(r["max_abs_diff"] for r in rows),
-        "passed": all(r["passed"] for r in rows),
-    }
+    return cosine_report(rows, floor, f"token ids equal the source tokenizer's and cosine >= {floor}", "texts")
 
 
 class TextEmbeddingTask(ConversionTask):
     name = "text-embedding"
+    runtime_task = "text_embedder"
     input_kind = "text"
     calibration_folder = False
 
@@ -244,12 +235,6 @@ class TextEmbeddingTask(ConversionTask):
                  labels_locale: Optional[str] = None) -> Any:
         return build_metadata(cfg, lm, fmt, quant, license)
 
-    def check(self, path: Path) -> None:
-        from edge_embedder import inspect_model
-
-        verdict = inspect_model(str(path))["contract"]
-        if not verdict["ok"] or verdict.get("task") != "text_embedder":
-            raise ExportError(f"the exported file breaks the runtime's text contract: {verdict.get('error')}")
 
     def parity(self, path: Path, inputs: dict[str, Any], reference: Any, floor: Any, lm: Any) -> dict[str, Any]:
         return text_parity_report(path, inputs, reference, floor)

@@ -21,6 +21,7 @@ __all__ = [
     "make_embedder",
     "check_output_folder",
     "add_folder_args",
+    "embed_folder",
     "folder_threads",
     "make_text_embedder",
     "processing_options",
@@ -105,13 +106,47 @@ def check_output_folder(out: str) -> None:
         raise CliError(f"-o {out}: is a folder, expected a file name", ExitCode.USAGE)
 
 
-def add_folder_args(p: argparse.ArgumentParser) -> None:
-    """The decoding options of the folder commands (``embed-dir``, ``index``)."""
+def add_folder_args(p: argparse.ArgumentParser, what: str = "output") -> None:
+    """The arguments the folder commands share (``embed-dir``, ``index``): resume, head, progress, decoding."""
+    p.add_argument("--resume", action="store_true",
+                   help=f"continue an interrupted run, or update a finished {what}: embed new and changed files, "
+                        "drop deleted ones, never recompute the others")
+    p.add_argument("--overwrite", action="store_true", help=f"replace an existing {what}")
+    p.add_argument("--head", default="0", metavar="INDEX|NAME", help="which output head to store: index or name (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--full-decode", action="store_true",
                    help="decode every JPEG at full resolution (default: shrink-on-load, at the smallest DCT scale "
                         "the model's recipe allows; the MediaPipe recipe always decodes fully)")
     p.add_argument("--decode-workers", type=positive_int, default=None, metavar="N",
                    help="decoding threads (default: the cores; with --threads unset, 1 interpreter thread on 2 cores)")
+
+
+def embed_folder(args: argparse.Namespace, *, l2: bool, storage: str = "float32") -> tuple[Optional[Any], int]:
+    """Run ``embed_dir`` for a folder command: (its report, the stored head's size), or (None, 0) when interrupted.
+
+    An interrupt prints where the checkpoint is; the caller returns ``ExitCode.INTERRUPTED``.
+    """
+    import sys
+
+    from ..folder import Interrupted, embed_dir
+    from ..resources import default_model_path
+
+    check_output_folder(args.out)
+    args.model = args.model or str(default_model_path("fp32"))
+    workers = folder_threads(args)
+    with make_embedder(args, l2=l2) as embedder:
+        try:
+            report = embed_dir(
+                embedder, args.folder, args.out, model_path=args.model, resume=args.resume, overwrite=args.overwrite,
+                head=args.head, progress=not args.no_progress, storage=storage,
+                shrink_on_load=not args.full_decode, decode_workers=workers,
+            )
+        except Interrupted as exc:
+            r = exc.report
+            print(f"edge-embedder: interrupted: {r.total} images embedded, checkpoint {r.checkpoint}; "
+                  "rerun with --resume to continue", file=sys.stderr)
+            return None, 0
+        return report, embedder.model_spec.head(args.head).size
 
 
 def folder_threads(args: argparse.Namespace) -> int:

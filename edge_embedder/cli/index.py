@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exit_codes import ExitCode
-from .common import add_folder_args, add_model_args, check_output_folder, folder_threads, make_embedder
+from .common import add_folder_args, add_model_args, embed_folder
 
 
 def add_parser(sub: Any) -> None:
@@ -31,38 +31,17 @@ def add_parser(sub: Any) -> None:
                    help="storage of the normalised vectors (int8: MediaPipe's scalar quantization)")
     p.add_argument("--approximate", choices=("auto", "always", "never"), default="auto",
                    help="build the HNSW graph: auto = above the measured size threshold (needs the [search] extra)")
-    p.add_argument("--resume", action="store_true",
-                   help="update an existing index: embed new and changed files, drop deleted ones")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing index")
-    p.add_argument("--head", default="0", metavar="INDEX|NAME", help="which output head to store (default 0)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_folder_args(p)
+    add_folder_args(p, "index")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import MissingDependencyError
-    from ..folder import Interrupted, embed_dir
-    from ..resources import default_model_path
     from ..search import APPROXIMATE_MIN_ELEMENTS, build_index_sidecar
 
-    check_output_folder(args.out)
-    model = args.model or str(default_model_path("fp32"))
-    args.model = model
-    workers = folder_threads(args)
-    with make_embedder(args, l2=True) as embedder:
-        try:
-            report = embed_dir(
-                embedder, args.folder, args.out, model_path=model, resume=args.resume, overwrite=args.overwrite,
-                head=args.head, progress=not args.no_progress, storage=args.dtype,
-                shrink_on_load=not args.full_decode, decode_workers=workers,
-            )
-        except Interrupted as exc:
-            r = exc.report
-            print(f"edge-embedder: interrupted: {r.total} images embedded, checkpoint {r.checkpoint}; "
-                  "rerun with --resume to continue", file=sys.stderr)
-            return ExitCode.INTERRUPTED
-        dim = embedder.model_spec.head(args.head).size
+    report, dim = embed_folder(args, l2=True, storage=args.dtype)
+    if report is None:
+        return ExitCode.INTERRUPTED
     sidecar = Path(str(report.output) + ".usearch")
     big = report.total * dim >= APPROXIMATE_MIN_ELEMENTS
     graph = ""

@@ -23,6 +23,7 @@ import time
 from typing import Any, Callable, Generic, Optional, TypeVar
 
 from ..errors import EmbedderClosedError, OptionsError
+from ..metadata import ModelMetadata
 from .backends import Backend, open_backend, read_model_bytes
 from .base_options import BaseOptions
 from .live_stream import LiveStreamStats, LiveStreamWorker
@@ -106,6 +107,11 @@ class BaseTask(Generic[SpecT]):
         if self._sha256 is None:
             self._sha256 = hashlib.sha256(self._require_open().model_bytes).hexdigest()
         return self._sha256
+
+    @property
+    def metadata(self) -> Optional[ModelMetadata]:
+        """The model's ``ModelMetadata`` (None for a file without metadata)."""
+        return getattr(self._spec, "metadata", None)
 
     @property
     def embedding_space_id(self) -> str:

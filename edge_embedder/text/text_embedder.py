@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Union
 
 import numpy as np
 
@@ -17,7 +17,6 @@ from ..core.running_mode import RunningMode
 from ..core.task import BaseTask, open_model
 from ..core.timing import Timings
 from ..errors import OptionsError, TextInputError
-from ..metadata import ModelMetadata
 from .tokenizer import ClipTokenizer, Encoding, TokenizerConfig
 
 __all__ = ["TextEmbedder", "TextEmbedderOptions"]
@@ -123,10 +122,6 @@ class TextEmbedder(BaseTask[TextModelSpec]):
 
     # -- properties ------------------------------------------------------------
     @property
-    def metadata(self) -> Optional[ModelMetadata]:
-        return self._spec.metadata
-
-    @property
     def options(self) -> TextEmbedderOptions:
         return self._options
 
@@ -134,8 +129,6 @@ class TextEmbedder(BaseTask[TextModelSpec]):
     def tokenizer(self) -> ClipTokenizer:
         """The tokenizer built from the file's own ``tokenizer.json`` and framing."""
         return self._tokenizer
-
-
 
     # -- embedding -------------------------------------------------------------
     def embed(self, text: str) -> TextEmbedderResult:

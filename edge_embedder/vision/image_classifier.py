@@ -17,7 +17,6 @@ from ..core.contract import ClassificationHeadSpec, ClassifierSpec, check_image_
 from ..core.running_mode import RunningMode, check_running_mode_options
 from ..core.task import open_model
 from ..errors import OptionsError
-from ..metadata import ModelMetadata
 from .image import DEFAULT_MAX_IMAGE_PIXELS, ImageLike
 from .processing_options import ImageProcessingOptions, check_pixel_budget
 from .vision_task import VisionTask
@@ -265,10 +264,6 @@ class ImageClassifier(VisionTask):
             raise
 
     # -- properties ------------------------------------------------------------
-    @property
-    def metadata(self) -> Optional[ModelMetadata]:
-        return self._spec.metadata
-
     @property
     def options(self) -> ImageClassifierOptions:
         return self._options

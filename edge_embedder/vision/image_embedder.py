@@ -15,7 +15,6 @@ from ..core.contract import check_image_embedder
 from ..core.running_mode import RunningMode, check_running_mode_options
 from ..core.task import open_model
 from ..errors import OptionsError
-from ..metadata import ModelMetadata
 from .image import DEFAULT_MAX_IMAGE_PIXELS, ImageLike
 from .processing_options import ImageProcessingOptions, check_pixel_budget
 from .vision_task import VisionTask
@@ -131,14 +130,8 @@ class ImageEmbedder(VisionTask):
 
     # -- properties ------------------------------------------------------------
     @property
-    def metadata(self) -> Optional[ModelMetadata]:
-        return self._spec.metadata
-
-    @property
     def options(self) -> ImageEmbedderOptions:
         return self._options
-
-
 
     # -- embedding -------------------------------------------------------------
     def embed(
