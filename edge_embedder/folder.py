@@ -162,9 +162,8 @@ def default_thread_split(cores: Optional[int] = None) -> tuple[int, int]:
     """(interpreter threads, decode workers) for a folder job on ``cores`` cores (default: this machine's).
 
     Measured on 2 cores (benchmarks/results/shrink_decode.md): 1 interpreter
-    thread with 2 decode workers beat 2 + 2 (112 vs 63 img/s for the fp32
-    model on 12 MP JPEGs): photo folders are decode-bound, and decoding
-    (Pillow releases the GIL) runs beside inference. Beyond 2 cores: half of
+    thread with 2 decode workers beat 2 + 2 on 12 MP JPEGs: photo folders are
+    decode-bound, and decoding (Pillow releases the GIL) runs beside inference. Beyond 2 cores: half of
     them for the interpreter (at most 4), every core a decode worker.
     """
     if cores is None:

@@ -80,10 +80,9 @@ __all__ = [
 #: The ``format`` field written into index files.
 INDEX_FORMAT = "edge_embedder.index/1"
 #: Rows x dimensions from which ``approximate="auto"`` uses the HNSW graph (and
-#: ``edge-embedder index`` builds it): where exact float32 top-10 passes 10 ms
-#: on the 2-core reference machine with other jobs running (100k x 512 = 5.1e7 elements: 11-17 ms;
-#: quiet, it passes 10 ms between 100k and 200k), while HNSW answers in under 1 ms at recall@10 >= 0.99;
-#: benchmarks/results/search.md, search_quiet.md.
+#: ``edge-embedder index`` builds it): about where exact float32 top-10 passes 10 ms on the 2-core
+#: reference machine with other jobs running (a quiet machine gets about 1.5x further), while HNSW
+#: answers in under 1 ms at recall@10 >= 0.99 (benchmarks/results/search.md, search_quiet.md).
 APPROXIMATE_MIN_ELEMENTS = 50_000_000
 #: Storage types of the ``embeddings`` matrix.
 STORAGE_DTYPES = ("float32", "float16", "int8")
