@@ -100,7 +100,7 @@ _MIN_ROWS_PER_THREAD = 8192
 # -- embedding-space ids --------------------------------------------------------
 
 
-def embedding_space_id(model_sha256: str, metadata: Any, head: Union[int, str] = 0) -> str:
+def embedding_space_id(model_sha256: str, metadata: Any, head: int = 0) -> str:
     """The embedding-space id of one head of a model (the rule of ``ImageEmbedder.embedding_space_id``).
 
     The model's custom metadata entry ``edge_embedder.embedding_space`` when
