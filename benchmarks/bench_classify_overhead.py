@@ -27,16 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
+from edge_embedder.bench.bench_embed_overhead import sized_photo
 
-from edge_embedder import BaseOptions, Image, ImageClassifier, ImageClassifierOptions
-from edge_embedder.resources import default_classifier_path, sample_images
-
-
-def _photo(w: int, h: int) -> np.ndarray:
-    src = Image.create_from_file(sample_images()["coffee"]).numpy_view()
-    return np.ascontiguousarray(cv2.resize(src, (w, h), interpolation=cv2.INTER_CUBIC))
+from edge_embedder import BaseOptions, ImageClassifier, ImageClassifierOptions
+from edge_embedder.resources import default_classifier_path
 
 
 def main(argv=None) -> int:
@@ -48,7 +42,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     model = Path(args.model) if args.model else default_classifier_path("fp32")
 
-    photos = {"640x480": _photo(640, 480), "1920x1080": _photo(1920, 1080)}
+    photos = {f"{w}x{h}": sized_photo("coffee", w, h) for w, h in ((640, 480), (1920, 1080))}
     base = BaseOptions(model_asset_path=model, num_threads=args.threads)
     ours = ImageClassifier.create_from_options(ImageClassifierOptions(base_options=base))
     top5 = ImageClassifier.create_from_options(ImageClassifierOptions(base_options=base, max_results=5))

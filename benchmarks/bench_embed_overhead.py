@@ -31,8 +31,9 @@ from edge_embedder import BaseOptions, Image, ImageEmbedder, ImageEmbedderOption
 from edge_embedder.resources import default_model_path, sample_images
 
 
-def _photo(w: int, h: int) -> np.ndarray:
-    src = Image.create_from_file(sample_images()["astronaut"]).numpy_view()
+def sized_photo(name: str, w: int, h: int) -> np.ndarray:
+    """A bundled photo resized (bicubic) to ``w`` x ``h``: a camera frame of that size."""
+    src = Image.create_from_file(sample_images()[name]).numpy_view()
     return np.ascontiguousarray(cv2.resize(src, (w, h), interpolation=cv2.INTER_CUBIC))
 
 
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     model = Path(args.model) if args.model else default_model_path("fp32")
 
-    photos = {"640x480": _photo(640, 480), "1920x1080": _photo(1920, 1080)}
+    photos = {f"{w}x{h}": sized_photo("astronaut", w, h) for w, h in ((640, 480), (1920, 1080))}
     ours = ImageEmbedder.create_from_options(
         ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=model, num_threads=args.threads)))
     backend = ours.backend
@@ -55,6 +56,7 @@ def main(argv=None) -> int:
         cases[f"embed() {name}"] = (lambda im: lambda: ours.embed(im))(img)
 
     mp_note = ""
+    mpe = None
     try:
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions as MPBase
@@ -92,6 +94,8 @@ def main(argv=None) -> int:
         p90 = sorted(vals)[int(0.9 * (len(vals) - 1))]
         print(f"| {name} | {med:.3f} | {p90:.3f} | {med / base:.2f} |")
     ours.close()
+    if mpe is not None:
+        mpe.close()  # before interpreter shutdown: MediaPipe's __del__ then fails noisily
     return 0
 
 

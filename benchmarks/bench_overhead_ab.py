@@ -18,7 +18,8 @@ times:
 * for a checkout whose embedder records ``last_timings``, the preprocess /
   inference / postprocess parts of the steady embed() calls.
 
-    python benchmarks/bench_overhead_ab.py before=/work/baseline after=. [--rounds 3] [--runs 300]
+    git worktree add BEFORE_DIR b1665c8     # the checkout to compare with
+    python benchmarks/bench_overhead_ab.py before=BEFORE_DIR after=. [--rounds 3] [--runs 300]
 """
 
 from __future__ import annotations
