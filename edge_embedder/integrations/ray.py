@@ -13,7 +13,7 @@ loads (the same schema as ``embed-dir``'s Parquet output)::
     model = "models/efficientnet_lite0_fp32.tflite"        # a path every worker can read, or bytes / ray.put(bytes)
     ds = ray.data.read_binary_files("photos/", include_paths=True)          # columns: bytes, path
     out = ds.map_batches(EmbedImages, fn_constructor_kwargs={"model": model},
-                         concurrency=2, batch_size=64, num_cpus=1)
+                         compute=ray.data.ActorPoolStrategy(size=2), batch_size=64, num_cpus=1)
     report = write_index_parquet(out, "photos.parquet", model=model)
     print(report.rows, report.errors)                      # bad images are listed, never dropped silently
 
