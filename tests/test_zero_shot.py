@@ -307,7 +307,9 @@ def test_cli_zero_shot_errors(clip_pair, tmp_path, capsys):
     bad.write_bytes(b"not a jpeg")
     assert main(["zero-shot", _path("chelsea"), str(bad), *_pair_args(clip_pair), "--labels", "cat,dog"]) == 1
     out, err = capsys.readouterr()
-    assert len(json.loads(out)) == 1 and "bad.jpg" in err
+    records = json.loads(out)  # the skipped image is listed, in input order
+    assert [r["image"] for r in records] == [_path("chelsea"), str(bad)] and "bad.jpg" in err
+    assert "results" in records[0] and records[1]["error"]["type"] == "ImageDecodeError"
     assert main(["zero-shot", str(bad), *_pair_args(clip_pair), "--labels", "cat,dog"]) == 4
     assert main(["zero-shot", _path("chelsea"), *_pair_args(clip_pair), "--labels", "cat,,dog"]) == 2
     assert main(["zero-shot", _path("chelsea"), *_pair_args(clip_pair), "--labels", "cat", "--template", "nope"]) == 2
