@@ -171,6 +171,7 @@ def test_single_signature_file_keeps_working(clip_pair, tmp_path):
     """A file with one [1, 77] signature (as converters wrote them before) runs everything at 77, same vectors."""
     pytest.importorskip("ai_edge_litert")
     from edge_embedder.convert.litert_export import _pack, _unpack
+
     from edge_embedder.metadata import populate_tflite_metadata, read_tflite_metadata
 
     data = clip_pair["text"].read_bytes()
