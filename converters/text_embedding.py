@@ -178,8 +178,9 @@ def _export_tflite(cfg: ArchConfig, lm: LoadedTextModel, quant: str, calib: Opti
         progress(f"quantizing: static int8 fully-connected layers, int8 token table, calibrating on {len(calib)} "
                  "captions (ai-edge-quantizer) ...")
         ids = np.concatenate(calib)
-        # Every subgraph has its own activation ranges; the shorter ones calibrate on 16 arrays each (time).
-        per_signature = {signature_key(*shape): _shaped(ids, shape, eos)
+        # Every subgraph has its own activation ranges: [1, L] calibrates on every caption, the other
+        # shapes on 16 arrays each (calibration time grows with every array of every signature).
+        per_signature = {signature_key(*shape): _shaped(ids, shape, eos)[: None if i == 0 else 16]
                          for i, shape in enumerate(tflite_shapes(lm.max_length))}
         data = le.quantize_int8_matmuls(data, per_signature)
     io = le.io_details(data)

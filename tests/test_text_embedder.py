@@ -285,7 +285,8 @@ def test_int32_and_int64_ids_are_accepted(tmp_path, dtype):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"dtype": np.float32}, InputContractError, r"expected dtype int32 or int64 \(token ids\), got float32"),
     ({"batch": 2}, InputContractError, "expected batch size 1, got 2"),
-    ({"length": -1}, InputContractError, "fixed sequence length"),
+    ({"length": 1}, InputContractError, "fixed sequence length L >= 2"),
+    ({"length": -1}, MetadataError, "expected 'max_length' >= 2"),  # a dynamic sequence axis: L from the tokenizer
     ({"extra_input": True}, InputContractError, "expected exactly 1 input tensor, got 2"),
     ({"out_shape": [1, 1, 8]}, OutputContractError, r"expected shape \[1, N\], got \[1, 1, 8\]"),
     ({"metadata": False}, MetadataError, "needs its tokenizer"),
