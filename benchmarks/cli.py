@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from edge_embedder.argtypes import int_list, non_negative_int, positive_int
+from edge_embedder.argtypes import int_list, model_file, non_negative_int, positive_int
 from edge_embedder.exit_codes import ExitCode
 
 __all__ = ["add_bench_parser", "cmd_bench", "main"]
@@ -58,7 +58,8 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("models", nargs="*", metavar="MODEL", help=".tflite or .onnx model files")
+    p.add_argument("models", nargs="*", metavar="MODEL", type=model_file,
+                   help=".tflite or .onnx model files, or shipped model names (edge-embedder models)")
     p.add_argument("--threads", type=int_list, default=None, metavar="N[,N...]",
                    help="interpreter / intra-op threads, one or a comma list (default 2; --standard: 1,2)")
     p.add_argument("--runs", type=positive_int, default=None, metavar="N",
@@ -72,7 +73,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
                    help="the timed loop cycles through the first N images (default 8)")
     p.add_argument("--accuracy-images", type=positive_int, default=None, metavar="N",
                    help="accuracy over the first N images (default: all)")
-    p.add_argument("--reference", metavar="MODEL",
+    p.add_argument("--reference", metavar="MODEL", type=model_file,
                    help="accuracy of each model against this one's embeddings (mean / min cosine, recall@1)")
     p.add_argument("--compare", type=_compare, default=[], metavar="LIST",
                    help="alternatives to measure in the same run: mediapipe (same .tflite), transformers "

@@ -244,7 +244,10 @@ def test_ctrl_c_prints_what_was_measured(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge_embedder.cli", "bench", str(INT8_MODEL), str(FP32_MODEL), "--runs", "100000",
          "--warmup", "0", "--threads", "1", "--no-peak", "--images", str(DATA), "-o", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # A suite started in the background (`pytest &`) inherits an ignored SIGINT, which Python keeps ignored:
+        # the child gets the default disposition back, as a command typed in a terminal has it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Wait until the first row is being measured (its name shows in the progress on stderr), whatever
     # the machine's load, then let it run a little.
     err_chunks: list[str] = []

@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from ..argtypes import positive_int
+from ..argtypes import model_file, positive_int
 from ..exit_codes import ExitCode
 from .common import CliError, add_geometry_args, processing_options
 
@@ -42,8 +42,9 @@ def add_parser(sub: Any) -> None:
                        "inside the file (default: the shipped EfficientNet-Lite0 ImageNet classifier).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--model", "-m", help="classifier file (.tflite or .onnx); default: the shipped "
-                   "EfficientNet-Lite0 ImageNet classifier (fp32)")
+    p.add_argument("--model", "-m", type=model_file, metavar="MODEL",
+                   help="classifier file (.tflite or .onnx) or shipped model name; default: "
+                   "efficientnet-lite0-classifier (the shipped ImageNet classifier, fp32)")
     p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads (default: cores, max 4)")
     p.add_argument("--top-k", type=positive_int, default=5, metavar="K", help="categories per image and head (default 5)")
     p.add_argument("--threshold", type=_threshold, default=None, metavar="SCORE",

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from ..argtypes import positive_int, roi, rotation
+from ..argtypes import model_file, positive_int, roi, rotation
 from ..exit_codes import ExitCode
 
 __all__ = [
@@ -38,7 +38,8 @@ class CliError(Exception):
 
 
 def add_model_args(p: argparse.ArgumentParser, default: str = "the shipped EfficientNet-Lite0 fp32") -> None:
-    p.add_argument("--model", "-m", help=f"model file (.tflite or .onnx); default: {default}")
+    p.add_argument("--model", "-m", type=model_file, metavar="MODEL",
+                   help=f"model file (.tflite or .onnx) or shipped model name (edge-embedder models); default: {default}")
     p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads (default: cores, max 4)")
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ..argtypes import positive_int
+from ..argtypes import model_file, positive_int
 from ..exit_codes import ExitCode
 from .common import CliError, make_text_embedder, write_output
 
@@ -17,7 +17,7 @@ def add_parser(sub: Any) -> None:
                        description="Embed texts with a text-embedding model converted by edge-embedder convert "
                        "--tower text (its tokenizer is inside the file). Needs pip install 'edge-embedder[text]'.")
     p.add_argument("texts", nargs="+", metavar="TEXT")
-    p.add_argument("--model", "-m", required=True, help="text model file (.tflite or .onnx)")
+    p.add_argument("--model", "-m", required=True, type=model_file, metavar="MODEL", help="text model file (.tflite or .onnx)")
     p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads (default: cores, max 4)")
     p.add_argument("--l2-normalize", action="store_true", help="L2-normalize each embedding")
     p.add_argument("--quantize", action="store_true", help="scalar-quantize each embedding to int8")

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from ..argtypes import model_file
 from ..exit_codes import ExitCode
 
 
@@ -13,7 +14,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("inspect", help="print a model's metadata and contract verdict as JSON; classifiers also "
                                        "show each head's labels count and first labels "
                                        "(exit 1 if it breaks the contract, 3 if it is not a model)")
-    p.add_argument("model_file", metavar="MODEL")
+    p.add_argument("model_file", metavar="MODEL", type=model_file, help="model file (.tflite or .onnx) or shipped model name")
     p.set_defaults(func=run)
 
 

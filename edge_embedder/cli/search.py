@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import positive_int
+from ..argtypes import model_file, positive_int
 from ..exit_codes import ExitCode
 from .common import CliError
 
@@ -34,9 +34,9 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--vector", metavar="FILE", help="query vector: .npy, or a JSON list of numbers")
     p.add_argument("-k", type=positive_int, default=10, help="number of results (default 10)")
     p.add_argument("--output", choices=("text", "json"), default="text", help="text (rank, score, path) or json")
-    p.add_argument("--model", "-m", help="model for --image (default: the model recorded in the index, "
+    p.add_argument("--model", "-m", type=model_file, metavar="MODEL", help="model for --image (default: the model recorded in the index, "
                                          "else the shipped EfficientNet-Lite0 fp32)")
-    p.add_argument("--text-model", metavar="MODEL", help="text model for --text (.tflite / .onnx CLIP text tower of "
+    p.add_argument("--text-model", type=model_file, metavar="MODEL", help="text model for --text (.tflite / .onnx CLIP text tower of "
                    "the index's embedding space; needs the [text] extra)")
     p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads")
     p.add_argument("--head", default=None, metavar="INDEX|NAME", help="model head for --image (default: the index's)")

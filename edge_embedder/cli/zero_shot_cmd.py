@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ..argtypes import positive_int
+from ..argtypes import model_file, positive_int
 from ..exit_codes import ExitCode
 from .common import CliError, write_output
 
@@ -21,8 +21,9 @@ def add_parser(sub: Any) -> None:
         "does (softmax of logit_scale * cosine). Both models must come from one checkpoint (same embedding space). "
         "Needs pip install 'edge-embedder[text]'.")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--image-model", required=True, help="image tower (.tflite or .onnx)")
-    p.add_argument("--text-model", required=True, help="text tower of the same checkpoint (.tflite or .onnx)")
+    p.add_argument("--image-model", required=True, type=model_file, metavar="MODEL", help="image tower (.tflite or .onnx)")
+    p.add_argument("--text-model", required=True, type=model_file, metavar="MODEL",
+                   help="text tower of the same checkpoint (.tflite or .onnx)")
     labels = p.add_mutually_exclusive_group(required=True)
     labels.add_argument("--labels", help="comma-separated labels, e.g. cat,dog,car")
     labels.add_argument("--labels-file", metavar="FILE", help="one label per line (labels may contain commas)")
