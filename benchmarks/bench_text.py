@@ -323,6 +323,23 @@ print(json.dumps({'api': e.backend.api, 'signatures': len(shapes), 'loaded_mib':
 """
 
 
+def bench_profile(files: dict, runs: int = 10) -> dict[str, Any]:
+    """Per-op profiles (1 thread) of the fp32 and dynamic-int8 .tflite at [1, 16] (where the ten captions run)
+    and the machine's one-thread memory read bandwidth: is a short caption bound by streaming the weights?"""
+    from ai_edge_litert.interpreter import Interpreter
+    from edge_embedder.bench.op_profile import profile_tflite, read_bandwidth
+
+    out: dict[str, Any] = {"read_gbps": read_bandwidth(), "profiles": []}
+    for quant in ("none", "dynamic-int8"):
+        path = files[("text", "tflite", quant)]["path"]
+        keys = list(Interpreter(model_path=str(path)).get_signature_list())
+        sub = keys.index("ids_1x16")
+        print(f"profiling {path.name} [1, 16] ...", file=sys.stderr, flush=True)
+        out["profiles"].append(profile_tflite(path, 1, runs, subgraph=sub))
+        gc.collect()
+    return out
+
+
 def strip_to_one_signature(src: Path, dst: Path) -> Path:
     """``src`` as converters wrote text towers before: subgraph 0 (``[1, L]``) only, same metadata."""
     from edge_embedder.convert.litert_export import _pack, _unpack
@@ -368,10 +385,11 @@ GOALS = (
 
 
 def render(text_rows: list[dict], zs_rows: list[dict], mem_rows: list[dict], args: argparse.Namespace,
-           load_before: float) -> str:
+           load_before: float, prof: dict[str, Any] | None = None) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     cmd = (f"python benchmarks/bench_text.py --threads {','.join(map(str, args.threads))} --runs {args.runs} "
-           f"--zero-shot-runs {args.zero_shot_runs} --warmup {args.warmup}" + (" --no-memory" if args.no_memory else ""))
+           f"--zero-shot-runs {args.zero_shot_runs} --warmup {args.warmup}" + (" --no-memory" if args.no_memory else "")
+           + (" --no-profile" if args.no_profile else ""))
     lines = [
         "# CLIP text tower at the text's own length: text embedding, zero-shot, memory",
         "",
@@ -432,6 +450,28 @@ def render(text_rows: list[dict], zs_rows: list[dict], mem_rows: list[dict], arg
     ]
     lines += [f"| {r['variant']} | {r['threads']} | {r['p50']:.2f} | {r['p90']:.2f} | {_fmt(r['cpu_p50'], '.2f')} | "
               f"{r['over_pipeline']:.2f} | {_fmt(r['over_pipeline_cpu'], '.2f')} |" for r in zs_rows]
+    if prof:
+        from edge_embedder.bench.op_profile import format_profile
+
+        lines += [
+            "",
+            "## Where the time goes: per-op profile at [1, 16], 1 thread",
+            "",
+            "Every distinct op of the `[1, 16]` subgraph timed alone (`benchmarks/op_profile.py`, thread CPU time), "
+            "times its count. A fully-connected layer with 16 rows reads its whole weight matrix for 16 rows of "
+            f"work: `weights / FC time` below is the rate it streams them, next to this machine's one-thread memory "
+            f"read bandwidth ({prof['read_gbps']:.1f} GB/s: summing a 256 MiB array, best of 5).",
+            "",
+        ]
+        for p in prof["profiles"]:
+            lines += format_profile(p)
+            fc = next((r for r in p["ops"] if r["op"] == "FULLY_CONNECTED"), None)
+            wb = p["facts"].get("static_weight_bytes", 0)
+            if fc and wb:
+                lines += ["", f"Fully-connected weights {wb / 1e6:.1f} MB in {fc['ms']:.2f} ms: "
+                              f"{wb / 1e6 / fc['ms']:.1f} GB/s ({100 * wb / 1e9 / (fc['ms'] / 1e3) / prof['read_gbps']:.0f}% "
+                              "of the read bandwidth)."]
+            lines.append("")
     if mem_rows:
         lines += [
             "",
@@ -456,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--reuse", action="store_true", help="keep files converted by an earlier run")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS section")
+    ap.add_argument("--no-profile", action="store_true", help="skip the per-op profile section")
     ap.add_argument("--out", default=None, help="write the markdown table here (default: print)")
     args = ap.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -470,7 +511,8 @@ def main(argv: list[str] | None = None) -> int:
     print("measuring zero-shot ...", file=sys.stderr, flush=True)
     zs_rows = bench_zero_shot(files, ckpt, args.threads, args.zero_shot_runs, args.warmup)
     mem_rows = [] if args.no_memory else bench_memory(files, work)
-    md = render(text_rows, zs_rows, mem_rows, args, load_before)
+    prof = None if args.no_profile else bench_profile(files)
+    md = render(text_rows, zs_rows, mem_rows, args, load_before, prof)
     if args.out:
         from edge_embedder.files import atomic_write
 

@@ -40,7 +40,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["profile_tflite", "profile_onnx", "tflite_graph_facts", "format_profile"]
+__all__ = ["profile_tflite", "profile_onnx", "tflite_graph_facts", "format_profile", "read_bandwidth"]
+
+
+def read_bandwidth(mib: int = 256, repeats: int = 5) -> float:
+    """GB/s one thread reads from memory: summing a ``mib`` MiB float32 array (far larger than the caches), best of
+    ``repeats`` in thread CPU time."""
+    a = np.ones(mib * 2**20 // 4, np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.thread_time_ns()
+        np.add.reduce(a)
+        best = min(best, (time.thread_time_ns() - t0) / 1e9)
+    return a.nbytes / best / 1e9
 
 
 def _schema() -> Any:
@@ -71,14 +83,15 @@ def _is_const(m: Any, sg: Any, t: int) -> bool:
     return bool(b) and m.buffers[b].data is not None and len(m.buffers[b].data) > 0
 
 
-def tflite_graph_facts(data: bytes) -> dict[str, Any]:
-    """Op counts of subgraph 0 and whether the matmul weights are constants (see the module docstring)."""
+def tflite_graph_facts(data: bytes, subgraph: int = 0) -> dict[str, Any]:
+    """Op counts of a subgraph and whether the matmul weights are constants (see the module docstring)."""
     m = _model(data)
-    sg = m.subgraphs[0]
+    sg = m.subgraphs[subgraph]
     names = _op_names()
     producers = {o: op for op in sg.operators for o in (op.outputs if op.outputs is not None else [])}
     counts = collections.Counter(names.get(_code(m, op), "?") for op in sg.operators)
-    weights = collections.Counter()
+    weights: collections.Counter = collections.Counter()
+    weight_bytes = 0
     for op in sg.operators:
         name = names.get(_code(m, op), "?")
         if name not in ("FULLY_CONNECTED", "BATCH_MATMUL") or op.inputs is None or len(op.inputs) < 2:
@@ -86,11 +99,13 @@ def tflite_graph_facts(data: bytes) -> dict[str, Any]:
         w = int(op.inputs[1])
         if _is_const(m, sg, w):
             weights[f"{name}: weight a constant buffer (static)"] += 1
+            weight_bytes += len(m.buffers[sg.tensors[w].buffer].data)
         elif w in producers:
             weights[f"{name}: weight computed by {names.get(_code(m, producers[w]), '?')}"] += 1
         else:
             weights[f"{name}: weight a graph input / activation"] += 1
-    return {"ops": sum(counts.values()), "op_counts": dict(counts.most_common()), "matmul_weights": dict(weights)}
+    return {"ops": sum(counts.values()), "op_counts": dict(counts.most_common()), "matmul_weights": dict(weights),
+            "static_weight_bytes": weight_bytes}
 
 
 def _single_op_model(m: Any, sg: Any, op: Any) -> bytes:
@@ -127,25 +142,37 @@ def _single_op_model(m: Any, sg: Any, op: Any) -> bytes:
     return _pack(nm)
 
 
-def _time_interpreter(model: bytes, threads: int, runs: int, warmup: int = 2) -> float:
-    """Median ms of ``invoke()`` (thread CPU time at 1 thread, wall time otherwise), random inputs."""
+def _time_interpreter(model: bytes, threads: int, runs: int, warmup: int = 2, subgraph: int = 0) -> float:
+    """Median ms of ``invoke()`` of a subgraph (thread CPU time at 1 thread, wall time otherwise), random inputs."""
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_content=model, num_threads=threads)
-    it.allocate_tensors()
     rng = np.random.default_rng(0)
-    for d in it.get_input_details():
+
+    def value(d: dict) -> np.ndarray:
         if np.issubdtype(d["dtype"], np.floating):
-            it.set_tensor(d["index"], rng.standard_normal(d["shape"]).astype(d["dtype"]))
-        else:
-            it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+            return rng.standard_normal(d["shape"]).astype(d["dtype"])
+        return np.zeros(d["shape"], d["dtype"])
+
+    if subgraph:
+        key = list(it.get_signature_list())[subgraph]
+        runner = it.get_signature_runner(key)
+        feed = {k: value(d) for k, d in runner.get_input_details().items()}
+
+        def invoke() -> None:
+            runner(**feed)
+    else:
+        it.allocate_tensors()
+        for d in it.get_input_details():
+            it.set_tensor(d["index"], value(d))
+        invoke = it.invoke
     clock = time.thread_time_ns if threads == 1 else time.perf_counter_ns
     for _ in range(warmup):
-        it.invoke()
+        invoke()
     times = []
     for _ in range(runs):
         t0 = clock()
-        it.invoke()
+        invoke()
         times.append((clock() - t0) / 1e6)
     return statistics.median(times)
 
@@ -155,11 +182,11 @@ def _options_key(op: Any) -> str:
     return "" if o is None else repr(sorted((k, repr(v)) for k, v in vars(o).items()))
 
 
-def profile_tflite(path: str | os.PathLike, threads: int = 1, runs: int = 10) -> dict[str, Any]:
-    """Per-op-type time of a .tflite (see the module docstring) and the whole model's invoke time."""
+def profile_tflite(path: str | os.PathLike, threads: int = 1, runs: int = 10, subgraph: int = 0) -> dict[str, Any]:
+    """Per-op-type time of a .tflite subgraph (see the module docstring) and the whole subgraph's invoke time."""
     data = Path(path).read_bytes()
     m = _model(data)
-    sg = m.subgraphs[0]
+    sg = m.subgraphs[subgraph]
     names = _op_names()
     groups: dict[tuple, list[Any]] = {}
     for op in sg.operators:
@@ -176,14 +203,16 @@ def profile_tflite(path: str | os.PathLike, threads: int = 1, runs: int = 10) ->
         rows[name]["ms"] += ms * len(ops)
         detail.append({"op": name, "count": len(ops), "ms_each": ms, "inputs": [list(s[0]) for s in sig],
                        "outputs": [list(o) for o in outs]})
-    whole = _time_interpreter(data, threads, runs)
+    whole = _time_interpreter(data, threads, runs, subgraph=subgraph)
     total = sum(r["ms"] for r in rows.values())
     table = sorted(({"op": k, "count": int(v["count"]), "ms": v["ms"], "share": v["ms"] / total if total else 0.0}
                     for k, v in rows.items()), key=lambda r: -r["ms"])
     detail.sort(key=lambda r: -r["ms_each"] * r["count"])
-    return {"model": Path(path).name, "runtime": "LiteRT (XNNPACK), one op at a time", "threads": threads,
+    shape = [list(sg.tensors[int(i)].shape) for i in sg.inputs]
+    name = Path(path).name + (f" (subgraph {subgraph}, input {shape[0]})" if subgraph else "")
+    return {"model": name, "runtime": "LiteRT (XNNPACK), one op at a time", "threads": threads,
             "whole_ms": whole, "sum_ms": total, "ops": table, "top": detail[:12],
-            "facts": tflite_graph_facts(data)}
+            "facts": tflite_graph_facts(data, subgraph)}
 
 
 def profile_onnx(path: str | os.PathLike, threads: int = 1, runs: int = 10) -> dict[str, Any]:
@@ -245,9 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("model")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--subgraph", type=int, default=0, help="TFLite: which subgraph (signature) to profile")
     args = ap.parse_args(argv)
-    fn = profile_onnx if args.model.endswith(".onnx") else profile_tflite
-    print("\n".join(format_profile(fn(args.model, args.threads, args.runs))))
+    if args.model.endswith(".onnx"):
+        profile = profile_onnx(args.model, args.threads, args.runs)
+    else:
+        profile = profile_tflite(args.model, args.threads, args.runs, args.subgraph)
+    print("\n".join(format_profile(profile)))
     return 0
 
 
