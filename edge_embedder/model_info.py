@@ -100,6 +100,7 @@ def _image_verdict(backend: Any, task: str) -> dict[str, Any]:
         "heads": heads,
         "embedding_space": spec.embedding_space,
         "logit_scale": spec.logit_scale,
+        "logit_bias": spec.logit_bias,
     }
 
 
@@ -113,10 +114,11 @@ def _text_verdict(backend: Any) -> dict[str, Any]:
                   **(spec.shapes.describe() if spec.shapes is not None else {})},
         "tokenizer": {"file": t.file, "size_bytes": len(spec.tokenizer_json), "max_length": t.max_length,
                       "bos_id": t.bos_id, "eos_id": t.eos_id, "pad_id": t.pad_id, "lowercase": t.lowercase,
-                      "pooling": t.pooling},
+                      "pooling": t.pooling, "eos_if_absent": t.eos_if_absent, "padding": t.padding},
         "heads": _heads(spec.outputs),
         "embedding_space": spec.embedding_space,
         "logit_scale": spec.logit_scale,
+        "logit_bias": spec.logit_bias,
     }
 
 

@@ -37,11 +37,14 @@ Metadata
   * when present, as many input / output tensor metadata as tensors
   * a preprocessing recipe, when present, is valid and ends at the input size
   * text models: metadata present, with the tokenizer entry
-    (``edge_embedder.tokenizer``: max_length, bos / eos / pad ids, lowercase)
+    (``edge_embedder.tokenizer``: max_length, bos (or null) / eos / pad ids,
+    lowercase, optionally eos_if_absent and padding "max_length")
     whose max_length is L (or, with a dynamic sequence axis, >= 2), and the
-    tokenizer file it names packed in the model
+    tokenizer file it names packed in the model; with padding "max_length"
+    every text runs at L (the other shapes the file offers are not used)
   * an embedding-space id, when present, is a non-empty string; a logit
-    scale, when present, is a finite number > 0
+    scale, when present, is a finite number > 0; a logit bias, when present,
+    is a finite number
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ import numpy as np
 from ..errors import InputContractError, MetadataError, ModelContractError, OutputContractError
 from ..metadata import (
     EMBEDDING_SPACE_KEY,
+    LOGIT_BIAS_KEY,
     LOGIT_SCALE_KEY,
     RECIPE_KEY,
     TOKENIZER_KEY,
@@ -136,6 +140,8 @@ class ModelSpec(_Heads):
     embedding_space: Optional[str] = None
     #: The contrastive model's logit scale (``exp`` of the checkpoint's parameter), None when absent.
     logit_scale: Optional[float] = None
+    #: The sigmoid-trained contrastive model's logit bias (SigLIP), None when absent (CLIP).
+    logit_bias: Optional[float] = None
     metadata: Optional[ModelMetadata] = field(default=None, compare=False)
 
 
@@ -145,11 +151,16 @@ class TokenizerSpec:
 
     file: str  # the associated file holding the tokenizer.json
     max_length: int
-    bos_id: int
+    bos_id: Optional[int]  # None: no start-of-text id (SigLIP)
     eos_id: int
     pad_id: int
     lowercase: bool = False
-    pooling: Optional[str] = None  # "first_eos" or "argmax": how the exported tower pools (information)
+    pooling: Optional[str] = None  # "first_eos", "argmax" or "last": how the exported tower pools (information)
+    #: No end-of-text id after a text whose own ids already end with it (transformers' SentencePiece tokenizers).
+    eos_if_absent: bool = False
+    #: "max_length": the tower attends to every position (SigLIP), so every text runs at max_length;
+    #: None: causal, pooled at the end of text, so a text may run at any length that holds its ids (CLIP).
+    padding: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +202,7 @@ class TextModelSpec(_Heads):
     tokenizer_json: bytes = field(default=b"", repr=False, compare=False)
     embedding_space: Optional[str] = None
     logit_scale: Optional[float] = None
+    logit_bias: Optional[float] = None
     metadata: Optional[ModelMetadata] = field(default=None, compare=False)
     #: Every [batch, length] shape the file runs (lengths below L: signatures or a dynamic axis).
     shapes: Optional[TextShapes] = None
@@ -351,6 +363,15 @@ def _check_logit_scale(md: Optional[ModelMetadata]) -> Optional[float]:
     return float(value)
 
 
+def _check_logit_bias(md: Optional[ModelMetadata]) -> Optional[float]:
+    value = md.custom_json(LOGIT_BIAS_KEY) if md is not None else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise MetadataError(f"custom metadata {LOGIT_BIAS_KEY!r}: expected a finite number, got {value!r}")
+    return float(value)
+
+
 # -- text rules ----------------------------------------------------------------
 
 
@@ -416,7 +437,8 @@ def _check_text_output_shape(t: TensorSpec) -> int:
     raise OutputContractError(f"output tensor {t.name!r}: expected shape [1, N], got {s}")
 
 
-_TOKENIZER_INTS = ("max_length", "bos_id", "eos_id", "pad_id")
+_TOKENIZER_INTS = ("max_length", "eos_id", "pad_id")
+_PADDINGS = ("max_length",)
 
 
 def _check_tokenizer(md: Optional[ModelMetadata], length: Optional[int]) -> tuple[TokenizerSpec, bytes]:
@@ -441,6 +463,17 @@ def _check_tokenizer(md: Optional[ModelMetadata], length: Optional[int]) -> tupl
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected {key!r} to be an integer >= 0, got {v!r}")
         values[key] = v
+    bos = entry.get("bos_id")
+    if bos is not None and (isinstance(bos, bool) or not isinstance(bos, int) or bos < 0):
+        raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected 'bos_id' to be an integer >= 0 or null "
+                            f"(no start-of-text id), got {bos!r}")
+    eos_if_absent = entry.get("eos_if_absent", False)
+    if not isinstance(eos_if_absent, bool):
+        raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected 'eos_if_absent' to be a bool, got {eos_if_absent!r}")
+    padding = entry.get("padding")
+    if padding is not None and padding not in _PADDINGS:
+        raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected 'padding' to be one of {list(_PADDINGS)} "
+                            f"or absent, got {padding!r}")
     lowercase = entry.get("lowercase", False)
     if not isinstance(lowercase, bool):
         raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected 'lowercase' to be a bool, got {lowercase!r}")
@@ -460,7 +493,8 @@ def _check_tokenizer(md: Optional[ModelMetadata], length: Optional[int]) -> tupl
                             f"(packed: {[k for k, _ in md.files]})")
     if not data:
         raise MetadataError(f"the tokenizer file {name!r} is empty")
-    return TokenizerSpec(file=name, lowercase=lowercase, pooling=pooling, **values), data
+    return TokenizerSpec(file=name, lowercase=lowercase, pooling=pooling, bos_id=bos, eos_if_absent=eos_if_absent,
+                         padding=padding, **values), data
 
 
 def check_text_embedder(backend: Backend) -> TextModelSpec:
@@ -498,6 +532,10 @@ def check_text_contract(
     tokenizer, data = _check_tokenizer(metadata, length)
     max_length = tokenizer.max_length if length is None else length
     shapes = _check_text_shapes(t, list(input_shapes) if input_shapes else [t.shape], max_length)
+    if tokenizer.padding == "max_length":  # the tower reads every position: the full length only
+        shapes = TextShapes(max_length=max_length, lengths=(max_length,),
+                            batches=tuple(bn for bn in shapes.batches if bn[1] == max_length),
+                            dynamic_batch=shapes.dynamic_batch)
     return TextModelSpec(
         sequence_length=max_length,
         shapes=shapes,
@@ -507,6 +545,7 @@ def check_text_contract(
         tokenizer_json=data,
         embedding_space=declared_embedding_space(metadata),
         logit_scale=_check_logit_scale(metadata),
+        logit_bias=_check_logit_bias(metadata),
         metadata=metadata,
     )
 
@@ -560,6 +599,7 @@ def check_contract(
         outputs=tuple(heads),
         embedding_space=declared_embedding_space(metadata),
         logit_scale=_check_logit_scale(metadata),
+        logit_bias=_check_logit_bias(metadata),
         metadata=metadata,
     )
 

@@ -126,8 +126,13 @@ class BaseTask(Generic[SpecT]):
 
     @property
     def logit_scale(self) -> Optional[float]:
-        """The contrastive model's logit scale from the metadata (CLIP towers), None when absent."""
+        """The contrastive model's logit scale from the metadata (CLIP and SigLIP towers), None when absent."""
         return getattr(self._spec, "logit_scale", None)
+
+    @property
+    def logit_bias(self) -> Optional[float]:
+        """The sigmoid-trained contrastive model's logit bias from the metadata (SigLIP towers), None when absent."""
+        return getattr(self._spec, "logit_bias", None)
 
     @property
     def last_timings(self) -> Optional[Timings]:

@@ -29,6 +29,7 @@ from .labels import (
 from .model_metadata import (
     ASSOCIATED_FILE_TYPES,
     EMBEDDING_SPACE_KEY,
+    LOGIT_BIAS_KEY,
     LOGIT_SCALE_KEY,
     RECIPE_KEY,
     SCORE_TRANSFORMATIONS,
@@ -78,4 +79,5 @@ __all__ = [
     "TOKENIZER_KEY",
     "EMBEDDING_SPACE_KEY",
     "LOGIT_SCALE_KEY",
+    "LOGIT_BIAS_KEY",
 ]

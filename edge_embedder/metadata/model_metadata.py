@@ -14,14 +14,18 @@ from typing import Any, Mapping, Sequence
 from ..errors import MetadataError
 
 __all__ = ["NormalizationOptions", "ScoreCalibration", "AssociatedFile", "TensorMetadata", "ModelMetadata",
-           "RECIPE_KEY", "TOKENIZER_KEY", "EMBEDDING_SPACE_KEY", "LOGIT_SCALE_KEY", "ASSOCIATED_FILE_TYPES",
+           "RECIPE_KEY", "TOKENIZER_KEY", "EMBEDDING_SPACE_KEY", "LOGIT_SCALE_KEY", "LOGIT_BIAS_KEY",
+           "ASSOCIATED_FILE_TYPES",
            "SCORE_TRANSFORMATIONS"]
 
 #: Custom metadata entry holding the preprocessing recipe (UTF-8 JSON).
 RECIPE_KEY = "edge_embedder.recipe"
 #: Custom metadata entry of a text model: how its tokenizer frames ids (UTF-8 JSON object:
-#: ``file`` (the associated file holding tokenizer.json), ``max_length``, ``bos_id``,
-#: ``eos_id``, ``pad_id``, ``lowercase``, and ``pooling`` for information).
+#: ``file`` (the associated file holding tokenizer.json), ``max_length``, ``bos_id`` (null:
+#: no start token), ``eos_id``, ``pad_id``, ``lowercase``; optionally ``eos_if_absent``
+#: (true: no end-of-text id after a text whose own ids end with it), ``padding``
+#: (``"max_length"``: the tower reads every position, so every text runs at the full
+#: length) and ``pooling`` for information).
 TOKENIZER_KEY = "edge_embedder.tokenizer"
 #: Custom metadata entry naming the model's embedding space (a UTF-8 string): vectors of
 #: two models are comparable only when their ids are equal (both towers of one CLIP checkpoint).
@@ -29,6 +33,10 @@ EMBEDDING_SPACE_KEY = "edge_embedder.embedding_space"
 #: Custom metadata entry: the contrastive model's logit scale, ``exp(logit_scale)`` of the
 #: checkpoint (UTF-8 JSON number; 100 for trained CLIP), which zero-shot scores multiply cosines by.
 LOGIT_SCALE_KEY = "edge_embedder.logit_scale"
+#: Custom metadata entry: the logit bias of a sigmoid-trained contrastive model (SigLIP; UTF-8
+#: JSON number). Its presence means zero-shot scores are ``sigmoid(scale * cosine + bias)``,
+#: each label on its own; without it (CLIP) they are a softmax over the labels.
+LOGIT_BIAS_KEY = "edge_embedder.logit_bias"
 
 #: TFLite Support's ``AssociatedFileType`` enum, by name (metadata_schema.fbs).
 ASSOCIATED_FILE_TYPES = (

@@ -46,7 +46,7 @@ class TextEmbedderOptions:
 
 
 class TextEmbedder(BaseTask[TextModelSpec]):
-    """Embeds texts with a ``.tflite`` (or ``.onnx``) text-embedding model (a CLIP text tower).
+    """Embeds texts with a ``.tflite`` (or ``.onnx``) text-embedding model (a CLIP or SigLIP text tower).
 
     The model contract, checked once when the embedder is created:
 
@@ -54,21 +54,24 @@ class TextEmbedder(BaseTask[TextModelSpec]):
     * one or more outputs, float32 (or uint8 with quantization parameters),
       shape ``[1, N]``; each output is one embedding head;
     * the tokenizer inside the file: the custom metadata entry
-      ``edge_embedder.tokenizer`` (``max_length`` = L, ``bos_id``, ``eos_id``,
-      ``pad_id``, ``lowercase``) and the ``tokenizer.json`` it names, packed
-      as an associated file (TFLite) or a ``metadata_props`` entry (ONNX).
+      ``edge_embedder.tokenizer`` (``max_length`` = L, ``bos_id`` (or null),
+      ``eos_id``, ``pad_id``, ``lowercase``, optionally ``eos_if_absent`` and
+      ``padding``) and the ``tokenizer.json`` it names, packed as an
+      associated file (TFLite) or a ``metadata_props`` entry (ONNX).
 
     Every text is tokenized as transformers' ``CLIPTokenizerFast(text,
     padding="max_length", truncation=True, max_length=L)`` makes it (with the
-    file's pad id): start-of-text, the text's tokens, end-of-text, padding.
-    Texts longer than L - 2 tokens are cut, keeping end-of-text last, and the
-    result says so (``truncated``). No attention mask is fed: CLIP's text
-    transformer is causal and pools at the end-of-text token, so the padding
-    after it does not change the vector, and a text runs at the shortest
-    length the file offers that holds its ids (``model_spec.shapes``: the
-    signatures of a ``.tflite``, any length with an ONNX dynamic sequence
-    axis; files with one fixed length run at L), see
-    :mod:`edge_embedder.text.shapes`.
+    file's pad id): start-of-text, the text's tokens, end-of-text, padding
+    (SigLIP: ``SiglipTokenizer``'s ids, no start-of-text). Texts longer than L
+    ids are cut, keeping end-of-text last, and the result says so
+    (``truncated``). No attention mask is fed. CLIP's text transformer is
+    causal and pools at the end-of-text token, so the padding after it does
+    not change the vector, and a text runs at the shortest length the file
+    offers that holds its ids (``model_spec.shapes``: the signatures of a
+    ``.tflite``, any length with an ONNX dynamic sequence axis; files with one
+    fixed length run at L), see :mod:`edge_embedder.text.shapes`. SigLIP's is
+    not causal and was trained on text padded to L with the pad id, without a
+    mask (tokenizer entry ``padding: "max_length"``): every text runs at L.
 
     A model that breaks a rule raises a subclass of
     :class:`~edge_embedder.errors.ModelContractError` (or
@@ -247,7 +250,7 @@ def _tokenizer(spec: TextModelSpec) -> ClipTokenizer:
     t = spec.tokenizer
     try:
         config = TokenizerConfig(max_length=t.max_length, bos_id=t.bos_id, eos_id=t.eos_id, pad_id=t.pad_id,
-                                 lowercase=t.lowercase)
+                                 lowercase=t.lowercase, eos_if_absent=t.eos_if_absent)
     except OptionsError as exc:  # the contract checked types; this is a value the tokenizer refuses
         from ..errors import MetadataError
 

@@ -1,12 +1,15 @@
-"""CLIP text tokenization for exported CLIP text towers.
+"""Text tokenization for exported text towers (CLIP's byte-level BPE, SigLIP's SentencePiece unigram).
 
-A CLIP text tower exported to ``.tflite`` / ``.onnx`` takes one int32
+A text tower exported to ``.tflite`` / ``.onnx`` takes one int32
 ``[1, max_length]`` tensor of token ids. Its tokenizer travels inside the model
 file as the bytes of a Hugging Face ``tokenizer.json`` plus a small
 :class:`TokenizerConfig`; :class:`ClipTokenizer` turns text into exactly the ids
 that ``transformers.CLIPTokenizerFast(text, padding="max_length",
 truncation=True, max_length=77)`` gives for the same ``tokenizer.json``, with a
-configurable pad id.
+configurable pad id; for a SigLIP tower, the ids of ``SiglipTokenizer(text,
+padding="max_length", truncation=True, max_length=64)`` (its SentencePiece
+model rebuilt as a ``tokenizer.json`` by the converters: no start-of-text id,
+``eos_if_absent``).
 
 The ``tokenizers`` package (the ``text`` extra) is imported when a
 :class:`ClipTokenizer` is built, never at import time of this module.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -37,9 +40,11 @@ class TokenizerConfig:
     """How token ids are framed for the model; stored next to ``tokenizer.json``.
 
     Attributes:
-      max_length: the model's sequence length (CLIP: 77). Every encoding has
-        exactly this many ids; longer texts are truncated with EOS kept last.
-      bos_id: id the tokenizer puts first (CLIP ``<|startoftext|>``, 49406).
+      max_length: the model's sequence length (CLIP: 77, SigLIP: 64). Every
+        encoding has exactly this many ids; longer texts are truncated with EOS
+        kept last.
+      bos_id: id the tokenizer puts first (CLIP ``<|startoftext|>``, 49406);
+        None for tokenizers without one (SigLIP).
       eos_id: id the tokenizer puts last (CLIP ``<|endoftext|>``, 49407).
       pad_id: id written after EOS up to ``max_length``. Hugging Face CLIP pads
         with EOS (49407). Checkpoints whose text config has
@@ -49,20 +54,27 @@ class TokenizerConfig:
       lowercase: lowercase the text with ``str.lower()`` before the
         tokenizer's own normalizer runs. For ``tokenizer.json`` files whose
         normalizer does not lowercase; CLIP's does, so the default is False.
+      eos_if_absent: append EOS only when the text's own ids do not already
+        end with it (a text ending in the EOS token's string), as
+        transformers' SentencePiece tokenizers (T5, SigLIP) do; False: always
+        (fast tokenizers, CLIP).
 
     Raises:
       OptionsError: a field has the wrong type or is out of range.
     """
 
     max_length: int = 77
-    bos_id: int = _CLIP_BOS_ID
+    bos_id: Optional[int] = _CLIP_BOS_ID
     eos_id: int = _CLIP_EOS_ID
     pad_id: int = _CLIP_EOS_ID
     lowercase: bool = False
+    eos_if_absent: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_length", "bos_id", "eos_id", "pad_id"):
             value = getattr(self, name)
+            if name == "bos_id" and value is None:
+                continue
             if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
                 raise OptionsError(f"TokenizerConfig.{name} must be an int, got {type(value).__name__} {value!r}")
             if value < 0:
@@ -70,9 +82,16 @@ class TokenizerConfig:
             object.__setattr__(self, name, int(value))
         if self.max_length < 2:
             raise OptionsError(f"TokenizerConfig.max_length must be >= 2 (room for BOS and EOS), got {self.max_length}")
-        if not isinstance(self.lowercase, (bool, np.bool_)):
-            raise OptionsError(f"TokenizerConfig.lowercase must be a bool, got {type(self.lowercase).__name__}")
-        object.__setattr__(self, "lowercase", bool(self.lowercase))
+        for name in ("lowercase", "eos_if_absent"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise OptionsError(f"TokenizerConfig.{name} must be a bool, got {type(value).__name__}")
+            object.__setattr__(self, name, bool(value))
+
+    @property
+    def framing(self) -> list[int]:
+        """The ids of the empty text: ``[bos_id, eos_id]``, or ``[eos_id]`` without a start-of-text id."""
+        return [self.eos_id] if self.bos_id is None else [self.bos_id, self.eos_id]
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,8 +99,8 @@ class Encoding:
     """One tokenized text.
 
     Attributes:
-      ids: int32 array of shape ``[max_length]``: BOS, the text's tokens, EOS,
-        then ``pad_id`` up to ``max_length``.
+      ids: int32 array of shape ``[max_length]``: BOS (when the tokenizer has
+        one), the text's tokens, EOS, then ``pad_id`` up to ``max_length``.
       length: number of ids before the padding (BOS and EOS included), so
         ``ids[length - 1]`` is the EOS.
       truncated: True when the text had more tokens than fit and was cut
@@ -110,17 +129,18 @@ def _check_text(text: Any, where: str) -> str:
 
 
 class ClipTokenizer:
-    """Tokenizer of a CLIP text tower, built from ``tokenizer.json`` bytes.
+    """Tokenizer of a text tower (CLIP, SigLIP), built from ``tokenizer.json`` bytes.
 
     Contract, checked once at construction:
 
     * ``tokenizer_json`` parses as a Hugging Face ``tokenizers`` file;
-    * ``bos_id``, ``eos_id`` and ``pad_id`` are inside its vocabulary;
+    * ``bos_id`` (when not None), ``eos_id`` and ``pad_id`` are inside its vocabulary;
     * its post-processor frames text as ``[bos_id, ..., eos_id]`` (the empty
-      string encodes to exactly ``[bos_id, eos_id]``).
+      string encodes to exactly ``[bos_id, eos_id]``; ``[eos_id]`` when
+      ``bos_id`` is None).
 
     Every encoding then has ``config.max_length`` ids. Texts that are too long
-    keep their first ``max_length - 2`` tokens between BOS and EOS, as
+    keep their first tokens, as many as fit with BOS and EOS, as
     ``CLIPTokenizerFast(..., truncation=True, max_length=...)`` does. Special
     token strings inside the text (``"<|endoftext|>"``) are matched as the
     special tokens, as transformers does by default.
@@ -157,19 +177,17 @@ class ClipTokenizer:
         vocab_size = tok.get_vocab_size(with_added_tokens=True)
         for name in ("bos_id", "eos_id", "pad_id"):
             value = getattr(config, name)
-            if value >= vocab_size:
+            if value is not None and value >= vocab_size:
                 raise MetadataError(f"{name} {value} is outside the tokenizer's vocabulary of {vocab_size}")
         tok.no_truncation()
         tok.no_padding()
         framing = tok.encode("").ids
-        if framing != [config.bos_id, config.eos_id]:
+        if framing != config.framing:
+            names = "[eos_id]" if config.bos_id is None else "[bos_id, eos_id]"
             raise MetadataError(
-                f"the tokenizer frames the empty text as {framing}, expected [bos_id, eos_id] = "
-                f"[{config.bos_id}, {config.eos_id}]"
+                f"the tokenizer frames the empty text as {framing}, expected {names} = {config.framing}"
             )
-        tok.enable_truncation(max_length=config.max_length)
-        tok.enable_padding(direction="right", pad_id=config.pad_id, pad_token=tok.id_to_token(config.pad_id),
-                           length=config.max_length)
+        tok.enable_truncation(max_length=config.max_length)  # padding: _to_encoding
         self._tok = tok
         self._config = config
         self._vocab_size = vocab_size
@@ -230,13 +248,17 @@ class ClipTokenizer:
         return [self._to_encoding(e) for e in self._tok.encode_batch(batch)]
 
     def _to_encoding(self, enc: Any) -> Encoding:
-        return Encoding(
-            ids=np.asarray(enc.ids, dtype=np.int32),
-            length=int(sum(enc.attention_mask)),
-            truncated=bool(enc.overflowing),
-        )
+        c = self._config
+        ids = enc.ids
+        if (c.eos_if_absent and len(ids) >= 2 and ids[-1] == ids[-2] == c.eos_id
+                and enc.sequence_ids[-2] is not None):
+            ids = ids[:-1]  # the text's own ids end with EOS: the framing's is not added (slow SentencePiece tokenizers)
+        out = np.full(c.max_length, c.pad_id, dtype=np.int32)
+        out[: len(ids)] = ids
+        return Encoding(ids=out, length=len(ids), truncated=bool(enc.overflowing))
 
     def __repr__(self) -> str:
         c = self._config
         return (f"ClipTokenizer(vocab_size={self._vocab_size}, max_length={c.max_length}, bos_id={c.bos_id}, "
-                f"eos_id={c.eos_id}, pad_id={c.pad_id}, lowercase={c.lowercase})")
+                f"eos_id={c.eos_id}, pad_id={c.pad_id}, lowercase={c.lowercase}"
+                + (", eos_if_absent=True)" if c.eos_if_absent else ")"))
