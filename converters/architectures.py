@@ -1,9 +1,10 @@
-"""The registered architectures: ViT, CLIP (Hugging Face) and EfficientNet-Lite0 per task, CLIP text towers.
+"""The registered architectures: ViT, CLIP, DINOv2, SigLIP (Hugging Face) and EfficientNet-Lite0 per task.
 
-Every image architecture has an ``image-embedding`` config and an
+ViT, CLIP and EfficientNet-Lite0 have an ``image-embedding`` config and an
 ``image-classification`` config (its ``AutoModelForImageClassification`` head,
-or EfficientNet-Lite0's ImageNet head); CLIP also has a ``text-embedding``
-config (its text tower).
+or EfficientNet-Lite0's ImageNet head); DINOv2 and SigLIP have an
+``image-embedding`` config; CLIP and SigLIP also have a ``text-embedding``
+config (their text towers).
 
 Each config says, as data, what to load (the transformers class per
 ``model_type``), which weights must be in the checkpoint, which output is the
@@ -18,17 +19,19 @@ Text towers (task ``text-embedding``) are declared the same way by
 embedding, :meth:`HFTextConfig.reference_embedding` is the source library's
 public route the parity report compares with.
 
-Contrastive checkpoints (CLIP) give both towers the same embedding-space id
+Contrastive checkpoints (CLIP, SigLIP) give both towers the same embedding-space id
 (:func:`.hf.weights_space_id`: a sha256 over every parameter of the loaded
-checkpoint) and the checkpoint's ``exp(logit_scale)``; the metadata of both
-files carries them.
+checkpoint) and the checkpoint's ``exp(logit_scale)`` (SigLIP: and its
+``logit_bias``); the metadata of both files carries them.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Optional, Sequence
+from typing import Any, ClassVar, NamedTuple, Optional, Sequence
 
 import numpy as np
+
+from edge_embedder.errors import first_line
 
 from .errors import CheckpointError
 from .registry import ArchConfig, LoadedModel, LoadedTextModel, TextReference, lookup, register, registered
@@ -36,9 +39,13 @@ from .registry import ArchConfig, LoadedModel, LoadedTextModel, TextReference, l
 __all__ = [
     "HFImageConfig",
     "HFTextConfig",
+    "Contrastive",
     "ViTConfig",
     "CLIPConfig",
     "CLIPTextConfig",
+    "DINOv2Config",
+    "SigLIPConfig",
+    "SigLIPTextConfig",
     "EfficientNetLite0Config",
     "HFImageClassifierConfig",
     "ViTClassifierConfig",
@@ -60,6 +67,15 @@ def _to_numpy(t: Any) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
 
 
+class Contrastive(NamedTuple):
+    """What a tower of a contrastive checkpoint carries: its space, ``exp(logit_scale)``, ``logit_bias``, warnings."""
+
+    space: Optional[str] = None
+    logit_scale: Optional[float] = None
+    logit_bias: Optional[float] = None
+    warnings: list[str] = []
+
+
 class HFImageConfig(ArchConfig):
     """A Hugging Face image embedder, declared by data (see the class attributes).
 
@@ -73,6 +89,9 @@ class HFImageConfig(ArchConfig):
       reference_route: how the reference vectors are made: ``"pipeline"`` (the
         ``image-feature-extraction`` pipeline, ``pool=True``) or ``"processor"``
         (the image processor, then :meth:`embedding` in torch).
+      input_size_from_processor: the exported size is the image processor's
+        output even when it differs from ``config.image_size`` (the model
+        interpolates its position embeddings: DINOv2); False: they must agree.
     """
 
     model_classes: ClassVar[dict[str, str]]
@@ -82,6 +101,7 @@ class HFImageConfig(ArchConfig):
     reference_route: ClassVar[str] = "processor"
     reference_name: ClassVar[str]
     requires_modules: ClassVar[tuple[str, ...]] = ("transformers",)
+    input_size_from_processor: ClassVar[bool] = False
 
     @property
     def model_types(self) -> tuple[str, ...]:
@@ -94,9 +114,16 @@ class HFImageConfig(ArchConfig):
     def embedding_dim(self, config: Any) -> int:
         return int(getattr(config, self.embedding_dim_attr))
 
-    def contrastive(self, net: Any, model_type: str) -> tuple[Optional[str], Optional[float], list[str]]:
-        """(embedding-space id, logit scale, warnings) for contrastive checkpoints; (None, None, []) otherwise."""
-        return None, None, []
+    def contrastive(self, net: Any, model_type: str) -> Contrastive:
+        """The embedding-space id, logit scale and bias of a contrastive checkpoint; empty otherwise."""
+        return Contrastive()
+
+    def export_module(self, net: Any, height: int, width: int) -> Any:
+        """The torch module that gets exported: ``pixel_values`` ``[B, 3, H, W]`` -> :meth:`embedding`."""
+        return _forward_module(net, self.embedding)
+
+    def check_config(self, config: Any, model: str) -> None:
+        """Raise ``CheckpointError`` for a config this architecture cannot export (default: nothing to check)."""
 
     def _load_checkpoint(self, model: Optional[str]) -> dict[str, Any]:
         """The parts every Hugging Face task shares: config, processor recipe, weights (checked)."""
@@ -116,10 +143,16 @@ class HFImageConfig(ArchConfig):
 
         config = load_config(model, self.name, self.model_types,
                              suggest=lambda t: _arch_for_model_type(t, self.task))
+        self.check_config(config, model)
         proc = load_image_processor(model)
         recipe, mean, std, hw = processor_recipe(proc, model)
         vision_cfg = getattr(config, "vision_config", config)
-        if tuple(hw) != (vision_cfg.image_size, vision_cfg.image_size):
+        if self.input_size_from_processor:
+            patch = int(getattr(vision_cfg, "patch_size", 1))
+            if min(hw) < patch:
+                raise CheckpointError(f"{model}: the image processor ends at {hw[0]}x{hw[1]}, smaller than one "
+                                      f"{patch}x{patch} patch (config.patch_size)")
+        elif tuple(hw) != (vision_cfg.image_size, vision_cfg.image_size):
             raise CheckpointError(
                 f"{model}: the image processor ends at {hw[0]}x{hw[1]} but the model expects "
                 f"{vision_cfg.image_size}x{vision_cfg.image_size} (config.image_size)"
@@ -154,8 +187,8 @@ class HFImageConfig(ArchConfig):
 
         ck = self._load_checkpoint(model)
         net, proc, config = ck["net"], ck["proc"], ck["config"]
-        module = _forward_module(net, self.embedding)  # pixel_values -> embedding
-        space, logit_scale, notes = self.contrastive(net, config.model_type)
+        module = self.export_module(net, *ck["hw"])  # pixel_values -> embedding
+        pair = self.contrastive(net, config.model_type)
 
         if self.reference_route == "pipeline":
             with quiet_transformers():
@@ -187,9 +220,10 @@ class HFImageConfig(ArchConfig):
             embedding_dim=self.embedding_dim(config),
             source=ck["source"],
             license=ck["license"],
-            warnings=ck["warnings"] + notes,
-            embedding_space=space,
-            logit_scale=logit_scale,
+            warnings=ck["warnings"] + pair.warnings,
+            embedding_space=pair.space,
+            logit_scale=pair.logit_scale,
+            logit_bias=pair.logit_bias,
         )
 
 
@@ -271,24 +305,141 @@ class CLIPConfig(HFImageConfig):
     def embedding(self, model: Any, pixel_values: Any) -> Any:
         return model.visual_projection(model.vision_model(pixel_values=pixel_values).pooler_output)
 
-    def contrastive(self, net: Any, model_type: str) -> tuple[Optional[str], Optional[float], list[str]]:
+    def contrastive(self, net: Any, model_type: str) -> Contrastive:
         return clip_contrastive(net, model_type, "vision")
 
 
-def clip_contrastive(net: Any, model_type: str, tower: str) -> tuple[Optional[str], Optional[float], list[str]]:
-    """A CLIP checkpoint's embedding-space id and exp(logit_scale); a one-tower checkpoint gets a warning."""
+def clip_contrastive(net: Any, model_type: str, tower: str, pair_type: str = "clip") -> Contrastive:
+    """A contrastive checkpoint's embedding-space id, ``exp(logit_scale)`` and ``logit_bias`` (when it has one).
+
+    ``pair_type`` is the ``model_type`` of the two-tower model; a one-tower
+    checkpoint gets its own weights' id and a warning.
+    """
     from .hf import weights_space_id
 
     space = weights_space_id(net)
     scale = getattr(net, "logit_scale", None)
-    if model_type == "clip" and scale is not None:
-        return space, float(scale.detach().exp()), []
+    if model_type == pair_type and scale is not None:
+        bias = getattr(net, "logit_bias", None)
+        return Contrastive(space, float(scale.detach().exp()), None if bias is None else float(bias.detach()), [])
     other = "text" if tower == "vision" else "image"
-    return space, None, [
+    return Contrastive(space, None, None, [
         f"the checkpoint holds only the {tower} tower: its embedding-space id ({space}) covers this tower's "
         f"weights alone and it has no logit_scale, so its vectors will not be comparable with a {other} tower "
         f"converted from another checkpoint unless both are converted with the same --embedding-space ID"
-    ]
+    ])
+
+
+@register
+class DINOv2Config(HFImageConfig):
+    """DINOv2 (and DINOv2 with registers): the layer-normed CLS token, at the image processor's size.
+
+    The checkpoints are trained at 518x518 and their ``BitImageProcessor``
+    crops 224x224: ``Dinov2Model`` interpolates its position embeddings to
+    the input's patch grid on every call (bicubic). For one fixed exported
+    size that is a constant, computed here once by the model's own
+    ``interpolate_pos_encoding`` and exported as a tensor (no resize in the
+    graph: litert-torch would otherwise lower the bicubic resize into gathers
+    run on every call).
+    """
+
+    name = "dinov2"
+    title = "DINOv2"
+    head_name = "pooler_output"
+    head_description = (
+        "DINOv2 image embedding: the CLS token after the final layer norm (Dinov2Model(...).pooler_output), "
+        "the usual feature for image retrieval"
+    )
+    default_quantization = "dynamic-int8"
+    quantization_rationale = (
+        "DINOv2-S/14, 2 threads: dynamic int8 faster than fp32 at cosine >= 0.99 "
+        "(benchmarks/results/families.md); static int8 through ai-edge-quantizer was slower"
+    )
+    model_classes = {"dinov2": "Dinov2Model", "dinov2_with_registers": "Dinov2WithRegistersModel"}
+    required_weights = {"dinov2": ("",), "dinov2_with_registers": ("",)}
+    optional_weights = {
+        "mask_token": "the checkpoint has no mask_token (unused for embeddings): transformers initializes it",
+    }
+    embedding_dim_attr = "hidden_size"
+    reference_name = "Dinov2Model(...).pooler_output"
+    input_size_from_processor = True
+
+    def embedding(self, model: Any, pixel_values: Any) -> Any:
+        return model(pixel_values=pixel_values).pooler_output
+
+    def export_module(self, net: Any, height: int, width: int) -> Any:
+        return _fixed_positions_module(net, self.embedding, height, width)
+
+
+def _fixed_positions_module(net: Any, forward: Any, height: int, width: int) -> Any:
+    """``forward(net, x)`` for ``height`` x ``width`` inputs, the interpolated position embeddings precomputed.
+
+    The model's own ``embeddings.interpolate_pos_encoding`` computes them once
+    (in float32, as in ``forward``); while the module runs, the instance's
+    method returns that tensor. The loaded model itself (the reference route)
+    is left as it is.
+    """
+    import torch
+
+    emb = net.embeddings
+    ph, pw = emb.patch_embeddings.patch_size
+    hidden = emb.position_embeddings.shape[-1]
+    with torch.no_grad():
+        dummy = torch.zeros(1, 1 + (height // ph) * (width // pw), hidden)
+        positions = emb.interpolate_pos_encoding(dummy, height, width).detach().clone()
+
+    class FixedPositions(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+            self.register_buffer("positions", positions, persistent=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if tuple(x.shape[-2:]) != (height, width):
+                raise ValueError(f"this module was built for {height}x{width} inputs, got {tuple(x.shape[-2:])}")
+            emb.interpolate_pos_encoding = lambda embeddings, h, w: self.positions
+            try:
+                return forward(self.net, x)
+            finally:
+                del emb.interpolate_pos_encoding
+
+    return FixedPositions()
+
+
+@register
+class SigLIPConfig(HFImageConfig):
+    """SigLIP's image tower: ``SiglipModel.get_image_features`` (the attention-pooled vision output)."""
+
+    name = "siglip"
+    title = "SigLIP"
+    head_name = "image_embeds"
+    head_description = (
+        "SigLIP image embedding (SiglipModel.get_image_features): the vision tower's attention-pooled output"
+    )
+    default_quantization = "dynamic-int8"
+    quantization_rationale = (
+        "SigLIP-B/16, 2 threads: dynamic int8 faster than fp32 at cosine >= 0.99 "
+        "(benchmarks/results/families.md); static int8 lost accuracy"
+    )
+    model_classes = {"siglip": "SiglipModel", "siglip_vision_model": "SiglipVisionModel"}
+    required_weights = {"siglip": ("vision_model.",), "siglip_vision_model": ("",)}
+    embedding_dim_attr = "hidden_size"
+    reference_name = "SiglipModel.get_image_features"
+
+    def check_config(self, config: Any, model: str) -> None:
+        vision = getattr(config, "vision_config", config)
+        if not getattr(vision, "vision_use_head", True):
+            raise CheckpointError(f"{model}: vision_use_head is False: the vision tower has no pooled output "
+                                  "(get_image_features would return None)")
+
+    def embedding_dim(self, config: Any) -> int:
+        return int(getattr(config, "vision_config", config).hidden_size)
+
+    def embedding(self, model: Any, pixel_values: Any) -> Any:
+        return getattr(model, "vision_model", model)(pixel_values=pixel_values).pooler_output
+
+    def contrastive(self, net: Any, model_type: str) -> Contrastive:
+        return clip_contrastive(net, model_type, "vision", pair_type="siglip")
 
 
 @register
@@ -591,11 +742,22 @@ class HFTextConfig(ArchConfig):
     """A Hugging Face text tower (task ``text-embedding``), declared by data.
 
     Class attributes (as :class:`HFImageConfig`): ``model_classes``,
-    ``required_weights``, ``embedding_dim_attr``, ``reference_name``. The
-    exported module takes int32 token ids ``[B, L]`` (L = the text config's
-    ``max_position_embeddings``) and no attention mask: the tower must be
-    causal and pool at a token the tokenizer puts last (CLIP), so that the
-    padding after it cannot change the vector.
+    ``required_weights``, ``embedding_dim_attr``, ``reference_name``;
+    ``tokenizer_files``: what the checkpoint folder must hold for the
+    tokenizer (alternatives per entry). The exported module takes int32 token
+    ids ``[B, L]`` (L = the text config's ``max_position_embeddings``) and no
+    attention mask. Either the tower is causal and pools at a token the
+    tokenizer puts last (CLIP), so the padding after it cannot change the
+    vector and a text may run at any length that holds its ids; or it reads
+    every position and was trained on text padded to L without a mask
+    (SigLIP: :meth:`framing` says ``padding: "max_length"``), and the file has
+    that one length.
+
+    The parts that differ per tower: :meth:`load_tokenizer`,
+    :meth:`pack_tokenizer` (the ``tokenizer.json`` that travels in the file and
+    its framing), :meth:`reference_inputs` / :meth:`reference_ids` (what the
+    source tokenizer makes of a text), :meth:`embedding`,
+    :meth:`reference_embedding`, :meth:`contrastive`.
     """
 
     task = "text-embedding"
@@ -604,6 +766,7 @@ class HFTextConfig(ArchConfig):
     embedding_dim_attr: ClassVar[str]
     reference_name: ClassVar[str]
     requires_modules: ClassVar[tuple[str, ...]] = ("transformers", "tokenizers")
+    tokenizer_files: ClassVar[tuple[tuple[str, ...], ...]] = (("tokenizer.json", "vocab.json"),)
 
     @property
     def model_types(self) -> tuple[str, ...]:
@@ -614,35 +777,26 @@ class HFTextConfig(ArchConfig):
         raise NotImplementedError
 
     def reference_embedding(self, model: Any, inputs: Any) -> Any:  # pragma: no cover - abstract
-        """The source library's public route on ``tokenizer(text, return_tensors="pt")`` outputs."""
+        """The source library's public route on :meth:`reference_inputs`."""
         raise NotImplementedError
+
+    def embedding_dim(self, config: Any) -> int:
+        return int(getattr(config, self.embedding_dim_attr))
 
     def pooling(self, text_config: Any) -> str:
         return "first_eos"
 
-    def contrastive(self, net: Any, model_type: str) -> tuple[Optional[str], Optional[float], list[str]]:
-        return None, None, []
+    def contrastive(self, net: Any, model_type: str) -> Contrastive:
+        return Contrastive()
 
-    def load(self, model: Optional[str]) -> LoadedTextModel:
-        if not model:
-            raise CheckpointError(f"--arch {self.name} needs --model HUB_ID_OR_LOCAL_DIR")
-        import torch
-        import transformers
+    def load_tokenizer(self, model: str) -> Any:
+        """The checkpoint's tokenizer (transformers)."""
+        from .hf import load_fast_tokenizer
 
-        from .hf import TEXT_FILES, checkpoint_license, commit_hash, from_pretrained, load_config, load_fast_tokenizer
+        return load_fast_tokenizer(model)
 
-        config = load_config(model, self.name, self.model_types, suggest=lambda t: _arch_for_model_type(t, self.task),
-                             needs=TEXT_FILES)
-        tok = load_fast_tokenizer(model)
-        text_cfg = getattr(config, "text_config", config)
-        length = int(text_cfg.max_position_embeddings)
-        torch.manual_seed(0)
-        cls = getattr(transformers, self.model_classes[config.model_type])
-        net, info = from_pretrained(cls, model)
-        missing = sorted(info.get("missing_keys") or ())
-        lacking = [k for k in missing if k.startswith(self.required_weights[config.model_type])]
-        if lacking:
-            raise CheckpointError(f"{model}: checkpoint lacks weights the embedding needs: {lacking[:3]}")
+    def pack_tokenizer(self, tok: Any, model: str, text_cfg: Any, length: int) -> tuple[bytes, dict[str, Any], list[str]]:
+        """(``tokenizer.json`` bytes, framing entry, warnings): what the file carries to tokenize as ``tok`` does."""
         warnings: list[str] = []
         bos, eos = tok.bos_token_id, tok.eos_token_id
         if bos is None or eos is None:
@@ -656,8 +810,42 @@ class HFTextConfig(ArchConfig):
                 "transformers (and so the exported file) pool at the first id "
                 f"{text_cfg.eos_token_id}, which the tokenizer never produces"
             )
-        space, logit_scale, notes = self.contrastive(net, config.model_type)
-        warnings += notes
+        framing = {"max_length": length, "bos_id": int(bos), "eos_id": int(eos), "pad_id": int(pad),
+                   "lowercase": False, "pooling": pooling}
+        return tok.backend_tokenizer.to_str().encode("utf-8"), framing, warnings
+
+    def reference_inputs(self, tok: Any, text: str, length: int) -> Any:
+        """What the source route feeds the model for ``text`` (tensors)."""
+        return tok([text], return_tensors="pt", truncation=True, max_length=length)
+
+    def reference_ids(self, tok: Any, text: str, length: int, framing: dict[str, Any]) -> list[int]:
+        """The ``length`` ids the source tokenizer gives ``text``, padded with the file's pad id."""
+        one = list(tok(text, truncation=True, max_length=length)["input_ids"])
+        return one + [framing["pad_id"]] * (length - len(one))
+
+    def load(self, model: Optional[str]) -> LoadedTextModel:
+        if not model:
+            raise CheckpointError(f"--arch {self.name} needs --model HUB_ID_OR_LOCAL_DIR")
+        import torch
+        import transformers
+
+        from .hf import checkpoint_license, commit_hash, from_pretrained, load_config
+
+        config = load_config(model, self.name, self.model_types, suggest=lambda t: _arch_for_model_type(t, self.task),
+                             needs=self.tokenizer_files)
+        tok = self.load_tokenizer(model)
+        text_cfg = getattr(config, "text_config", config)
+        length = int(text_cfg.max_position_embeddings)
+        torch.manual_seed(0)
+        cls = getattr(transformers, self.model_classes[config.model_type])
+        net, info = from_pretrained(cls, model)
+        missing = sorted(info.get("missing_keys") or ())
+        lacking = [k for k in missing if k.startswith(self.required_weights[config.model_type])]
+        if lacking:
+            raise CheckpointError(f"{model}: checkpoint lacks weights the embedding needs: {lacking[:3]}")
+        tokenizer_json, framing, warnings = self.pack_tokenizer(tok, model, text_cfg, length)
+        pair = self.contrastive(net, config.model_type)
+        warnings += pair.warnings
         module = _forward_module(net, lambda n, ids: self.embedding(n, ids.to(torch.int64)))  # int32 ids in
 
         def reference(texts: Sequence[str]) -> TextReference:
@@ -666,26 +854,25 @@ class HFTextConfig(ArchConfig):
             rows, ids = [], []
             with quiet_transformers(), torch.no_grad():
                 for text in texts:
-                    inputs = tok([text], return_tensors="pt", truncation=True, max_length=length)
-                    rows.append(_to_numpy(self.reference_embedding(net, inputs)).reshape(-1))
-                    one = list(tok(text, truncation=True, max_length=length)["input_ids"])
-                    ids.append(one + [pad] * (length - len(one)))
+                    rows.append(_to_numpy(self.reference_embedding(net, self.reference_inputs(tok, text, length)))
+                                .reshape(-1))
+                    ids.append(self.reference_ids(tok, text, length, framing))
             return TextReference(np.stack(rows), ids)
 
         return LoadedTextModel(
             module=module.eval(),
             reference=reference,
             max_length=length,
-            tokenizer_json=tok.backend_tokenizer.to_str().encode("utf-8"),
-            tokenizer={"max_length": length, "bos_id": int(bos), "eos_id": int(eos), "pad_id": int(pad),
-                       "lowercase": False, "pooling": pooling},
-            embedding_dim=int(getattr(config, self.embedding_dim_attr)),
+            tokenizer_json=tokenizer_json,
+            tokenizer=framing,
+            embedding_dim=self.embedding_dim(config),
             source={"checkpoint": model, "model_type": config.model_type, "revision": commit_hash(config),
                     "reference": self.reference_name, "tokenizer": type(tok).__name__},
             license=checkpoint_license(model),
             warnings=warnings,
-            embedding_space=space,
-            logit_scale=logit_scale,
+            embedding_space=pair.space,
+            logit_scale=pair.logit_scale,
+            logit_bias=pair.logit_bias,
         )
 
 
@@ -722,8 +909,114 @@ class CLIPTextConfig(HFTextConfig):
         # transformers' CLIPTextTransformer: configs written before PR #24773 (eos_token_id == 2) pool at argmax(ids).
         return "argmax" if int(text_config.eos_token_id) == 2 else "first_eos"
 
-    def contrastive(self, net: Any, model_type: str) -> tuple[Optional[str], Optional[float], list[str]]:
+    def contrastive(self, net: Any, model_type: str) -> Contrastive:
         return clip_contrastive(net, model_type, "text")
+
+
+@register
+class SigLIPTextConfig(HFTextConfig):
+    """SigLIP's text tower: ``SiglipModel.get_text_features`` on text padded to the full length, no mask.
+
+    SigLIP's text transformer is not causal and pools the last position
+    (``last_hidden_state[:, -1]``, then ``head``): it was trained on
+    ``SiglipTokenizer(text, padding="max_length")`` ids (64 for the released
+    checkpoints) without an attention mask, and the released tokenizers
+    return none (``model_input_names=["input_ids"]``), so transformers'
+    zero-shot pipeline feeds none either. The file has that one length; the
+    reference feeds ``input_ids`` only.
+
+    The tokenizer is SentencePiece: the checkpoint's ``spiece.model`` is
+    rebuilt as a ``tokenizer.json`` (:mod:`.sentencepiece_tokenizer`) that the
+    runtime's ``tokenizers`` reads, and the parity report checks its ids
+    against ``SiglipTokenizer``'s.
+    """
+
+    name = "siglip"
+    title = "SigLIP"
+    head_name = "text_embeds"
+    head_description = (
+        "SigLIP text embedding (SiglipModel.get_text_features): head of the text transformer's last position, "
+        "text padded to the full length with the pad id, no attention mask"
+    )
+    default_quantization = "dynamic-int8"
+    quantization_rationale = (
+        "SigLIP-B/16 text tower: dynamic int8 faster than fp32 at cosine >= 0.99 "
+        "(benchmarks/results/families.md)"
+    )
+    parity_floors = {"none": 0.9999, "fp16": 0.999, "dynamic-int8": 0.99, "int8": 0.9}
+    model_classes = {"siglip": "SiglipModel", "siglip_text_model": "SiglipTextModel"}
+    required_weights = {"siglip": ("text_model.",), "siglip_text_model": ("",)}
+    embedding_dim_attr = "projection_size"
+    reference_name = "SiglipModel.get_text_features"
+    requires_modules = ("transformers", "tokenizers", "sentencepiece")
+    tokenizer_files = (("spiece.model",),)
+
+    def embedding_dim(self, config: Any) -> int:
+        text = getattr(config, "text_config", config)
+        return int(getattr(text, "projection_size", None) or text.hidden_size)
+
+    def embedding(self, model: Any, input_ids: Any) -> Any:
+        return getattr(model, "text_model", model)(input_ids=input_ids).pooler_output
+
+    def reference_embedding(self, model: Any, inputs: Any) -> Any:
+        ids = inputs["input_ids"]  # no attention mask: how SigLIP was trained (see the class docstring)
+        if hasattr(model, "get_text_features"):
+            out = model.get_text_features(input_ids=ids)
+        else:
+            out = model(input_ids=ids)
+        return out if not hasattr(out, "pooler_output") else out.pooler_output
+
+    def pooling(self, text_config: Any) -> str:
+        return "last"
+
+    def contrastive(self, net: Any, model_type: str) -> Contrastive:
+        return clip_contrastive(net, model_type, "text", pair_type="siglip")
+
+    def load_tokenizer(self, model: str) -> Any:
+        from transformers import AutoTokenizer
+
+        from .hf import quiet_transformers
+
+        try:
+            with quiet_transformers():
+                tok = AutoTokenizer.from_pretrained(model)
+        except Exception as exc:
+            raise CheckpointError(f"{model}: cannot load the tokenizer: {first_line(exc)}") from None
+        if not getattr(tok, "vocab_file", None) or not hasattr(tok, "canonicalize_text"):
+            raise CheckpointError(f"{model}: expected SigLIP's SentencePiece tokenizer (SiglipTokenizer with its "
+                                  f"spiece.model), got {type(tok).__name__}")
+        return tok
+
+    def pack_tokenizer(self, tok: Any, model: str, text_cfg: Any, length: int) -> tuple[bytes, dict[str, Any], list[str]]:
+        from .sentencepiece_tokenizer import siglip_tokenizer_json
+
+        warnings: list[str] = []
+        eos, pad = tok.eos_token_id, tok.pad_token_id
+        if eos is None:
+            raise CheckpointError(f"{model}: the tokenizer has no end-of-sequence token")
+        if pad is None:
+            raise CheckpointError(f"{model}: the tokenizer has no pad token; SigLIP pads every text to {length} ids")
+        if "attention_mask" in (tok.model_input_names or ()):
+            warnings.append(
+                "the checkpoint's tokenizer returns an attention_mask (model_input_names); SigLIP was trained without "
+                "one and the released tokenizers return none: the exported file takes no mask (its vectors are "
+                "get_text_features(input_ids) on the padded ids), but transformers' zero-shot pipeline with this "
+                "tokenizer passes the mask and gives other vectors")
+        if int(getattr(tok, "model_max_length", length) or length) != length:
+            warnings.append(f"the tokenizer's model_max_length is {tok.model_max_length} but the text tower has "
+                            f"{length} positions: the file pads and truncates to {length}")
+        data = siglip_tokenizer_json(tok.vocab_file, lowercase=bool(getattr(tok, "do_lower_case", True)),
+                                     eos_token=str(tok.eos_token), pad_token=str(tok.pad_token),
+                                     unk_token=str(tok.unk_token))
+        framing = {"max_length": length, "bos_id": None, "eos_id": int(eos), "pad_id": int(pad), "lowercase": False,
+                   "pooling": "last", "padding": "max_length", "eos_if_absent": True}
+        return data, framing, warnings
+
+    def reference_inputs(self, tok: Any, text: str, length: int) -> Any:
+        return tok([text], padding="max_length", truncation=True, max_length=length, return_tensors="pt")
+
+    def reference_ids(self, tok: Any, text: str, length: int, framing: dict[str, Any]) -> list[int]:
+        return list(tok(text, padding="max_length", truncation=True, max_length=length)["input_ids"])
 
 
 def known_architectures(task: str = "image-embedding") -> list[str]:

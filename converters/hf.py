@@ -82,7 +82,7 @@ def _check_folder(model: str, needs: Sequence[Sequence[str]] = IMAGE_FILES) -> N
     if not any((p / f).is_file() for f in _WEIGHT_FILES):
         missing.append("model.safetensors (or pytorch_model.bin)")
     if missing:
-        what = "its tokenizer" if needs is TEXT_FILES else "its image processor"
+        what = "its image processor" if needs is IMAGE_FILES else "its tokenizer"
         raise CheckpointError(
             f"{model}: checkpoint folder is missing {', '.join(missing)} "
             f"(expected the output of save_pretrained for the model and {what})"

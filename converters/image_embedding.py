@@ -263,7 +263,7 @@ class ImageInputTask(ConversionTask):
         raw = load_image_folder(source) if source else default_calibration_images()
         return calibration_pixels(lm, raw)
 
-    def parity_inputs(self) -> dict[str, Any]:
+    def parity_inputs(self, lm: Any = None) -> dict[str, Any]:
         from .photos import parity_images
 
         return parity_images()

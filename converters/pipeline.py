@@ -199,7 +199,7 @@ def convert(
         progress(f"warning: {w}")
     calib = hooks.calibration(lm, str(calibration_images) if calibration_images else None) if quant == "int8" else None
 
-    inputs = hooks.parity_inputs()
+    inputs = hooks.parity_inputs(lm)
     cache = reference_cache if reference_cache is not None else {}
     if "reference" not in cache:
         progress(f"computing reference outputs ({lm.source.get('reference', 'source model')}) on "
@@ -231,6 +231,7 @@ def convert(
             "size_bytes": len(data),
             "embedding_space": getattr(lm, "embedding_space", None),
             "logit_scale": getattr(lm, "logit_scale", None),
+            "logit_bias": getattr(lm, "logit_bias", None),
             **report,
             "convert_seconds": round(time.perf_counter() - t_start, 2),
             "platform": platform.platform(),

@@ -61,6 +61,7 @@ class LoadedModel:
       embedding_space: the embedding-space id written into the file (contrastive
         models: the same for both towers of one checkpoint), None for none.
       logit_scale: ``exp`` of a contrastive checkpoint's logit scale, None for none.
+      logit_bias: a sigmoid-trained contrastive checkpoint's logit bias (SigLIP), None for none.
     """
 
     module: Any
@@ -78,6 +79,7 @@ class LoadedModel:
     activation: Optional[str] = None
     embedding_space: Optional[str] = None
     logit_scale: Optional[float] = None
+    logit_bias: Optional[float] = None
 
 
 @dataclass
@@ -107,9 +109,11 @@ class LoadedTextModel:
         and token ids, its own tokenizer included).
       max_length: the model's sequence length L.
       tokenizer_json: the ``tokenizer.json`` bytes that travel in the file.
-      tokenizer: the framing entry (``max_length``, ``bos_id``, ``eos_id``,
-        ``pad_id``, ``lowercase``, ``pooling``) written as ``edge_embedder.tokenizer``.
-      embedding_dim, source, license, warnings, embedding_space, logit_scale: as in :class:`LoadedModel`.
+      tokenizer: the framing entry (``max_length``, ``bos_id`` (None: no start of text),
+        ``eos_id``, ``pad_id``, ``lowercase``, ``pooling``, and for towers that read every
+        position ``padding: "max_length"``, ``eos_if_absent``) written as ``edge_embedder.tokenizer``.
+      embedding_dim, source, license, warnings, embedding_space, logit_scale, logit_bias: as in
+        :class:`LoadedModel`.
       float_exports: the float32 export per format, kept so that converting one loaded
         model to several quantizations exports it once.
     """
@@ -125,7 +129,13 @@ class LoadedTextModel:
     warnings: list[str] = field(default_factory=list)
     embedding_space: Optional[str] = None
     logit_scale: Optional[float] = None
+    logit_bias: Optional[float] = None
     float_exports: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    @property
+    def full_length(self) -> bool:
+        """The tower reads every position (SigLIP): texts run at ``max_length`` only, no shorter shapes."""
+        return self.tokenizer.get("padding") == "max_length"
 
 
 class ArchConfig:

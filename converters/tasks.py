@@ -57,8 +57,8 @@ class ConversionTask:
         """Inputs for static int8 calibration, as the exported model takes them."""
         raise NotImplementedError
 
-    def parity_inputs(self) -> dict[str, Any]:
-        """The named inputs of the parity report (the reference is computed on the same)."""
+    def parity_inputs(self, lm: Any = None) -> dict[str, Any]:
+        """The named inputs of the parity report (the reference is computed on the same); ``lm``: the loaded model."""
         raise NotImplementedError
 
     def export(self, cfg: ArchConfig, lm: LoadedModel, fmt: str, quant: str, calib: Optional[list[Any]],
@@ -188,14 +188,16 @@ def source_metadata(cfg: ArchConfig, lm: Any, fmt: str, quant: str) -> tuple[str
 
 
 def contrastive_metadata(lm: Any) -> list[tuple[str, bytes]]:
-    """The embedding-space id and logit-scale custom entries of a contrastive model's tower (none when absent)."""
-    from edge_embedder.metadata import EMBEDDING_SPACE_KEY, LOGIT_SCALE_KEY
+    """The embedding-space id, logit-scale and logit-bias entries of a contrastive model's tower (none when absent)."""
+    from edge_embedder.metadata import EMBEDDING_SPACE_KEY, LOGIT_BIAS_KEY, LOGIT_SCALE_KEY
 
     out = []
     if getattr(lm, "embedding_space", None):
         out.append((EMBEDDING_SPACE_KEY, str(lm.embedding_space).encode("utf-8")))
     if getattr(lm, "logit_scale", None) is not None:
         out.append((LOGIT_SCALE_KEY, json.dumps(float(lm.logit_scale)).encode("utf-8")))
+    if getattr(lm, "logit_bias", None) is not None:
+        out.append((LOGIT_BIAS_KEY, json.dumps(float(lm.logit_bias)).encode("utf-8")))
     return out
 
 

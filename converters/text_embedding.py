@@ -1,7 +1,10 @@
-"""The ``text-embedding`` task: token ids in, one embedding head out (CLIP text towers).
+"""The ``text-embedding`` task: token ids in, one embedding head out (CLIP and SigLIP text towers).
 
 Export: int32 token ids in, one float32 embedding ``[B, N]`` out, no
-attention mask: CLIP's text transformer is causal and pools at the
+attention mask. SigLIP's text transformer reads every position and was
+trained on text padded to its full length L without a mask: its file has the
+one shape ``[1, L]`` (TFLite) / ``[batch, L]`` (ONNX), and its framing entry
+says ``padding: "max_length"``. CLIP's text transformer is causal and pools at the
 end-of-text token (the first one, or ``argmax(ids)`` for configs with
 ``eos_token_id == 2``; either position is computed in the graph), so the
 padding after it cannot change the vector, and a text can run at any length
@@ -27,9 +30,11 @@ token table int8 weights, attention / normalization / pooling float; ONNX:
 QDQ on MatMul / Gemm). Token ids stay int32 in every mode: there is no
 "raw pixel" boundary to fold for text.
 
-Metadata: the checkpoint's ``tokenizer.json`` as an associated file of the
-input tensor, its framing as ``edge_embedder.tokenizer`` (max length, bos /
-eos / pad ids, lowercase, pooling), the embedding-space id and the logit scale.
+Metadata: the checkpoint's ``tokenizer.json`` (SigLIP: its ``spiece.model``
+rebuilt as one) as an associated file of the input tensor, its framing as
+``edge_embedder.tokenizer`` (max length, bos / eos / pad ids, lowercase,
+pooling; SigLIP: no bos, ``eos_if_absent``, ``padding``), the embedding-space
+id, the logit scale and (SigLIP) the logit bias.
 
 Parity: the file through ``edge_embedder.TextEmbedder`` (its own tokenizer,
 read back from the file) against transformers' ``get_text_features`` on the
@@ -51,7 +56,7 @@ from .errors import ExportError
 from .registry import ArchConfig, LoadedTextModel, TextReference
 from .tasks import ConversionTask, compare_vectors, contrastive_metadata, cosine_report, register_task, source_metadata
 
-__all__ = ["TextEmbeddingTask", "PARITY_CAPTIONS", "calibration_captions", "text_parity_report", "INPUT_NAME",
+__all__ = ["TextEmbeddingTask", "PARITY_CAPTIONS", "FULL_LENGTH_CAPTIONS", "calibration_captions", "text_parity_report", "INPUT_NAME",
            "TOKENIZER_FILE"]
 
 INPUT_NAME = "input_ids"
@@ -78,6 +83,12 @@ PARITY_CAPTIONS = {
 #: The lengths (ids, start and end of text included) whose parity is checked on both sides of every
 #: bucket boundary: a text of exactly l ids and one of l + 1 (``"cat dog cat ..."``: one id per word).
 BOUNDARY_LENGTHS = (8, 12, 16, 24, 32, 48, 64, 77)
+#: Towers that run at their full length only (SigLIP) have no boundaries; their report checks these instead.
+FULL_LENGTH_CAPTIONS = {
+    **PARITY_CAPTIONS,
+    "capitals": "A PHOTO OF 3 CATS, 2 DOGS & 1 CAR -- NO.42!",
+    "eos string": "a photo of a cat </s>",
+}
 PARITY_CAPTIONS.update({f"{n} ids": " ".join((["cat", "dog"] * 40)[: n - 2])
                         for length in BOUNDARY_LENGTHS for n in (length, length + 1)})
 
@@ -115,7 +126,8 @@ def _tokenizer(lm: LoadedTextModel) -> Any:
     c = lm.tokenizer
     return ClipTokenizer(lm.tokenizer_json, TokenizerConfig(max_length=c["max_length"], bos_id=c["bos_id"],
                                                             eos_id=c["eos_id"], pad_id=c["pad_id"],
-                                                            lowercase=c["lowercase"]))
+                                                            lowercase=c["lowercase"],
+                                                            eos_if_absent=bool(c.get("eos_if_absent", False))))
 
 
 def _ids(lm: LoadedTextModel, texts: list[str]) -> np.ndarray:
@@ -123,8 +135,13 @@ def _ids(lm: LoadedTextModel, texts: list[str]) -> np.ndarray:
     return np.stack([e.ids for e in _tokenizer(lm).encode_batch(texts)]).astype(np.int32)
 
 
-def tflite_shapes(max_length: int) -> list[tuple[int, int]]:
-    """The ``(batch, length)`` of every signature of a text .tflite, subgraph 0 (``[1, L]``) first."""
+def tflite_shapes(max_length: int, full_length: bool = False) -> list[tuple[int, int]]:
+    """The ``(batch, length)`` of every signature of a text .tflite, subgraph 0 (``[1, L]``) first.
+
+    ``full_length``: the tower reads every position (SigLIP): ``[1, L]`` only.
+    """
+    if full_length:
+        return [(1, max_length)]
     shapes = [(1, max_length)] + [(1, n) for n in TFLITE_LENGTHS if n < max_length]
     return shapes + [(b, n) for b, n in TFLITE_BATCHES if n <= max_length]
 
@@ -162,9 +179,13 @@ def _export_tflite(cfg: ArchConfig, lm: LoadedTextModel, quant: str, calib: Opti
     eos = int(lm.tokenizer["eos_id"])
     if data is None:
         ids = _ids(lm, [PARITY_CAPTIONS["seed: cat"], PARITY_CAPTIONS["long"]])
-        shapes = tflite_shapes(lm.max_length)
-        progress(f"exporting float32, int32 token ids, {len(shapes)} signatures sharing the weights: "
-                 f"{', '.join(f'[{b}, {n}]' for b, n in shapes)} (litert-torch) ...")
+        shapes = tflite_shapes(lm.max_length, lm.full_length)
+        if len(shapes) == 1:
+            progress(f"exporting float32, int32 token ids [1, {lm.max_length}] (every text padded to the full "
+                     "length: the tower reads every position) (litert-torch) ...")
+        else:
+            progress(f"exporting float32, int32 token ids, {len(shapes)} signatures sharing the weights: "
+                     f"{', '.join(f'[{b}, {n}]' for b, n in shapes)} (litert-torch) ...")
         signatures = [(signature_key(*shape), torch.from_numpy(_shaped(ids, shape, eos)[0])) for shape in shapes]
         data = lm.float_exports["tflite"] = le.export_signatures(lm.module, signatures)
     if quant == "fp16":
@@ -180,7 +201,8 @@ def _export_tflite(cfg: ArchConfig, lm: LoadedTextModel, quant: str, calib: Opti
         ids = np.concatenate(calib)
         # Every subgraph has its own activation ranges, each calibrated on every caption: with 16 captions
         # for the shorter shapes the tiny tower's [1, 24] / [1, 48] rows fell to cosine 0.85-0.90.
-        per_signature = {signature_key(*shape): _shaped(ids, shape, eos) for shape in tflite_shapes(lm.max_length)}
+        per_signature = {signature_key(*shape): _shaped(ids, shape, eos)
+                         for shape in tflite_shapes(lm.max_length, lm.full_length)}
         data = le.quantize_int8_matmuls(data, per_signature)
     io = le.io_details(data)
     if [d["dtype"] for d in io["inputs"]] != ["int32"] or [d["dtype"] for d in io["outputs"]] != ["float32"]:
@@ -198,12 +220,18 @@ def _export_onnx(cfg: ArchConfig, lm: LoadedTextModel, quant: str, calib: Option
     data = lm.float_exports.get("onnx")
     if data is None:
         ids = _ids(lm, [PARITY_CAPTIONS["seed: cat"], PARITY_CAPTIONS["long"]])
-        sample = torch.from_numpy(_fit(ids, min(16, length - 1), int(lm.tokenizer["eos_id"])))
-        progress(f"exporting float32, int32 token ids [batch, seq <= {length}] (torch.onnx, dynamo, dynamic batch "
-                 "and sequence axes) ...")
-        data = oe.export_onnx(lm.module, sample, INPUT_NAME, cfg.head_name, seq_axis=(2, length))
-        oe.check_loads(data, np.int32, (1, length))
-        oe.check_loads(data, np.int32, (1, 2))
+        if lm.full_length:
+            progress(f"exporting float32, int32 token ids [batch, {length}] (torch.onnx, dynamo, dynamic batch axis; "
+                     "every text padded to the full length) ...")
+            data = oe.export_onnx(lm.module, torch.from_numpy(ids), INPUT_NAME, cfg.head_name)
+            oe.check_loads(data, np.int32, (1, length))
+        else:
+            sample = torch.from_numpy(_fit(ids, min(16, length - 1), int(lm.tokenizer["eos_id"])))
+            progress(f"exporting float32, int32 token ids [batch, seq <= {length}] (torch.onnx, dynamo, dynamic batch "
+                     "and sequence axes) ...")
+            data = oe.export_onnx(lm.module, sample, INPUT_NAME, cfg.head_name, seq_axis=(2, length))
+            oe.check_loads(data, np.int32, (1, length))
+            oe.check_loads(data, np.int32, (1, 2))
         lm.float_exports["onnx"] = data
     if quant == "fp16":
         progress("quantizing: float16 weights ...")
@@ -229,6 +257,16 @@ def build_metadata(cfg: ArchConfig, lm: LoadedTextModel, fmt: str, quant: str, l
     tok = lm.tokenizer
     custom = [(TOKENIZER_KEY, json.dumps({"file": TOKENIZER_FILE, **tok}, sort_keys=True).encode("utf-8")),
               *contrastive_metadata(lm), source_metadata(cfg, lm, fmt, quant)]
+    start = f"bos {tok['bos_id']}, " if tok["bos_id"] is not None else ""
+    if lm.full_length:
+        framing = (f"int32 token ids [1, {lm.max_length}]: {start}the text's tokens, eos {tok['eos_id']}, then pad "
+                   f"{tok['pad_id']} up to {lm.max_length} (every text padded to the full length: the tower reads "
+                   f"every position and pools the last); made by the packed {TOKENIZER_FILE} (truncated to "
+                   f"{lm.max_length} ids, end-of-text kept last); no attention mask. ")
+    else:
+        framing = (f"int32 token ids [1, {lm.max_length}]: {start}the text's tokens, eos {tok['eos_id']}, then pad "
+                   f"{tok['pad_id']}; made by the packed {TOKENIZER_FILE} (truncated to {lm.max_length} ids, "
+                   "end-of-text kept last); no attention mask. ")
     return ModelMetadata(
         name=f"{cfg.title} text embedder ({short}, {quant if quant != 'none' else 'fp32'})",
         description=(
@@ -240,14 +278,13 @@ def build_metadata(cfg: ArchConfig, lm: LoadedTextModel, fmt: str, quant: str, l
         license=license or lm.license or UNKNOWN_LICENSE,
         inputs=[TensorMetadata(
             name=INPUT_NAME,
-            description=(f"int32 token ids [1, {lm.max_length}]: bos {tok['bos_id']}, the text's tokens, "
-                         f"eos {tok['eos_id']}, then pad {tok['pad_id']}; made by the packed {TOKENIZER_FILE} "
-                         f"(truncated to {lm.max_length} ids, end-of-text kept last); no attention mask. "
-                         + _shapes_text(fmt, lm.max_length)),
+            description=framing + _shapes_text(fmt, lm.max_length, lm.full_length),
             associated_files=[AssociatedFile(
                 name=TOKENIZER_FILE, type="UNKNOWN",
-                description=f"Hugging Face tokenizers file of the checkpoint's {lm.source.get('tokenizer', 'tokenizer')} "
-                            f"(framing in the {TOKENIZER_KEY} custom metadata)",
+                description=(f"Hugging Face tokenizers file of the checkpoint's {lm.source.get('tokenizer', 'tokenizer')}"
+                             + (" (its SentencePiece model rebuilt for the tokenizers package)"
+                                if lm.source.get("tokenizer") == "SiglipTokenizer" else "")
+                             + f" (framing in the {TOKENIZER_KEY} custom metadata)"),
             )],
         )],
         outputs=[TensorMetadata(name=cfg.head_name, description=cfg.head_description, content="feature")],
@@ -256,7 +293,9 @@ def build_metadata(cfg: ArchConfig, lm: LoadedTextModel, fmt: str, quant: str, l
     )
 
 
-def _shapes_text(fmt: str, max_length: int) -> str:
+def _shapes_text(fmt: str, max_length: int, full_length: bool = False) -> str:
+    if full_length:
+        return "One length only" + (" (ONNX: dynamic batch axis)" if fmt == "onnx" else "")
     if fmt == "tflite":
         return ("Also runs " + ", ".join(f"[{b}, {n}]" for b, n in tflite_shapes(max_length)[1:])
                 + " (one signature each, shared weights): any length that holds the ids gives the same vector")
@@ -308,8 +347,8 @@ class TextEmbeddingTask(ConversionTask):
         ids = _ids(lm, calibration_captions())
         return [ids[i : i + 1] for i in range(len(ids))]
 
-    def parity_inputs(self) -> dict[str, Any]:
-        return dict(PARITY_CAPTIONS)
+    def parity_inputs(self, lm: Any = None) -> dict[str, Any]:
+        return dict(FULL_LENGTH_CAPTIONS if lm is not None and lm.full_length else PARITY_CAPTIONS)
 
     def export(self, cfg: ArchConfig, lm: Any, fmt: str, quant: str, calib: Optional[list[Any]],
                progress: Callable[[str], None]) -> bytes:

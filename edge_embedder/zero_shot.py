@@ -1,12 +1,18 @@
-"""Zero-shot image classification with an image tower and a text tower of one embedding space (CLIP).
+"""Zero-shot image classification with an image tower and a text tower of one embedding space (CLIP, SigLIP).
 
 :class:`ZeroShotImageClassifier` reproduces transformers'
 ``pipeline("zero-shot-image-classification")`` on device: each candidate
 label becomes ``hypothesis_template.format(label)`` (default
 ``"This is a photo of {}."``), both towers embed, both vectors are
-L2-normalized, and the scores are ``softmax(logit_scale * cosine)`` over the
-labels, returned as ``[{"score", "label"}]`` sorted by score, highest first
-(ties keep the labels' order), as the pipeline returns them.
+L2-normalized, and the scores are returned as ``[{"score", "label"}]`` sorted
+by score, highest first (ties keep the labels' order), as the pipeline
+returns them. The scores are what the pair was trained with:
+
+* CLIP (the files carry a logit scale and no bias): ``softmax(logit_scale *
+  cosine)`` over the labels (they sum to 1);
+* SigLIP (the files also carry ``edge_embedder.logit_bias``):
+  ``sigmoid(logit_scale * cosine + logit_bias)``, each label on its own (a
+  probability per label; they need not sum to 1).
 
 Prompt ensembles (open_clip's and OpenAI's recipe): with ``templates``, every
 template is embedded for every label, the normalized vectors are averaged and
@@ -90,6 +96,12 @@ def _check_logit_scale(value: Any, what: str) -> float:
     return float(value)
 
 
+def _check_logit_bias(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise OptionsError(f"{what}: expected a finite number, got {value!r}")
+    return float(value)
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, np.float64).reshape(-1)
     n = float(np.linalg.norm(v))
@@ -99,8 +111,11 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def zero_shot_scores(image_embedding: Union[Embedding, np.ndarray], label_embeddings: np.ndarray,
-                     logit_scale: float) -> np.ndarray:
-    """``softmax(logit_scale * cosine)`` of one image vector against ``[n_labels, N]`` label vectors.
+                     logit_scale: float, logit_bias: Optional[float] = None) -> np.ndarray:
+    """Scores of one image vector against ``[n_labels, N]`` label vectors.
+
+    ``softmax(logit_scale * cosine)`` over the labels when ``logit_bias`` is None
+    (CLIP); ``sigmoid(logit_scale * cosine + logit_bias)`` per label otherwise (SigLIP).
 
     Raises:
       EmbeddingMismatchError: sizes differ, or a vector has zero norm.
@@ -118,6 +133,9 @@ def zero_shot_scores(image_embedding: Union[Embedding, np.ndarray], label_embedd
     if (norms == 0).any():
         raise EmbeddingMismatchError("a label embedding has zero norm")
     logits = float(logit_scale) * ((labels / norms) @ img)
+    if logit_bias is not None:
+        z = logits + float(logit_bias)
+        return 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid(z), without overflow for large |z|
     logits -= logits.max()
     e = np.exp(logits)
     return e / e.sum()
@@ -133,8 +151,11 @@ class ZeroShotImageClassifierOptions:
       hypothesis_template: ``str.format`` pattern with one ``{}`` (the pipeline's default).
       templates: a prompt ensemble (e.g. :data:`OPENAI_IMAGENET_TEMPLATES`); when set, it is
         used instead of ``hypothesis_template``.
-      logit_scale: multiplies the cosines before the softmax; None takes the
-        models' own (``edge_embedder.logit_scale`` metadata: exp of CLIP's parameter).
+      logit_scale: multiplies the cosines; None takes the models' own
+        (``edge_embedder.logit_scale`` metadata: exp of the checkpoint's parameter).
+      logit_bias: added to the scaled cosines, and the scores become a sigmoid
+        per label; None takes the models' own (``edge_embedder.logit_bias``
+        metadata, SigLIP); files without one (CLIP) score with a softmax.
       label_cache_size: label embeddings kept (LRU); 0 disables the cache.
     """
 
@@ -143,6 +164,7 @@ class ZeroShotImageClassifierOptions:
     hypothesis_template: str = DEFAULT_HYPOTHESIS_TEMPLATE
     templates: Optional[Sequence[str]] = None
     logit_scale: Optional[float] = None
+    logit_bias: Optional[float] = None
     label_cache_size: int = 1024
 
     def __post_init__(self) -> None:
@@ -154,19 +176,24 @@ class ZeroShotImageClassifierOptions:
             object.__setattr__(self, "templates", _check_templates(self.templates, "templates"))
         if self.logit_scale is not None:
             _check_logit_scale(self.logit_scale, "logit_scale")
+        if self.logit_bias is not None:
+            _check_logit_bias(self.logit_bias, "logit_bias")
         size = self.label_cache_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise OptionsError(f"label_cache_size: expected an integer >= 0, got {size!r}")
 
 
 class ZeroShotImageClassifier:
-    """Scores images against free-text labels with a CLIP image tower and text tower (see the module docstring).
+    """Scores images against free-text labels with an image tower and a text tower (see the module docstring).
 
     Example::
 
         with ZeroShotImageClassifier.create_from_model_paths("clip_image.tflite", "clip_text.tflite") as zs:
             print(zs.classify("cat.jpg", ["cat", "dog", "car"]))
             # [{'score': 0.98, 'label': 'cat'}, {'score': 0.01, 'label': 'dog'}, ...]
+
+    With a SigLIP pair the same code gives each label's own sigmoid
+    probability (``scoring == "sigmoid"``).
 
     Built from two embedders (``ZeroShotImageClassifier(image_embedder, text_embedder)``)
     it uses them as they are and leaves closing them to the caller; built from
@@ -184,21 +211,23 @@ class ZeroShotImageClassifier:
         templates: Optional[Sequence[str]] = None,
         logit_scale: Optional[float] = None,
         label_cache_size: int = 1024,
+        logit_bias: Optional[float] = None,
     ) -> None:
         """Pairs two embedders of one embedding space.
 
         Raises:
           EmbeddingSpaceMismatchError: the models' ``embedding_space_id`` differ.
           EmbeddingMismatchError: their embedding sizes differ.
-          OptionsError: bad template, logit scale or cache size; a quantizing
-            image embedder; no logit scale in either file and none given.
-          MetadataError: the two files carry different logit scales.
+          OptionsError: bad template, logit scale, logit bias or cache size; a
+            quantizing image embedder; no logit scale in either file and none given.
+          MetadataError: the two files carry different logit scales or biases.
         """
         self._owned: tuple[Any, ...] = ()
-        self._init(image_embedder, text_embedder, hypothesis_template, templates, logit_scale, label_cache_size)
+        self._init(image_embedder, text_embedder, hypothesis_template, templates, logit_scale, label_cache_size,
+                   logit_bias)
 
     def _init(self, image: Any, text: Any, hypothesis_template: str, templates: Optional[Sequence[str]],
-              logit_scale: Optional[float], label_cache_size: int) -> None:
+              logit_scale: Optional[float], label_cache_size: int, logit_bias: Optional[float] = None) -> None:
         if not hasattr(image, "embed") or not hasattr(image, "embedding_space_id"):
             raise OptionsError(f"image_embedder: expected an ImageEmbedder, got {type(image).__name__}")
         if not isinstance(text, TextEmbedder):
@@ -220,6 +249,7 @@ class ZeroShotImageClassifier:
         self._hypothesis = _check_templates([hypothesis_template], "hypothesis_template")
         self._templates = _check_templates(templates, "templates") if templates is not None else None
         self._logit_scale = self._resolve_logit_scale(logit_scale, image, text)
+        self._logit_bias = self._resolve_logit_bias(logit_bias, image, text)
         if isinstance(label_cache_size, bool) or not isinstance(label_cache_size, int) or label_cache_size < 0:
             raise OptionsError(f"label_cache_size: expected an integer >= 0, got {label_cache_size!r}")
         self._image = image
@@ -242,6 +272,16 @@ class ZeroShotImageClassifier:
                                "logit_scale= (exp of the checkpoint's logit_scale parameter, 100 for trained CLIP)")
         return scale
 
+    @staticmethod
+    def _resolve_logit_bias(explicit: Optional[float], image: Any, text: TextEmbedder) -> Optional[float]:
+        if explicit is not None:
+            return _check_logit_bias(explicit, "logit_bias")
+        from_text, from_image = text.logit_bias, getattr(image, "logit_bias", None)
+        if from_text is not None and from_image is not None and not math.isclose(from_text, from_image, rel_tol=1e-6,
+                                                                                  abs_tol=1e-9):
+            raise MetadataError(f"the two models carry different logit biases: image {from_image}, text {from_text}")
+        return from_text if from_text is not None else from_image
+
     # -- construction ----------------------------------------------------------
     @classmethod
     def create_from_options(cls, options: ZeroShotImageClassifierOptions) -> "ZeroShotImageClassifier":
@@ -263,7 +303,7 @@ class ZeroShotImageClassifier:
         self._owned = (image, text)
         try:
             self._init(image, text, options.hypothesis_template, options.templates, options.logit_scale,
-                       options.label_cache_size)
+                       options.label_cache_size, options.logit_bias)
         except BaseException:
             self.close()
             raise
@@ -295,6 +335,16 @@ class ZeroShotImageClassifier:
     @property
     def logit_scale(self) -> float:
         return self._logit_scale
+
+    @property
+    def logit_bias(self) -> Optional[float]:
+        """The bias added before the per-label sigmoid (SigLIP), None for a softmax over the labels (CLIP)."""
+        return self._logit_bias
+
+    @property
+    def scoring(self) -> str:
+        """``"sigmoid"`` (each label on its own: SigLIP) or ``"softmax"`` (over the labels: CLIP)."""
+        return "softmax" if self._logit_bias is None else "sigmoid"
 
     @property
     def embedding_space_id(self) -> str:
@@ -329,7 +379,8 @@ class ZeroShotImageClassifier:
 
         Returns:
           ``[{"score": float, "label": str}, ...]``, one per label, sorted by
-          score (highest first); the scores sum to 1.
+          score (highest first); with ``scoring == "softmax"`` the scores sum
+          to 1, with ``"sigmoid"`` each is the label's own probability.
 
         Raises:
           OptionsError: bad labels or templates.
@@ -405,7 +456,7 @@ class ZeroShotImageClassifier:
 
     def _ranked(self, image_embedding: Union[Embedding, np.ndarray], labels: list[str],
                 table: np.ndarray) -> list[dict[str, Any]]:
-        scores = zero_shot_scores(image_embedding, table, self._logit_scale)
+        scores = zero_shot_scores(image_embedding, table, self._logit_scale, self._logit_bias)
         order = sorted(range(len(labels)), key=lambda i: -scores[i])
         return [{"score": float(scores[i]), "label": labels[i]} for i in order]
 
@@ -424,4 +475,6 @@ class ZeroShotImageClassifier:
 
     def __repr__(self) -> str:
         prompts = f"{len(self._templates)} templates" if self._templates else repr(self._hypothesis[0])
-        return f"ZeroShotImageClassifier(logit_scale={self._logit_scale:g}, prompts={prompts}, space={self.embedding_space_id!r})"
+        bias = "" if self._logit_bias is None else f", logit_bias={self._logit_bias:g} (sigmoid)"
+        return (f"ZeroShotImageClassifier(logit_scale={self._logit_scale:g}{bias}, prompts={prompts}, "
+                f"space={self.embedding_space_id!r})")

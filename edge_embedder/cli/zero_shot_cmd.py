@@ -1,4 +1,4 @@
-"""``edge-embedder zero-shot``: score images against free-text labels with a CLIP image + text model pair."""
+"""``edge-embedder zero-shot``: score images against free-text labels with an image + text model pair (CLIP, SigLIP)."""
 
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ _ENSEMBLES = ("openai", "simple")
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "zero-shot", help="zero-shot classification: score images against labels with a CLIP image + text model pair",
+        "zero-shot", help="zero-shot classification: score images against labels with an image + text model pair",
         description="Score each image against the labels as transformers' zero-shot-image-classification pipeline "
-        "does (softmax of logit_scale * cosine). Both models must come from one checkpoint (same embedding space). "
-        "Needs pip install 'edge-embedder[text]'.")
+        "does: softmax of logit_scale * cosine over the labels for CLIP, sigmoid of logit_scale * cosine + "
+        "logit_bias per label for SigLIP (files that carry a logit bias). Both models must come from one checkpoint "
+        "(same embedding space). Needs pip install 'edge-embedder[text]'.")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--image-model", "--model", "-m", dest="model", required=True, type=model_file, metavar="MODEL",
                    help="image tower (.tflite or .onnx)")
@@ -47,6 +48,8 @@ def add_parser(sub: Any) -> None:
     prompts.add_argument("--templates", choices=_ENSEMBLES, default=None,
                          help="prompt ensemble: OpenAI's 80 ImageNet templates or open_clip's 7 simple ones")
     p.add_argument("--logit-scale", type=float, default=None, help="override the models' logit scale")
+    p.add_argument("--logit-bias", type=float, default=None,
+                   help="override the models' logit bias (scores become a sigmoid per label)")
     add_top_k(p, None, "only the K best labels per image (default: all)")
     add_output_args(p, ("json",), file_help="write the JSON to this file (atomically) instead of stdout",
                     format_help="json: a list, one record per image: {image, results: [{score, label}]}")
@@ -86,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     report = InputReport("image")
     with make_text_embedder(args.text_model, args.threads) as text, make_embedder(args) as image, \
             ZeroShotImageClassifier(image, text, hypothesis_template=args.template or DEFAULT_HYPOTHESIS_TEMPLATE,
-                                    templates=templates, logit_scale=args.logit_scale) as zs:
+                                    templates=templates, logit_scale=args.logit_scale,
+                                    logit_bias=args.logit_bias) as zs:
         zs.label_embeddings(labels)  # once, before the images
         for path in args.images:
             try:
