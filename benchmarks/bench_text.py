@@ -100,13 +100,14 @@ def make_checkpoint(path: Path) -> Path:
     return path
 
 
-def convert_all(ckpt: Path, work: Path, reuse: bool) -> dict[tuple[str, str, str], dict[str, Any]]:
+def convert_all(ckpt: Path, work: Path, reuse: bool,
+                quants: tuple[str, ...] = QUANTS) -> dict[tuple[str, str, str], dict[str, Any]]:
     """{(tower, fmt, quant): {"path", "report", "seconds"}} for every file the benchmark uses."""
     import json
 
     from edge_embedder.convert import convert, get_config
 
-    wanted = [("text", fmt, q) for fmt in ("tflite", "onnx") for q in QUANTS]
+    wanted = [("text", fmt, q) for fmt in ("tflite", "onnx") for q in quants]
     wanted += [("image", "tflite", "none"), ("image", "tflite", "dynamic-int8")]
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     loaded: dict[str, Any] = {}
@@ -387,9 +388,10 @@ GOALS = (
 def render(text_rows: list[dict], zs_rows: list[dict], mem_rows: list[dict], args: argparse.Namespace,
            load_before: float, prof: dict[str, Any] | None = None) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    quants = "" if list(args.quants) == list(QUANTS) else f" --quants {' '.join(args.quants)}"
     cmd = (f"python benchmarks/bench_text.py --threads {','.join(map(str, args.threads))} --runs {args.runs} "
            f"--zero-shot-runs {args.zero_shot_runs} --warmup {args.warmup}" + (" --no-memory" if args.no_memory else "")
-           + (" --no-profile" if args.no_profile else ""))
+           + (" --no-profile" if args.no_profile else "") + quants)
     lines = [
         "# CLIP text tower at the text's own length: text embedding, zero-shot, memory",
         "",
@@ -495,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zero-shot-runs", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--reuse", action="store_true", help="keep files converted by an earlier run")
+    ap.add_argument("--quants", nargs="+", default=list(QUANTS), choices=QUANTS,
+                    help="text-file quantizations (default all; fp32 and dynamic-int8 are always needed)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS section")
     ap.add_argument("--no-profile", action="store_true", help="skip the per-op profile section")
     ap.add_argument("--out", default=None, help="write the markdown table here (default: print)")
@@ -504,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     ckpt = make_checkpoint(work / "clip-b32")
-    files = convert_all(ckpt, work, args.reuse)
+    args.quants = [q for q in QUANTS if q in set(args.quants) | {"none", "dynamic-int8"}]
+    files = convert_all(ckpt, work, args.reuse, tuple(args.quants))
     print("measuring text embedding ...", file=sys.stderr, flush=True)
     text_rows = bench_text(files, ckpt, args.threads, args.runs, args.warmup)
     gc.collect()
