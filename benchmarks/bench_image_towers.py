@@ -74,16 +74,16 @@ def convert_all(arch: str, work: Path, reuse: bool) -> dict[tuple[str, str], dic
 
 def _eager(arch: str, ckpt: Path) -> Callable[[Any, int], Any]:
     import torch
-    from transformers import AutoImageProcessor, CLIPModel, ViTModel
+    from transformers import AutoImageProcessor, CLIPModel, Dinov2Model, SiglipModel, ViTModel
 
     proc = AutoImageProcessor.from_pretrained(str(ckpt), backend="pil")
-    if arch == "vit":
-        model = ViTModel.from_pretrained(str(ckpt)).eval()
+    if arch in ("vit", "dinov2"):  # pooler_output: ViT's tanh(dense(CLS)), DINOv2's layer-normed CLS
+        model = (ViTModel if arch == "vit" else Dinov2Model).from_pretrained(str(ckpt)).eval()
 
         def forward(pv: Any) -> Any:
             return model(pixel_values=pv).pooler_output
     else:
-        model = CLIPModel.from_pretrained(str(ckpt)).eval()
+        model = (CLIPModel if arch == "clip" else SiglipModel).from_pretrained(str(ckpt)).eval()
 
         def forward(pv: Any) -> Any:
             out = model.get_image_features(pixel_values=pv)

@@ -1,4 +1,4 @@
-"""Full-size conversions: ViT-B/16 (224) and CLIP ViT-B/32, every format x quantization.
+"""Full-size conversions: ViT-B/16 (224) and CLIP ViT-B/32 (also DINOv2-S/14, SigLIP-B/16), every format x quantization.
 
     python benchmarks/convert_full_size.py [--work /tmp/ee_bench] [--archs vit clip]
                                            [--formats tflite onnx] [--quant none fp16 dynamic-int8 int8]
@@ -35,11 +35,18 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = "convert_full_size.md"  # the repository keeps its table in benchmarks/results/
-TITLES = {"vit": "ViT-B/16 (224)", "clip": "CLIP ViT-B/32"}
+TITLES = {"vit": "ViT-B/16 (224)", "clip": "CLIP ViT-B/32", "dinov2": "DINOv2-S/14 (224)", "siglip": "SigLIP-B/16 (224)"}
 
 
 def make_checkpoint(arch: str, path: Path) -> Path:
-    """A random-weight full-size checkpoint with its image processor config."""
+    """A random-weight full-size checkpoint with its image processor config (SigLIP: and a tokenizer).
+
+    DINOv2-S/14 has facebook/dinov2-small's shapes (384 wide, 12 layers, 6 heads, trained at 518, its
+    processor: shortest edge 256, bicubic, centre crop 224, ImageNet mean / std); SigLIP-B/16 has
+    google/siglip-base-patch16-224's (transformers' SiglipConfig defaults: 768 wide towers, 12 layers
+    each, 32000-token table, 64 text positions), with a small SentencePiece model trained here
+    (``tiny_siglip.train_sentencepiece``): the tokenizer's size does not change the towers' cost.
+    """
     if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
         return path
     import torch
@@ -49,10 +56,32 @@ def make_checkpoint(arch: str, path: Path) -> Path:
     if arch == "vit":
         ViTModel(ViTConfig()).eval().save_pretrained(path)  # google/vit-base-patch16-224 shape
         ViTImageProcessor().save_pretrained(path)
-    else:
+    elif arch == "clip":
         cfg = CLIPConfig(vision_config={"patch_size": 32}, projection_dim=512)  # openai/clip-vit-base-patch32 shape
         CLIPModel(cfg).eval().save_pretrained(path)
         CLIPImageProcessor().save_pretrained(path)
+    elif arch == "dinov2":
+        from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+        cfg = Dinov2Config(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4, image_size=518,
+                           patch_size=14)
+        Dinov2Model(cfg).eval().save_pretrained(path)
+        BitImageProcessor(size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}, resample=3,
+                          image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(path)
+    elif arch == "siglip":
+        import tempfile
+
+        from edge_embedder.convert.tiny_siglip import train_sentencepiece
+        from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipProcessor, SiglipTokenizer
+
+        with tempfile.TemporaryDirectory() as tmp:
+            tok = SiglipTokenizer(vocab_file=str(train_sentencepiece(Path(tmp) / "spiece.model")),
+                                  model_input_names=["input_ids"])
+            cfg = SiglipConfig(text_config={"pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id})
+            SiglipModel(cfg).eval().save_pretrained(path)
+            SiglipProcessor(image_processor=SiglipImageProcessor(), tokenizer=tok).save_pretrained(path)
+    else:
+        raise ValueError(f"no full-size checkpoint for {arch!r}")
     return path
 
 

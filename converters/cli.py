@@ -1,8 +1,8 @@
-"""``edge-embedder convert``: Hugging Face ViT / CLIP (and EfficientNet-Lite0) to .tflite / .onnx embedders or classifiers.
+"""``edge-embedder convert``: Hugging Face ViT / CLIP / DINOv2 / SigLIP (and EfficientNet-Lite0) to .tflite / .onnx.
 
 ``--tower image`` (the default) converts the image tower (task
-``image-embedding``); ``--tower text`` converts a CLIP text tower (task
-``text-embedding``): the same as ``--task text-embedding``.
+``image-embedding``); ``--tower text`` converts a CLIP or SigLIP text tower
+(task ``text-embedding``): the same as ``--task text-embedding``.
 
 Only argparse-level code runs at import (``edge_embedder.cli`` imports this
 module to build its parser); torch, transformers and the exporters are
@@ -42,9 +42,11 @@ examples:
   edge-embedder convert --task image-classification --arch vit --model ./food101-ckpt -o food101.tflite
   edge-embedder convert --task image-classification --arch efficientnet-lite0 --quantize int8 -o imagenet_int8.tflite
   edge-embedder convert --arch clip --tower text --model ./my-clip -o clip_text.tflite
+  edge-embedder convert --arch dinov2 --model facebook/dinov2-small --quantize auto -o dinov2.tflite
+  edge-embedder convert --arch siglip --tower text --model google/siglip-base-patch16-224 -o siglip_text.tflite
 
---quantize auto picks the architecture's measured default: dynamic-int8 for vit and clip
-(3x faster than fp32 on 2 threads; static int8 was slower and less accurate), int8 for
+--quantize auto picks the architecture's measured default: dynamic-int8 for vit, clip, dinov2 and
+siglip (3x faster than fp32 on 2 threads; static int8 was slower and less accurate), int8 for
 efficientnet-lite0 (2.4x faster; dynamic int8 was 4x slower). The parity report
 (OUTPUT.parity.json) compares the file, run through edge_embedder.ImageEmbedder, with the
 source model in transformers on real photos; a float32 file must reach cosine >= 0.9995.
@@ -57,9 +59,10 @@ pipeline("image-classification"): float32 must give the same top-5 labels in the
 every score within 1e-4; quantized files report top-1 agreement (floor, --min-top1) and the mean
 score difference.
 
-Text towers (--tower text) carry their tokenizer; their report compares token ids and
-vectors with transformers' get_text_features on captions (float32: cosine >= 0.9999). Both
-towers of one checkpoint get the same embedding-space id, so the runtime can pair them.
+Text towers (--tower text) carry their tokenizer (SigLIP: its spiece.model rebuilt for the
+tokenizers package); their report compares token ids and vectors with transformers'
+get_text_features on captions (float32: cosine >= 0.9999). Both towers of one checkpoint get
+the same embedding-space id (and logit scale; SigLIP: logit bias), so the runtime can pair them.
 """
 
 
@@ -67,17 +70,20 @@ def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``convert`` subcommand to the ``edge-embedder`` subparsers."""
     p = subparsers.add_parser(
         "convert",
-        help="convert a Hugging Face ViT / CLIP checkpoint to a .tflite / .onnx embedder or classifier with a parity report",
-        description="Convert a Hugging Face ViT or CLIP checkpoint (hub id or save_pretrained folder) to a "
-        ".tflite or .onnx image embedder (or, with --task image-classification, an image classifier with its "
-        "labels inside the file; with --tower text, a CLIP text tower with its tokenizer inside) with metadata, "
-        "optional quantization, and a parity report against transformers. Needs pip install 'edge-embedder[convert]'.",
+        help="convert a Hugging Face ViT / CLIP / DINOv2 / SigLIP checkpoint to a .tflite / .onnx embedder or "
+        "classifier with a parity report",
+        description="Convert a Hugging Face ViT, CLIP, DINOv2 or SigLIP checkpoint (hub id or save_pretrained folder) "
+        "to a .tflite or .onnx image embedder (or, with --task image-classification, an image classifier with its "
+        "labels inside the file; with --tower text, a CLIP or SigLIP text tower with its tokenizer inside) with "
+        "metadata, optional quantization, and a parity report against transformers. Needs pip install "
+        "'edge-embedder[convert]'.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--arch", required=True, help="architecture: vit, clip, efficientnet-lite0")
+    p.add_argument("--arch", required=True, help="architecture: vit, clip, dinov2, siglip, efficientnet-lite0")
     p.add_argument("--tower", choices=tuple(TOWER_TASKS), default=None,
-                   help="which tower of the checkpoint: image (default) or text (CLIP text tower, tokenizer inside)")
+                   help="which tower of the checkpoint: image (default) or text (CLIP / SigLIP text tower, tokenizer "
+                   "inside)")
     p.add_argument("--task", default=None,
                    help="what the file does: image-embedding (default), image-classification (the checkpoint's "
                    "classification head, labels from config.id2label inside the file) or text-embedding "

@@ -540,10 +540,18 @@ def quantize_dynamic_int8(
     """Dynamic-range int8 (int8 weights, activations quantized at run time).
 
     Float I/O. Not used for EfficientNet-Lite0 (slower than float32 there).
+    ``BATCH_MATMUL`` stays float: its int8-weight kernel takes the constant as
+    the right operand only, and a graph whose constant is the left one
+    (SigLIP's attention-pooling head: the learned probe's query, folded to a
+    constant) would not load ("BATCH_MATMUL failed to prepare"). Attention
+    products of two activations (ViT, CLIP) are not quantized by this recipe
+    anyway, so their files are unchanged.
     """
     from ai_edge_quantizer import quantizer, recipe
 
-    q = quantizer.Quantizer(_model_bytes(float_model), recipe.dynamic_wi8_afp32())
+    rules = list(recipe.dynamic_wi8_afp32())
+    rules.append({"regex": ".*", "operation": "BATCH_MATMUL", "algorithm_key": "no_quantize"})
+    q = quantizer.Quantizer(_model_bytes(float_model), rules)
     data = share_quantization_tables(inline_buffers(bytes(q.quantize(enable_progress_report=False).quantized_model)))
     return _maybe_write(data, output_path)
 

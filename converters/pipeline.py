@@ -141,7 +141,7 @@ def convert(
       output: the model file to write; ``OUTPUT.parity.json`` is written beside it.
       task: what the file does (``known_tasks()``): ``image-embedding`` (default) or
         ``image-classification`` (the architecture's classification head, labels in the file)
-        or ``text-embedding`` (a CLIP text tower; ``--tower text`` on the command line).
+        or ``text-embedding`` (a CLIP or SigLIP text tower; ``--tower text`` on the command line).
       fmt: ``"tflite"`` or ``"onnx"``; default from the output suffix (``.onnx`` -> onnx).
       quantize: ``none``, ``fp16``, ``dynamic-int8``, ``int8`` or ``auto`` (the
         architecture's measured default).

@@ -45,6 +45,9 @@ ARCH_TESTS = {
     ("image-embedding", "clip"): "test_conversion_passes_contract_and_floor[clip-*]",
     ("image-embedding", "efficientnet-lite0"): "test_efficientnet_lite0_fp32",
     ("text-embedding", "clip"): "test_text_converters.py::test_every_format_and_quantization[*]",
+    ("image-embedding", "dinov2"): "test_families.py::test_every_format_and_quantization[dinov2-image-*]",
+    ("image-embedding", "siglip"): "test_families.py::test_every_format_and_quantization[siglip-image-*]",
+    ("text-embedding", "siglip"): "test_families.py::test_every_format_and_quantization[siglip-text-*]",
     ("image-classification", "vit"): "test_convert_classifier.py::test_fp32_matches_the_pipeline[*]",
     ("image-classification", "clip"): "test_convert_classifier.py::test_clip_classifier",
     ("image-classification", "efficientnet-lite0"):
@@ -184,7 +187,7 @@ def test_unknown_architecture_lists_known_ones(tmp_path, capsys):
     out = tmp_path / "x.tflite"
     assert main(["convert", "--arch", "resnet", "--model", str(tmp_path), "-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "efficientnet-lite0, clip, vit" not in err and "clip, efficientnet-lite0, vit" in err
+    assert err.count("\n") == 1 and "clip, dinov2, efficientnet-lite0, siglip, vit" in err  # sorted
     assert not out.exists()
 
 

@@ -145,7 +145,7 @@ def test_random_strings_give_the_same_ids(tokenizers_pair, seed):
 def test_known_differences_are_of_their_documented_kind(tokenizers_pair):
     """Each listed difference is what the docstring says, nothing else."""
     name, slow, fast = tokenizers_pair
-    for text, kind in KNOWN[name].items():
+    for text in KNOWN[name]:
         a, b = _slow_ids(slow, text), fast.encode(text).ids.tolist()
         assert a != b, f"{text!r} is no longer different: update the list and the converter's docstring"
         # tokenizers' Precompiled step drops the combining mark: without it, the ids agree, and the
@@ -168,7 +168,7 @@ def test_no_sentencepiece_at_run_time(tokenizers_pair):
         "import sys, json\n"
         "sys.modules['sentencepiece'] = None\n"  # importing it fails
         "from edge_embedder.text import ClipTokenizer, TokenizerConfig\n"
-        f"t = ClipTokenizer(sys.stdin.buffer.read(), TokenizerConfig(max_length=64, bos_id=None, eos_id=1, pad_id=1,"
+        "t = ClipTokenizer(sys.stdin.buffer.read(), TokenizerConfig(max_length=64, bos_id=None, eos_id=1, pad_id=1,"
         " eos_if_absent=True))\n"
         "print(json.dumps(t.encode('Ein FOTO von 3 Katzen!').ids.tolist()))\n"
     )
@@ -180,7 +180,6 @@ def test_unsupported_models_are_refused(tmp_path):
     import io
 
     import sentencepiece as spm
-
     from edge_embedder.convert.errors import CheckpointError
     from edge_embedder.convert.sentencepiece_tokenizer import siglip_tokenizer_json
     from edge_embedder.convert.tiny_siglip import training_sentences
