@@ -37,6 +37,7 @@ from .containers import Embedding
 from .core.base_options import BaseOptions
 from .errors import EmbeddingMismatchError, EmbeddingSpaceMismatchError, MetadataError, OptionsError
 from .text.text_embedder import TextEmbedder, TextEmbedderOptions
+from .text.tokenizer import check_text
 from .vision import ImageEmbedder, ImageEmbedderOptions, ImageLike, ImageProcessingOptions
 
 __all__ = [
@@ -65,6 +66,7 @@ def _check_templates(templates: Any, what: str) -> tuple[str, ...]:
     for t in templates:
         if not isinstance(t, str):
             raise OptionsError(f"{what}: expected str templates, got {type(t).__name__} {t!r}")
+        check_text(t, what)
         try:
             filled = t.format("\x00")
         except (IndexError, KeyError, ValueError) as exc:
@@ -81,6 +83,8 @@ def _check_labels(labels: Any) -> list[str]:
     bad = [x for x in labels if not isinstance(x, str)]
     if bad:
         raise OptionsError(f"candidate_labels: expected str labels, got {bad[:3]!r}")
+    for i, label in enumerate(labels):
+        check_text(label, f"candidate_labels[{i}]")
     return list(labels)
 
 

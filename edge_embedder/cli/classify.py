@@ -57,9 +57,10 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.base_options import BaseOptions
-    from ..errors import ImageError
+    from ..errors import ImageError, ModelOutputError
     from ..files import atomic_write
     from ..resources import default_classifier_path
+    from ..search import display_path
     from ..vision import ImageClassifier, ImageClassifierOptions
 
     ipo = processing_options(args)
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
                                  num_threads=args.threads),
         max_results=args.top_k, score_threshold=args.threshold, display_names_locale=args.locale)
     results: list[dict[str, Any]] = []
-    failed = 0
+    failed = model_errors = 0
+    last_error = ""
     with ImageClassifier.create_from_options(opts) as clf:
         if all(h.labels is None for h in clf.model_spec.heads):
             print("edge-embedder: warning: the model has no label file: categories are class indices only",
@@ -80,12 +82,21 @@ def run(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"edge-embedder: skipped {exc}", file=sys.stderr)
                 continue
-            results.append({"image": path, "classifications": [
+            except ModelOutputError as exc:
+                failed += 1
+                model_errors += 1
+                last_error = exc.reason
+                print(f"edge-embedder: skipped {display_path(path)}: {exc.reason}", file=sys.stderr)
+                continue
+            # display_path: a file name that is not UTF-8 is printed with \xNN escapes, never a crash
+            results.append({"image": display_path(path), "classifications": [
                 {"head_index": c.head_index, "head_name": c.head_name,
                  "categories": [{"index": k.index, "score": k.score, "category_name": k.category_name,
                                  "display_name": k.display_name} for k in c.categories]}
                 for c in res.classifications]})
     if not results:
+        if model_errors == failed:
+            raise CliError(f"the model returned unusable scores for every image ({last_error})", ExitCode.MODEL)
         raise CliError(f"no image could be classified ({failed} failed)", ExitCode.INPUT)
     if args.output == "json":
         text = json.dumps(results if len(results) > 1 or failed else results[0], ensure_ascii=False)

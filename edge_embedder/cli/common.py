@@ -26,6 +26,7 @@ __all__ = [
     "make_text_embedder",
     "processing_options",
     "write_output",
+    "check_text_args",
 ]
 
 
@@ -35,6 +36,18 @@ class CliError(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = int(code)
+
+
+def check_text_args(values: Any, what: str) -> None:
+    """A one-line usage error (exit 2) for a text argument that is not valid UTF-8 (Python hands it over as surrogates)."""
+    from ..errors import TextInputError
+    from ..text.tokenizer import check_text
+
+    for i, v in enumerate([values] if isinstance(values, str) else values):
+        try:
+            check_text(v, what if isinstance(values, str) else f"{what} {i + 1}")
+        except TextInputError as exc:
+            raise CliError(str(exc), ExitCode.USAGE) from None
 
 
 def add_model_args(p: argparse.ArgumentParser, default: str = "the shipped EfficientNet-Lite0 fp32") -> None:
@@ -146,6 +159,9 @@ def embed_folder(args: argparse.Namespace, *, l2: bool, storage: str = "float32"
             print(f"edge-embedder: interrupted: {r.total} images embedded, checkpoint {r.checkpoint}; "
                   "rerun with --resume to continue", file=sys.stderr)
             return None, 0
+        if report.total == 0 and report.model_errors and report.model_errors == len(report.skipped):
+            raise CliError(f"the model returned an unusable vector for every image ({report.model_errors}, listed in "
+                           f"{report.output.name}.skipped.tsv): is the model file damaged?", ExitCode.MODEL)
         return report, embedder.model_spec.head(args.head).size
 
 

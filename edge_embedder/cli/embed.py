@@ -49,7 +49,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..errors import ImageError
+    from ..errors import ImageError, ModelOutputError
     from ..files import atomic_write
 
     if args.output in ("npy", "npz") and not args.out:
@@ -64,13 +64,15 @@ def run(args: argparse.Namespace) -> int:
     rows: list[Any] = []
     embedded: list[str] = []
     skipped: list[tuple[str, str]] = []
+    model_errors = 0
     extra = {} if args.max_pixels is None else {"max_image_pixels": args.max_pixels}
     with make_embedder(args, l2=args.l2_normalize, quantize=args.quantize, **extra) as embedder:
         head = embedder.model_spec.head(args.head)
         for path in args.images:
             try:
                 res = embedder.embed(path, ipo)
-            except ImageError as exc:
+            except (ImageError, ModelOutputError) as exc:
+                model_errors += isinstance(exc, ModelOutputError)
                 skipped.append((path, exc.reason))
                 records.append({"image": path, "error": {"type": type(exc).__name__, "reason": exc.reason}})
                 print(f"edge-embedder: skipped {path}: {exc.reason}", file=sys.stderr)
@@ -86,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
             })
         model = str(embedder.options.base_options.model_asset_path)
     if not embedded:
+        if model_errors == len(skipped):
+            raise CliError(f"the model returned an unusable vector for every image ({skipped[0][1]})", ExitCode.MODEL)
         raise CliError(f"no image could be embedded ({len(skipped)} skipped)", ExitCode.INPUT)
     if args.output == "npy":
         atomic_write(args.out, lambda f: np.save(f, np.stack(rows)))

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..argtypes import positive_int
 from ..exit_codes import ExitCode
-from .common import CliError, make_text_embedder, write_output
+from .common import CliError, check_text_args, make_text_embedder, write_output
 
 
 def add_parser(sub: Any) -> None:
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output == "npy" and not args.out:
         raise CliError("--output npy needs -o FILE.npy", ExitCode.USAGE)
+    check_text_args(args.texts, "TEXT")
     results: list[dict[str, Any]] = []
     rows: list[Any] = []
     with make_text_embedder(args.model, args.threads, l2=args.l2_normalize, quantize=args.quantize) as embedder:

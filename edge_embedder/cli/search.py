@@ -56,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
                        "index)", ExitCode.USAGE)
     if args.text_model and args.text is None:
         raise CliError("--text-model is for --text queries", ExitCode.USAGE)
+    if args.text is not None:
+        from .common import check_text_args
+
+        check_text_args(args.text, "--text")
     index = EmbeddingIndex.load(args.index, approximate="always" if args.approximate else "auto")
     exact = True if args.exact else (False if args.approximate else None)
     if args.text is not None:

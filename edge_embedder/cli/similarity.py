@@ -7,7 +7,7 @@ from typing import Any
 
 from ..argtypes import positive_int
 from ..exit_codes import ExitCode
-from .common import CliError, add_geometry_args, make_embedder, make_text_embedder, processing_options
+from .common import CliError, add_geometry_args, check_text_args, make_embedder, make_text_embedder, processing_options
 
 
 def add_parser(sub: Any) -> None:
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
                        f"got {n_img} image(s) and {n_txt} text(s)", ExitCode.USAGE)
     if n_txt and not args.text_model:
         raise CliError("--text needs --text-model (a text model file)", ExitCode.USAGE)
+    check_text_args(args.text, "--text")
     if n_img and n_txt and not args.model:
         raise CliError("an image and a text need --model (the image tower) and --text-model (the text tower "
                        "of the same checkpoint)", ExitCode.USAGE)

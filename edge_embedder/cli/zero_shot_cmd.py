@@ -9,7 +9,7 @@ from typing import Any
 
 from ..argtypes import positive_int
 from ..exit_codes import ExitCode
-from .common import CliError, write_output
+from .common import CliError, check_text_args, write_output
 
 _ENSEMBLES = ("openai", "simple")
 
@@ -51,12 +51,13 @@ def _labels(args: argparse.Namespace) -> list[str]:
             raise CliError(f"--labels: empty label in {args.labels!r}", ExitCode.USAGE)
     if not labels:
         raise CliError("no labels given", ExitCode.USAGE)
+    check_text_args(labels, "label")
     return labels
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.base_options import BaseOptions
-    from ..errors import ImageError
+    from ..errors import ImageError, ModelOutputError
     from ..zero_shot import (
         DEFAULT_HYPOTHESIS_TEMPLATE,
         OPENAI_IMAGENET_TEMPLATES,
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     labels = _labels(args)
+    if args.template is not None:
+        check_text_args(args.template, "--template")
     templates = {"openai": OPENAI_IMAGENET_TEMPLATES, "simple": SIMPLE_IMAGENET_TEMPLATES}.get(args.templates or "")
     opts = ZeroShotImageClassifierOptions(
         image_base_options=BaseOptions(model_asset_path=args.image_model, num_threads=args.threads),
@@ -75,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         logit_scale=args.logit_scale,
     )
     results: list[dict[str, Any]] = []
-    failed = 0
+    failed = model_errors = 0
+    last_error = ""
     with ZeroShotImageClassifier.create_from_options(opts) as zs:
         zs.label_embeddings(labels)  # once, before the images
         for path in args.images:
@@ -85,8 +89,16 @@ def run(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"edge-embedder: skipped {exc}", file=sys.stderr)
                 continue
+            except ModelOutputError as exc:
+                failed += 1
+                model_errors += 1
+                last_error = exc.reason
+                print(f"edge-embedder: skipped {path}: {exc.reason}", file=sys.stderr)
+                continue
             results.append({"image": path, "results": scores[: args.top_k] if args.top_k else scores})
     if not results:
+        if model_errors == failed:
+            raise CliError(f"the image model returned an unusable vector for every image ({last_error})", ExitCode.MODEL)
         raise CliError(f"no image could be classified ({failed} failed)", ExitCode.INPUT)
     write_output(json.dumps(results if len(results) > 1 or failed else results[0]), args.out)
     return ExitCode.PARTIAL if failed else ExitCode.OK

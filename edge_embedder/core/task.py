@@ -24,6 +24,7 @@ from typing import Any, Callable, Generic, Optional, TypeVar
 
 from ..errors import EmbedderClosedError, OptionsError
 from ..metadata import ModelMetadata
+from ..metadata.checksum import verify_checksum
 from .backends import Backend, open_backend, read_model_bytes
 from .base_options import BaseOptions
 from .live_stream import LiveStreamStats, LiveStreamWorker
@@ -51,6 +52,9 @@ def embedding_space_id(model_sha256: str, declared: Optional[str], head: int = 0
 def open_model(base: BaseOptions, check: Callable[[Backend], SpecT]) -> tuple[Backend, SpecT]:
     """Open ``base``'s model and check it with ``check(backend) -> spec``.
 
+    The checksum the file carries (``edge_embedder.metadata.checksum``) is
+    verified first; files without one load as they are.
+
     Raises:
       ModelLoadError, ModelContractError (and subclasses), BackendUnavailableError, OptionsError.
     """
@@ -59,6 +63,9 @@ def open_model(base: BaseOptions, check: Callable[[Backend], SpecT]) -> tuple[Ba
         data = read_model_bytes(source)
     else:
         source, data = "<model_asset_buffer>", bytes(base.model_asset_buffer or b"")
+    if data:
+        # Before any interpreter sees the bytes: a damaged file is a ModelLoadError, not quietly other vectors.
+        verify_checksum(data, source)
     backend = open_backend(data, num_threads=base.resolved_num_threads, providers=base.providers, source=source)
     try:
         return backend, check(backend)
@@ -144,10 +151,13 @@ class BaseTask(Generic[SpecT]):
     def close(self) -> None:
         """Stop the live stream (if any) and release the interpreter. Idempotent.
 
-        In LIVE_STREAM mode a frame that is still *pending* (queued, not yet
-        started) is dropped and counted in ``live_stream_stats.dropped``; the
-        frame in flight finishes and its callback runs before ``close()``
-        returns; no callback fires after that.
+        In LIVE_STREAM mode, as MediaPipe's ``close()``: every frame already
+        accepted (the one in flight and the one still pending) is processed
+        and its callback has run before ``close()`` returns; no callback fires
+        after that, and a frame sent once ``close()`` has begun raises
+        ``EmbedderClosedError``. (Called from inside a callback, ``close()``
+        cannot wait for its own thread: the pending frame is dropped and
+        counted in ``live_stream_stats.dropped``.)
         """
         if self._stream is not None:
             self._stream.close()

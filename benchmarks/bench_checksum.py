@@ -1,0 +1,209 @@
+"""What verifying a model file's checksum costs, against the cold start it is part of.
+
+    python benchmarks/bench_checksum.py [--rounds 15] [--full-size] [--work /tmp/ee_checksum_bench]
+                                        [-o benchmarks/results/checksum.md]
+
+For each file, in one process, interleaved round by round (the file is in the
+page cache after the first round, as on a device that starts the same model
+again):
+
+* ``verify``: ``edge_embedder.metadata.verify_checksum`` on the file's bytes,
+  with the default threads (min(4, cores)) and with one thread;
+* ``cold start``: creating the task from the path (read the file, verify the
+  checksum, build the interpreter, check the contract; text towers: build the
+  tokenizer and run the load-time probe) and its first call (a 640x480 photo,
+  or a caption), with the verification on and off (the same code with
+  ``verify_checksum`` replaced by a no-op);
+
+then the medians, and the verification's share of the cold start. Files: the
+shipped models, the tiny CLIP text tower, and with ``--full-size`` a random-weight
+CLIP ViT-B/32 text tower (real shapes, 63M parameters) as fp32 and int8 TFLite
+and fp32 ONNX, converted under ``--work`` (about 1 GB, several minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cpu() -> tuple[str, str]:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return platform.processor(), ""
+    name = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
+    flags = next((ln.split(":", 1)[1].split() for ln in out.splitlines() if ln.startswith("Flags")), [])
+    keep = [f for f in flags if f in ("sha_ni", "avx2", "avx512f", "avx512_vnni", "aes", "pclmulqdq", "vpclmulqdq")]
+    return name, " ".join(keep)
+
+
+def files(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
+    """(label, path, task) of every file measured."""
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    out = [(f"shipped {p.name}", p, "classifier" if "classifier" in p.name else "image")
+           for p in sorted((ROOT / "models").glob("*.tflite"))]
+    tiny = work / "tiny-clip-text.tflite"
+    if not tiny.is_file():
+        from edge_embedder.cli import main as cli
+        from edge_embedder.convert import tiny_clip
+
+        tiny_clip.main([str(work / "tiny-clip")])
+        if cli(["convert", "--arch", "clip", "--tower", "text", "--model", str(work / "tiny-clip"), "-o", str(tiny)]):
+            raise SystemExit("tiny CLIP conversion failed")
+    out.append(("tiny CLIP text tower", tiny, "text"))
+    if args.full_size:
+        from edge_embedder.convert import convert, get_config
+
+        sys.path.insert(0, str(ROOT))
+        from benchmarks.bench_text import make_checkpoint
+
+        ckpt = make_checkpoint(work / "clip-b32")
+        loaded = None
+        refs: dict = {}
+        for fmt, quant in (("tflite", "none"), ("tflite", "int8"), ("onnx", "none")):
+            path = work / f"clip_b32_text_{quant}.{fmt}"
+            if not path.is_file():
+                if loaded is None:
+                    loaded = get_config("clip", "text-embedding").load(str(ckpt))
+                convert("clip", None, output=path, task="text-embedding", fmt=fmt, quantize=quant, loaded=loaded,
+                        reference_cache=refs, min_cosine=-1.0, progress=lambda m: print(f"  {m}", file=sys.stderr))
+            out.append((f"CLIP B/32 text tower {fmt} {'fp32' if quant == 'none' else quant}", path, "text"))
+    return out
+
+
+def _task_runner(path: Path, task: str) -> Callable[[], Any]:
+    """Create the task from ``path``, run its first call, close it."""
+    from edge_embedder import (
+        BaseOptions,
+        ImageClassifier,
+        ImageClassifierOptions,
+        ImageEmbedder,
+        ImageEmbedderOptions,
+        TextEmbedder,
+        TextEmbedderOptions,
+    )
+
+    base = BaseOptions(model_asset_path=str(path), num_threads=2)
+    photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+
+    def run() -> Any:
+        if task == "text":
+            with TextEmbedder.create_from_options(TextEmbedderOptions(base_options=base)) as t:
+                return t.embed("a photo of a cat")
+        if task == "classifier":
+            with ImageClassifier.create_from_options(ImageClassifierOptions(base_options=base)) as c:
+                return c.classify(photo)
+        with ImageEmbedder.create_from_options(ImageEmbedderOptions(base_options=base)) as e:
+            return e.embed(photo)
+
+    return run
+
+
+def measure(path: Path, task: str, rounds: int) -> dict[str, Any]:
+    from edge_embedder.core import task as task_module
+    from edge_embedder.metadata.checksum import verify_checksum
+
+    data = path.read_bytes()
+    real = task_module.verify_checksum
+    digest = verify_checksum(data)
+    run = _task_runner(path, task)
+    times: dict[str, list[float]] = {"verify": [], "verify 1 thread": [], "cold on": [], "cold off": []}
+    from edge_embedder.metadata import checksum
+
+    run()  # warm the page cache and the imports
+    for r in range(rounds):
+        t0 = time.perf_counter()
+        verify_checksum(data)
+        times["verify"].append(time.perf_counter() - t0)
+        orig = checksum.model_checksum
+        checksum.model_checksum = lambda d, at, threads=None: orig(d, at, 1)  # type: ignore[assignment]
+        try:
+            t0 = time.perf_counter()
+            verify_checksum(data)
+            times["verify 1 thread"].append(time.perf_counter() - t0)
+        finally:
+            checksum.model_checksum = orig  # type: ignore[assignment]
+        for variant in (("cold on", "cold off") if r % 2 == 0 else ("cold off", "cold on")):
+            task_module.verify_checksum = real if variant == "cold on" else (lambda d, s="": None)  # type: ignore
+            try:
+                t0 = time.perf_counter()
+                run()
+                times[variant].append(time.perf_counter() - t0)
+            finally:
+                task_module.verify_checksum = real  # type: ignore[assignment]
+    med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    return {"bytes": len(data), "sealed": digest is not None, **med,
+            "share": med["verify"] / med["cold on"] if med["cold on"] else float("nan")}
+
+
+def render(rows: list[tuple[str, dict[str, Any]]], args: argparse.Namespace, argv: list[str],
+           load: tuple[Any, Any]) -> str:
+    cpu, flags = _cpu()
+    cmd = "python benchmarks/bench_checksum.py" + "".join(f" {a}" for a in argv)
+    lines = [
+        "# Checksum verification vs cold start",
+        "",
+        f"Command: `{cmd}` ({time.strftime('%Y-%m-%d')}); {cpu}, {os.cpu_count()} CPUs (lscpu flags: {flags}); "
+        f"Python {platform.python_version()}; load average {load[0]} before, {load[1]} after (a shared machine).",
+        "",
+        f"Medians of {args.rounds} interleaved rounds; interpreter threads 2; the file in the page cache. "
+        "`verify`: `verify_checksum` on the bytes in memory (default threads: min(4, cores)). `cold start`: "
+        "create the task from the path + its first call (640x480 photo / one caption), with the verification on "
+        "and off. `share`: verify / cold start (on).",
+        "",
+        "| file | MiB | checksum | verify ms | verify ms, 1 thread | cold start ms (on) | cold start ms (off) | share |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, r in rows:
+        lines.append(f"| {label} | {r['bytes'] / 2**20:.1f} | {'yes' if r['sealed'] else 'no'} | {r['verify']:.1f} | "
+                     f"{r['verify 1 thread']:.1f} | {r['cold on']:.1f} | {r['cold off']:.1f} | {r['share']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--full-size", action="store_true", help="also the full-size CLIP B/32 text tower (converted)")
+    ap.add_argument("--work", default="/tmp/ee_checksum_bench", help="converted files (about 1 GB with --full-size)")
+    ap.add_argument("-o", "--out", default=None)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_args(argv)
+    targets = files(args)
+    load0 = [round(v, 2) for v in os.getloadavg()]
+    rows = []
+    for label, path, task in targets:
+        print(f"measuring {label} ...", file=sys.stderr, flush=True)
+        rows.append((label, measure(path, task, args.rounds)))
+    load1 = [round(v, 2) for v in os.getloadavg()]
+    shown = []  # the command as run, without the --work folder (a machine path)
+    skip = False
+    for a in argv:
+        if skip or a.startswith("--work="):
+            skip = False
+            continue
+        if a == "--work":
+            skip = True
+            continue
+        shown.append(a)
+    md = render(rows, args, shown, (load0, load1))
+    if args.out:
+        Path(args.out).write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
