@@ -272,7 +272,10 @@ def mutation_run(path: str | os.PathLike, task: str, n: int = 100, seed: int = 0
     counts = Counter(r["verdict"] for r in rows)
     by_kind = {k: dict(Counter(r["verdict"] for r in rows if r["kind"] == k)) for k in KINDS}
     errors = Counter(r["detail"].split(":", 1)[0] for r in rows if r["verdict"] == "typed error")
-    return {"file": os.path.basename(path), "task": task, "sealed": sealed, "bytes": len(data), "n": n,
+    from edge_embedder.metadata.checksum import find_checksum_record
+
+    return {"file": os.path.basename(path), "task": task, "sealed": find_checksum_record(data) is not None,
+            "bytes": len(data), "n": n,
             "seed": seed, "counts": {v: counts.get(v, 0) for v in VERDICTS}, "by_kind": by_kind,
             "error_types": dict(errors), "rows": rows}
 
@@ -299,10 +302,10 @@ def report_md(runs: list[dict[str, Any]], cmd: str, seconds: float, load: tuple[
              "| file | checksum | mutants | " + " | ".join(VERDICTS) + " |",
              "|---|---|---|" + "---|" * len(VERDICTS)]
     for r in runs:
-        lines.append(f"| {r['file']} ({r['task']}) | {'yes' if r['sealed'] else 'removed'} | {r['n']} | "
+        lines.append(f"| {r['file']} ({r['task']}) | {'yes' if r['sealed'] else 'no'} | {r['n']} | "
                      + " | ".join(str(r["counts"][v]) for v in VERDICTS) + " |")
     for r in runs:
-        lines += ["", f"## {r['file']}, checksum {'recorded' if r['sealed'] else 'removed'}", "",
+        lines += ["", f"## {r['file']}, {'with its checksum' if r['sealed'] else 'without a checksum'}", "",
                   "| class | " + " | ".join(VERDICTS) + " |", "|---|" + "---|" * len(VERDICTS)]
         for kind, c in r["by_kind"].items():
             if c:
