@@ -57,8 +57,9 @@ def files(args: argparse.Namespace) -> list[tuple[str, Path, str]]:
            for p in sorted((ROOT / "models").glob("*.tflite"))]
     tiny = work / "tiny-clip-text.tflite"
     if not tiny.is_file():
-        from edge_embedder.cli import main as cli
         from edge_embedder.convert import tiny_clip
+
+        from edge_embedder.cli import main as cli
 
         tiny_clip.main([str(work / "tiny-clip")])
         if cli(["convert", "--arch", "clip", "--tower", "text", "--model", str(work / "tiny-clip"), "-o", str(tiny)]):
@@ -123,13 +124,17 @@ def measure(path: Path, task: str, rounds: int) -> dict[str, Any]:
     times: dict[str, list[float]] = {"verify": [], "verify 1 thread": [], "cold on": [], "cold off": []}
     from edge_embedder.metadata import checksum
 
+    orig = checksum.model_checksum
+
+    def one_thread(d: Any, at: int, threads: Optional[int] = None) -> str:
+        return orig(d, at, 1)
+
     run()  # warm the page cache and the imports
     for r in range(rounds):
         t0 = time.perf_counter()
         verify_checksum(data)
         times["verify"].append(time.perf_counter() - t0)
-        orig = checksum.model_checksum
-        checksum.model_checksum = lambda d, at, threads=None: orig(d, at, 1)  # type: ignore[assignment]
+        checksum.model_checksum = one_thread  # type: ignore[assignment]
         try:
             t0 = time.perf_counter()
             verify_checksum(data)

@@ -284,8 +284,9 @@ def mutation_run(path: str | os.PathLike, task: str, n: int = 100, seed: int = 0
 
 
 def _tiny_text_tower(folder: Path) -> Path:
-    from edge_embedder.cli import main as cli
     from edge_embedder.convert import tiny_clip
+
+    from edge_embedder.cli import main as cli
 
     tiny_clip.main([str(folder / "tiny-clip")])
     out = folder / "tiny-clip-text.tflite"

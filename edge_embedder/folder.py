@@ -27,7 +27,8 @@
   infinite, all zeros, or with a norm outside ``search.NORM_RANGE`` is
   skipped and listed like a bad file; a resumed output or checkpoint row that
   is unusable (a damaged file) is not carried over: its image is embedded
-  again (``EmbedDirReport.repaired``).
+  again (``EmbedDirReport.repaired``); a file whose vectors fail their zip
+  CRC (damaged on disk) keeps none of its rows.
 * A writer killed mid-write (power loss) leaves a hidden temporary file; the
   next write of the same output removes it (:mod:`edge_embedder.files`).
 """
@@ -39,6 +40,7 @@ import hashlib
 import os
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -46,7 +48,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .containers import dequantize, l2_normalize, quantize
-from .errors import ImageError, ModelOutputError, OptionsError
+from .errors import ImageError, IndexFormatError, ModelOutputError, OptionsError
 from .files import atomic_write
 from .progress import ProgressBar
 from .search import STORAGE_DTYPES, IndexMeta, embedding_space_id, read_index_file, row_problems, write_index_file
@@ -136,9 +138,21 @@ def _save(path: Path, paths: list[str], vecs: list[np.ndarray], dim: int, dtype:
     write_index_file(path, paths, matrix, meta, sizes=sizes, mtimes_ns=mtimes)
 
 
-def _load(path: Path) -> Any:
-    """An earlier output or checkpoint, read into memory (it is about to be replaced)."""
-    return read_index_file(path, mmap=False)
+def _load(path: Path) -> tuple[Any, Optional[str]]:
+    """An earlier output or checkpoint, read into memory (it is about to be replaced), and why it is damaged.
+
+    A file whose vectors or paths fail their zip CRC (damaged on disk) is read
+    without that check, so that its model and head can still be compared, but
+    none of its rows is carried over: the second value says why (None: intact).
+    """
+    try:
+        return read_index_file(path, mmap=False), None
+    except IndexFormatError as exc:
+        try:
+            stored = read_index_file(path, mmap=True)  # the big members unchecked: only a damaged CRC fails above
+        except IndexFormatError:
+            raise exc from None
+        return stored, str(exc).split(": ", 1)[-1]
 
 
 def _unusable_rows(old: Any) -> set[int]:
@@ -284,14 +298,19 @@ def embed_dir(
     if resume:
         source = partial if partial.exists() else out if out.exists() else None
         if source is not None:
-            old = _load(source)
+            old, damaged = _load(source)
             _check_resumable(source, old, meta, storage)
             if old.meta.normalized is not None and old.meta.normalized != meta.normalized:
                 raise OptionsError(
                     f"{source} holds {'L2-normalised' if old.meta.normalized else 'raw'} vectors: "
                     f"rerun {'with' if old.meta.normalized else 'without'} --l2-normalize"
                 )
-            bad_rows = _unusable_rows(old)
+            if damaged:
+                bad_rows = set(range(len(old.paths)))
+                warnings.warn(f"{source} is damaged ({damaged}): none of its {len(bad_rows)} rows is kept, their "
+                              "images are embedded again", stacklevel=2)
+            else:
+                bad_rows = _unusable_rows(old)
             for i, p in enumerate(old.paths):
                 p = str(p)
                 previously.add(p)

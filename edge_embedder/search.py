@@ -573,7 +573,9 @@ def row_problems(rows: np.ndarray, *, normalized: Optional[bool] = None,
         if not finite[i]:
             n_nan = int(np.isnan(rows[i]).sum())
             n_inf = int((~np.isfinite(rows[i])).sum()) - n_nan
-            problems[i] = " and ".join(f"{c} {k}" for c, k in ((n_nan, "NaN"), (n_inf, "infinite")) if c) + " values"
+            total = n_nan + n_inf
+            problems[i] = " and ".join(f"{c} {k}" for c, k in ((n_nan, "NaN"), (n_inf, "infinite")) if c) + \
+                f" value{'s' if total > 1 else ''}"
         elif norm[i] == 0:
             problems[i] = "all zeros (no direction: its cosine is undefined)"
         elif not (NORM_RANGE[0] <= norm[i] <= NORM_RANGE[1]):

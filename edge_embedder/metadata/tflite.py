@@ -281,22 +281,24 @@ def read_tflite_metadata(model: bytes | bytearray | memoryview) -> ModelMetadata
     packed = read_packed_files(model, wanted)
     missing = [n for n in wanted if n not in packed]
     if missing:
-        if not packed and not _has_zip(model):
+        names = _zip_names(model)
+        if names is None:
             raise MetadataError(f"the metadata names associated files {missing}, but the model file carries no "
                                 "readable zip of packed files (a truncated or damaged file?)")
         raise MetadataError(f"the metadata names associated files {missing} that are not packed in the model file "
-                            f"(packed: {sorted(packed)})")
+                            f"(packed: {sorted(names)})")
     from dataclasses import replace
 
     return replace(md, files=tuple((n, packed[n]) for n in wanted))
 
 
-def _has_zip(model: bytes) -> bool:
+def _zip_names(model: bytes) -> list[str] | None:
+    """The member names of the appended zip, None when there is no readable one."""
     try:
-        zipfile.ZipFile(io.BytesIO(model)).close()
-        return True
+        with zipfile.ZipFile(io.BytesIO(model)) as z:
+            return [i.filename for i in z.infolist() if not i.is_dir()]
     except Exception:
-        return False
+        return None
 
 
 class MetadataReader:
