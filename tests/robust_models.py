@@ -126,3 +126,27 @@ def tokenizer_json(**changes: Any) -> bytes:
         d["normalizer"] = {"type": "Sequence", "normalizers": [n for n in d["normalizer"]["normalizers"]
                                                                 if n.get("type") != "Lowercase"]}
     return json.dumps(d).encode()
+
+
+def gather_image_model(path: Path, rows: int = 100, dim: int = 4, batch: Any = "batch") -> Path:
+    """An image model that uses the pixel values as indices into a table of ``rows`` rows: an image with a
+    pixel >= ``rows`` makes the interpreter fail at run time (its own exception type)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edge_embedder.metadata import ModelMetadata, TensorMetadata
+
+    table = np.random.default_rng(0).normal(size=(rows, dim)).astype(np.float32)
+    nodes = [helper.make_node("Cast", ["image"], ["idx"], to=TensorProto.INT64),
+             helper.make_node("Reshape", ["idx", "shape"], ["flat"]),
+             helper.make_node("Gather", ["table", "flat"], ["rows"], axis=0),
+             helper.make_node("ReduceMean", ["rows"], ["head0"], axes=[1], keepdims=0)]
+    graph = helper.make_graph(
+        nodes, "gather", [helper.make_tensor_value_info("image", TensorProto.UINT8, [batch, SIDE, SIDE, 3])],
+        [helper.make_tensor_value_info("head0", TensorProto.FLOAT, [batch, dim])],
+        initializer=[numpy_helper.from_array(table, "table"), numpy_helper.from_array(np.array([-1, PIXELS], np.int64),
+                                                                                      "shape")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    md = ModelMetadata(name="gather", inputs=[TensorMetadata(name="image", content="image")],
+                       outputs=[TensorMetadata(name="head0", content="feature")])
+    return _save(model, path, md)

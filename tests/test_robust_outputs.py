@@ -23,7 +23,7 @@ from edge_embedder.errors import ModelError, ModelOutputError
 from edge_embedder.folder import embed_dir
 from edge_embedder.search import EmbeddingIndex
 
-from .robust_models import PIXELS, SIDE, image_model, text_model
+from .robust_models import PIXELS, SIDE, gather_image_model, image_model, text_model
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -121,6 +121,23 @@ def test_batches_skip_and_list_the_image_the_model_made_nan(tmp_path, batch):
         np.testing.assert_allclose(items[2].result.embeddings[0].embedding, single, rtol=1e-6)
         with pytest.raises(ModelOutputError, match=r"image 1 \(<ndarray>\)"):
             e.embed_batch(images)
+
+
+@pytest.mark.parametrize("batch", ["batch", 1], ids=["dynamic batch", "batch 1"])
+def test_an_interpreter_failing_at_run_time_is_a_typed_error_not_its_own(tmp_path, batch):
+    path = gather_image_model(tmp_path / "g.onnx", rows=100, batch=batch)
+    dark = np.full((SIDE, SIDE, 3), 50, np.uint8)  # indices < 100: fine
+    with _embedder(path) as e:
+        assert np.isfinite(e.embed(dark).embeddings[0].embedding).all()
+        with pytest.raises(ModelOutputError, match="the model failed to run"):
+            e.embed(BRIGHT)  # pixels up to 255: the Gather fails inside ONNX Runtime
+        items = list(e.iter_embed([dark, BRIGHT, dark], batch_size=1))
+        assert [type(i.error).__name__ if i.error else None for i in items] == [None, "ModelOutputError", None]
+        items = list(e.iter_embed([dark, BRIGHT, dark, dark], batch_size=2))  # a failed batch: its images listed
+        assert [i.index for i in items] == [0, 1, 2, 3]
+        assert [i.error is None for i in items] == ([False, False, True, True] if batch == "batch" else
+                                                    [True, False, True, True])
+        assert e.embed(dark).embeddings  # the embedder still works afterwards
 
 
 # -- classifiers ---------------------------------------------------------------------------------------

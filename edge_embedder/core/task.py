@@ -16,13 +16,14 @@ makes of the model's raw outputs. :class:`BaseTask` owns the rest:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 import time
-from typing import Any, Callable, Generic, Optional, TypeVar
+from typing import Any, Callable, Generic, Iterator, Optional, TypeVar
 
-from ..errors import EmbedderClosedError, OptionsError
+from ..errors import EdgeEmbedderError, EmbedderClosedError, ModelOutputError, OptionsError, first_line
 from ..metadata import ModelMetadata
 from ..metadata.checksum import verify_checksum
 from .backends import Backend, open_backend, read_model_bytes
@@ -31,7 +32,7 @@ from .live_stream import LiveStreamStats, LiveStreamWorker
 from .running_mode import RunningMode, check_timestamp
 from .timing import Timings
 
-__all__ = ["BaseTask", "open_model", "embedding_space_id"]
+__all__ = ["BaseTask", "open_model", "embedding_space_id", "interpreter_errors"]
 
 SpecT = TypeVar("SpecT")
 TaskT = TypeVar("TaskT", bound="BaseTask[Any]")
@@ -47,6 +48,19 @@ def embedding_space_id(model_sha256: str, declared: Optional[str], head: int = 0
     """
     base = declared or f"sha256:{model_sha256}"
     return base if head == 0 else f"{base}#{head}"
+
+
+@contextlib.contextmanager
+def interpreter_errors() -> Iterator[None]:
+    """Turn an interpreter's own exception during a run (LiteRT's RuntimeError, ONNX Runtime's types) into
+    :class:`~edge_embedder.errors.ModelOutputError`; the project's own errors pass through."""
+    try:
+        yield
+    except EdgeEmbedderError:
+        raise
+    except Exception as exc:
+        reason = f"the model failed to run ({type(exc).__name__}: {first_line(exc)})"
+        raise ModelOutputError(reason, reason=reason) from exc
 
 
 def open_model(base: BaseOptions, check: Callable[[Backend], SpecT]) -> tuple[Backend, SpecT]:
@@ -215,7 +229,8 @@ class BaseTask(Generic[SpecT]):
         with self._lock:
             backend = self._require_open()
             t0 = time.perf_counter_ns()
-            raw = backend.run(write)
+            with interpreter_errors():
+                raw = backend.run(write)
             t2 = time.perf_counter_ns()
         result = postprocess(raw)
         t3 = time.perf_counter_ns()

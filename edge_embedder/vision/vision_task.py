@@ -22,7 +22,7 @@ import numpy as np
 from ..containers import BatchItem
 from ..core.contract import ModelSpec
 from ..core.running_mode import RunningMode
-from ..core.task import BaseTask
+from ..core.task import BaseTask, interpreter_errors
 from ..core.timing import Timings
 from ..errors import ImageError, ModelOutputError, OptionsError
 from .image import DEFAULT_MAX_IMAGE_PIXELS, Image, ImageLike, to_image
@@ -184,8 +184,13 @@ class VisionTask(BaseTask[ModelSpec]):
         for i, (_, _, (pixels, reduced)) in enumerate(group):
             self._pre.write(pixels, ipo, batch[i : i + 1], reduced)
         t1 = time.perf_counter_ns()
-        with self._lock:
-            outputs = self._require_open().run_batch(batch)
+        try:
+            with self._lock, interpreter_errors():
+                outputs = self._require_open().run_batch(batch)
+        except ModelOutputError as exc:  # the interpreter failed on the batch: every image of it is reported
+            for index, source, _ in group:
+                yield BatchItem(index, describe_source(source), None, exc)
+            return
         t2 = time.perf_counter_ns()
         items: list[BatchItem[Any]] = []
         for i, (index, source, _) in enumerate(group):
