@@ -65,11 +65,12 @@ def regions(data: bytes) -> dict[str, tuple[int, int]]:
     """Byte ranges of the file's parts: head, metadata, packed files (when present)."""
     out = {"head": (0, min(len(data), 4096))}
     if data[4:8] == b"TFL3":
-        from edge_embedder.metadata.checksum import _tflite_metadata_range
-
-        span = _tflite_metadata_range(data)
-        if span:
-            out["metadata"] = span
+        m001 = data.find(b"M001")  # the metadata flatbuffer's identifier, 4 bytes into its buffer
+        if m001 >= 8:
+            start = m001 - 4
+            size = int.from_bytes(data[start - 4 : start], "little")  # the buffer's length prefix
+            if 0 < size <= len(data) - start:
+                out["metadata"] = (start, start + size)
         zip_at = data.find(b"PK\x03\x04")
         if zip_at > 0:
             out["packed"] = (zip_at, len(data))
@@ -272,7 +273,7 @@ def mutation_run(path: str | os.PathLike, task: str, n: int = 100, seed: int = 0
     counts = Counter(r["verdict"] for r in rows)
     by_kind = {k: dict(Counter(r["verdict"] for r in rows if r["kind"] == k)) for k in KINDS}
     errors = Counter(r["detail"].split(":", 1)[0] for r in rows if r["verdict"] == "typed error")
-    from edge_embedder.metadata.checksum import find_checksum_record
+    from edge_embedder.metadata import find_checksum_record
 
     return {"file": os.path.basename(path), "task": task, "sealed": find_checksum_record(data) is not None,
             "bytes": len(data), "n": n,
@@ -284,14 +285,12 @@ def mutation_run(path: str | os.PathLike, task: str, n: int = 100, seed: int = 0
 
 
 def _tiny_text_tower(folder: Path) -> Path:
-    from edge_embedder.convert import tiny_clip
-
-    from edge_embedder.cli import main as cli
+    """The README's tiny random CLIP checkpoint, its text tower converted to .tflite."""
+    from edge_embedder.convert import convert, tiny_clip
 
     tiny_clip.main([str(folder / "tiny-clip")])
     out = folder / "tiny-clip-text.tflite"
-    if cli(["convert", "--arch", "clip", "--tower", "text", "--model", str(folder / "tiny-clip"), "-o", str(out)]):
-        raise SystemExit("converting the tiny CLIP text tower failed")
+    convert("clip", str(folder / "tiny-clip"), output=out, task="text-embedding", progress=lambda m: None)
     return out
 
 

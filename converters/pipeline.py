@@ -274,7 +274,7 @@ def _with_metadata(data: bytes, fmt: str, md: Any) -> bytes:
         return populate_tflite_metadata(data, md)  # sealed by the writer
     from .onnx_export import set_metadata_props
 
-    return seal_checksum(set_metadata_props(data, to_onnx_props(md)))
+    return seal_checksum(set_metadata_props(data, to_onnx_props(md, checksum=True)))
 
 
 def _tf_version() -> str:

@@ -165,7 +165,7 @@ def build_metadata(cfg: ArchConfig, lm: LoadedTextModel, fmt: str, quant: str, l
     ckpt = str(lm.source.get("checkpoint", "?"))
     short = Path(ckpt.rstrip("/")).name or ckpt
     tok = lm.tokenizer
-    from edge_embedder.text.tokenizer import known_encodings
+    from edge_embedder.text import known_encodings
 
     # known_encodings: a few texts' ids, which the runtime re-encodes when it opens the file (a swapped
     # or damaged tokenizer.json is then a MetadataError before the first call).

@@ -110,8 +110,12 @@ def zero_shot_scores(image_embedding: Union[Embedding, np.ndarray], label_embedd
       EmbeddingMismatchError: sizes differ, or a vector has zero norm.
     """
     v = image_embedding.embedding if isinstance(image_embedding, Embedding) else image_embedding
-    if v.dtype == np.int8:
-        raise EmbeddingMismatchError("zero-shot scores need a float image embedding, got a quantized one")
+    v = np.asarray(v)
+    if v.dtype in (np.int8, np.uint8):  # uint8: MediaPipe's quantized embeddings are int8 values in uint8 arrays
+        raise EmbeddingMismatchError(f"zero-shot scores need a float image embedding, got {v.dtype} "
+                                     "(a quantized one?)")
+    if v.ndim != 1 and not (v.ndim == 2 and v.shape[0] == 1):
+        raise EmbeddingMismatchError(f"image_embedding: expected one vector, got shape {v.shape}")
     img = _unit(v)
     labels = np.asarray(label_embeddings, np.float64)
     if labels.ndim != 2 or labels.shape[1] != img.size:

@@ -441,3 +441,17 @@ def test_close_waits_for_a_search_in_progress(monkeypatch):
     closer.join(10)
     t.join(10)
     assert not closer.is_alive() and result[0][0].index == 1
+
+
+def test_zero_shot_image_vectors_are_read_only_when_unambiguous():
+    from edge_embedder.zero_shot import zero_shot_scores
+
+    table = _unit_rows(3)
+    want = zero_shot_scores(table[1] * 3, table, 100.0)
+    assert int(np.argmax(want)) == 1 and abs(float(want.sum()) - 1) < 1e-9
+    np.testing.assert_allclose(zero_shot_scores(table[1][None] * 3, table, 100.0), want, rtol=1e-12)
+    for bad, match in ((np.full(D, 200, np.uint8), "got uint8"), (np.ones(D, np.int8), "got int8"),
+                       (table[:2], r"expected one vector, got shape \(2, 8\)"), (np.full(D, np.nan), "norm nan"),
+                       (np.zeros(D), "norm 0")):
+        with pytest.raises(EmbeddingMismatchError, match=match):
+            zero_shot_scores(bad, table, 100.0)

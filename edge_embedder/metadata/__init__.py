@@ -21,7 +21,14 @@ per-locale display names, score calibration, tokenizers) and subgraph custom
 metadata. Fields we do not model are ignored on read.
 """
 
-from .checksum import CHECKSUM_KEY, CHECKSUM_PLACEHOLDER, seal_checksum, verify_checksum
+from .checksum import (
+    CHECKSUM_KEY,
+    CHECKSUM_PLACEHOLDER,
+    find_checksum_record,
+    model_checksum,
+    seal_checksum,
+    verify_checksum,
+)
 from .labels import (
     CalibrationParams,
     format_label_file,
@@ -85,4 +92,6 @@ __all__ = [
     "CHECKSUM_PLACEHOLDER",
     "seal_checksum",
     "verify_checksum",
+    "find_checksum_record",
+    "model_checksum",
 ]

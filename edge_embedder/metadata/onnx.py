@@ -23,12 +23,14 @@ ONNX_PROPS_PREFIX = "edge_embedder."
 _FILE_PREFIX = ONNX_PROPS_PREFIX + "file/"
 
 
-def to_onnx_props(md: ModelMetadata) -> dict[str, str]:
+def to_onnx_props(md: ModelMetadata, *, checksum: bool = False) -> dict[str, str]:
     """Flatten ``md`` into ONNX ``metadata_props`` (string to string).
 
-    A checksum entry (:data:`~edge_embedder.metadata.CHECKSUM_KEY`) becomes a
-    placeholder: call :func:`~edge_embedder.metadata.seal_checksum` on the
-    serialized model after writing the props (the converters do).
+    A checksum entry in ``md`` (:data:`~edge_embedder.metadata.CHECKSUM_KEY`,
+    e.g. read from another file) is not copied: it belongs to the file it was
+    computed for. ``checksum=True`` writes a placeholder record instead; call
+    :func:`~edge_embedder.metadata.seal_checksum` on the serialized model after
+    writing the props (the converters do).
     """
     named = [f.name for f in md.all_associated_files()]
     contents = dict(md.files)
@@ -37,9 +39,10 @@ def to_onnx_props(md: ModelMetadata) -> dict[str, str]:
         raise MetadataError(f"associated files {missing} are named in the metadata but their bytes are not in md.files")
     from .checksum import CHECKSUM_KEY, CHECKSUM_PLACEHOLDER
 
-    if md.custom(CHECKSUM_KEY) is not None:  # the digest of the new file is filled in by seal_checksum()
-        md = replace(md, custom_metadata=tuple((k, CHECKSUM_PLACEHOLDER if k == CHECKSUM_KEY else v)
-                                               for k, v in md.custom_metadata))
+    custom = [(k, v) for k, v in md.custom_metadata if k != CHECKSUM_KEY]
+    if checksum:  # the digest of the new file is filled in by seal_checksum()
+        custom.append((CHECKSUM_KEY, CHECKSUM_PLACEHOLDER))
+    md = replace(md, custom_metadata=tuple(custom))
     props = {ONNX_PROPS_PREFIX + "metadata": json.dumps(md.to_dict(), sort_keys=True)}
     for name in named:
         props[_FILE_PREFIX + name] = base64.b64encode(contents[name]).decode("ascii")

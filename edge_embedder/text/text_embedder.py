@@ -236,7 +236,9 @@ def _check_fit(tokenizer: ClipTokenizer, spec: TextModelSpec, backend: Any, base
 
     def run(ids: np.ndarray) -> None:
         def write(buf: np.ndarray) -> None:
-            buf[0, :] = ids
+            n = min(buf.shape[-1], ids.size)  # whatever the input's length: the probe's ids come first
+            buf[0, :n] = ids[:n]
+            buf[0, n:] = ids[-1]
 
         backend.run(write)
 
