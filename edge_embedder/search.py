@@ -249,10 +249,7 @@ def write_index_file(
         raise OptionsError(f"embeddings: expected a 2-D {'/'.join(STORAGE_DTYPES)} matrix, got {matrix.dtype} {matrix.shape}")
     if matrix.shape[1] < 1:
         raise OptionsError(f"embeddings: expected vectors of at least 1 dimension, got shape {matrix.shape}")
-    for a, _b, chunk in _iter_chunks(matrix):
-        _, problems = row_problems(chunk, normalized=meta.normalized, quantized=matrix.dtype == np.int8)
-        if problems:
-            raise EmbeddingMismatchError(f"{path}: not written: {_problem_text(problems, paths, a)}")
+    _check_matrix(matrix, paths, f"{path}: not written", normalized=meta.normalized, quantized=matrix.dtype == np.int8)
     strings = meta.to_strings()
     inv = _inv_norms(matrix) if matrix.dtype == np.int8 else None
     if path.suffix == ".parquet":
@@ -585,6 +582,16 @@ def row_problems(rows: np.ndarray, *, normalized: Optional[bool] = None,
     return sq, problems
 
 
+def _check_matrix(matrix: np.ndarray, paths: Any, what: str, *, normalized: Optional[bool] = None,
+                  quantized: bool = False) -> None:
+    """:func:`row_problems` over ``matrix`` in chunks (no full-size copy); EmbeddingMismatchError naming the rows."""
+    step = max(16, _CHUNK_BYTES // max(1, 8 * matrix.shape[1]))
+    for a in range(0, matrix.shape[0], step):
+        _, problems = row_problems(matrix[a : a + step], normalized=normalized, quantized=quantized)
+        if problems:
+            raise EmbeddingMismatchError(f"{what}: {_problem_text(problems, paths, a)}")
+
+
 def _problem_text(problems: dict[int, str], paths: Any, offset: int = 0, limit: int = 3) -> str:
     """``row 7 (a.jpg): NaN values; ...`` for the first ``limit`` problems."""
     items = sorted(problems.items())
@@ -869,13 +876,10 @@ class EmbeddingIndex:
         else:
             if v.dtype.kind != "f":
                 raise OptionsError(f"vectors: expected float or int8 values, got {v.dtype}")
-            _, problems = row_problems(v.astype(np.float64))
-            if problems:
-                raise EmbeddingMismatchError(f"vectors: {_problem_text(problems, paths)}")
+            _check_matrix(v, paths, "vectors")
             matrix = to_storage(v, dtype)
-        _, problems = row_problems(matrix.astype(np.float32), quantized=matrix.dtype == np.int8)
-        if problems:  # int8 rows given as they are; float16 rows whose values underflowed
-            raise EmbeddingMismatchError(f"vectors: {_problem_text(problems, paths)}")
+        # int8 rows given as they are; float16 rows whose values underflowed
+        _check_matrix(matrix, paths, "vectors", quantized=matrix.dtype == np.int8)
         meta = IndexMeta(model_sha256=model_sha256, head_name=head_name, embedding_space=space, normalized=True)
         return cls(_Stored(paths, matrix, meta, None, None, None), source="<from_arrays>")
 
