@@ -115,7 +115,7 @@ def without_record(data: bytes) -> bytes:
 
 
 def measure(path: Path, task: str, rounds: int, work: Path) -> dict[str, Any]:
-    from edge_embedder.metadata import find_checksum_record, model_checksum, verify_checksum
+    from edge_embedder.metadata import CHECKSUM_RECORD_PREFIX, find_checksum_record, model_checksum, verify_checksum
 
     data = path.read_bytes()
     digest = verify_checksum(data)
@@ -132,7 +132,7 @@ def measure(path: Path, task: str, rounds: int, work: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         pos = find_checksum_record(data)
         if pos is not None:
-            model_checksum(data, pos + len(b"edge_embedder.checksum/1 sha256="), threads=1)
+            model_checksum(data, pos + len(CHECKSUM_RECORD_PREFIX), threads=1)
         times["verify 1 thread"].append(time.perf_counter() - t0)
         for variant in (("cold on", "cold off") if r % 2 == 0 else ("cold off", "cold on")):
             t0 = time.perf_counter()

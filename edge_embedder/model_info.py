@@ -47,7 +47,7 @@ def inspect_model(path: Union[str, "os.PathLike[str]"]) -> dict[str, Any]:
     data = read_model_bytes(path)
     report: dict[str, Any] = {"file": os.fspath(path), "size_bytes": len(data)}
     digest = verify_checksum(data, os.fspath(path))
-    report["checksum"] = ({"verified": True, "scheme": "edge_embedder.checksum/1 sha256", "digest": digest}
+    report["checksum"] = ({"verified": True, "scheme": "edge_embedder.checksum/1 chunked-crc32", "digest": digest}
                           if digest is not None else {"verified": False, "reason": "the file carries no checksum record"})
     backend = open_backend(data, num_threads=1, source=os.fspath(path))
     try:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
+import zlib
 
 import numpy as np
 import pytest
@@ -49,22 +49,22 @@ def _record(data: bytes) -> bytes:
 def test_shipped_models_carry_a_checksum_that_matches(path):
     data = path.read_bytes()
     digest = verify_checksum(data, path.name)
-    assert digest is not None and len(digest) == 64
+    assert digest is not None and len(digest) == 8
     md = read_tflite_metadata(data)
-    assert md.custom(CHECKSUM_KEY) == b"edge_embedder.checksum/1 sha256=" + digest.encode()
-    assert inspect_model(path)["checksum"] == {"verified": True, "scheme": "edge_embedder.checksum/1 sha256",
+    assert md.custom(CHECKSUM_KEY) == b"edge_embedder.checksum/1 chunked-crc32=" + digest.encode()
+    assert inspect_model(path)["checksum"] == {"verified": True, "scheme": "edge_embedder.checksum/1 chunked-crc32",
                                                "digest": digest}
 
 
-def test_scheme_1_is_sha256_of_the_chunk_digests_with_the_digest_read_as_zeros():
+def test_scheme_1_is_the_crc32_of_the_chunk_crc32s_with_the_digest_read_as_zeros():
     """An independent computation of the documented scheme (one thread, no chunk helper)."""
     data = (MODELS / "efficientnet_lite0_classifier_fp32.tflite").read_bytes()
-    at = find_checksum_record(data) + len(b"edge_embedder.checksum/1 sha256=")
-    zeroed = data[:at] + b"0" * 64 + data[at + 64 :]
+    at = find_checksum_record(data) + len(b"edge_embedder.checksum/1 chunked-crc32=")
+    zeroed = data[:at] + b"0" * 8 + data[at + 8 :]
     chunk = 8 << 20
-    want = hashlib.sha256(b"".join(hashlib.sha256(zeroed[a : a + chunk]).digest()
-                                   for a in range(0, len(zeroed), chunk))).hexdigest()
-    assert data[at : at + 64].decode() == want
+    crcs = b"".join(zlib.crc32(zeroed[a : a + chunk]).to_bytes(4, "big") for a in range(0, len(zeroed), chunk))
+    want = f"{zlib.crc32(crcs):08x}"
+    assert len(data) > 2 * chunk and data[at : at + 8].decode() == want
     assert model_checksum(data, at, threads=1) == model_checksum(data, at, threads=3) == want
 
 
@@ -121,8 +121,8 @@ def test_a_file_without_the_record_loads_as_before_with_a_debug_note(caplog):
 def test_a_placeholder_never_sealed_and_a_damaged_record_are_refused():
     data = (MODELS / "efficientnet_lite0_fp32.tflite").read_bytes()
     rec = find_checksum_record(data)
-    head = len(b"edge_embedder.checksum/1 sha256=")
-    placeholder = data[: rec + head] + b"0" * 64 + data[rec + head + 64 :]
+    head = len(b"edge_embedder.checksum/1 chunked-crc32=")
+    placeholder = data[: rec + head] + b"0" * 8 + data[rec + head + 8 :]
     with pytest.raises(ModelLoadError, match="never filled in"):
         verify_checksum(placeholder)
     not_hex = data[: rec + head] + b"Z" + data[rec + head + 1 :]

@@ -24,6 +24,7 @@ metadata. Fields we do not model are ignored on read.
 from .checksum import (
     CHECKSUM_KEY,
     CHECKSUM_PLACEHOLDER,
+    CHECKSUM_RECORD_PREFIX,
     find_checksum_record,
     model_checksum,
     seal_checksum,
@@ -90,6 +91,7 @@ __all__ = [
     "LOGIT_SCALE_KEY",
     "CHECKSUM_KEY",
     "CHECKSUM_PLACEHOLDER",
+    "CHECKSUM_RECORD_PREFIX",
     "seal_checksum",
     "verify_checksum",
     "find_checksum_record",
