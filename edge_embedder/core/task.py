@@ -67,7 +67,8 @@ def open_model(base: BaseOptions, check: Callable[[Backend], SpecT]) -> tuple[Ba
     """Open ``base``'s model and check it with ``check(backend) -> spec``.
 
     The checksum the file carries (``edge_embedder.metadata.checksum``) is
-    verified first; files without one load as they are.
+    verified while the interpreter is built and before anything runs on it;
+    files without one load as they are.
 
     Raises:
       ModelLoadError, ModelContractError (and subclasses), BackendUnavailableError, OptionsError.
@@ -77,15 +78,53 @@ def open_model(base: BaseOptions, check: Callable[[Backend], SpecT]) -> tuple[Ba
         data = read_model_bytes(source)
     else:
         source, data = "<model_asset_buffer>", bytes(base.model_asset_buffer or b"")
-    if data:
-        # Before any interpreter sees the bytes: a damaged file is a ModelLoadError, not quietly other vectors.
-        verify_checksum(data, source)
-    backend = open_backend(data, num_threads=base.resolved_num_threads, providers=base.providers, source=source)
+    verifier = _ChecksumVerifier(data, source)
     try:
+        backend = open_backend(data, num_threads=base.resolved_num_threads, providers=base.providers, source=source)
+    except BaseException:
+        verifier.result()  # a damaged file: say so, rather than what the interpreter made of it
+        raise
+    try:
+        verifier.result()  # before the contract check, any inference or any result
         return backend, check(backend)
     except BaseException:
         backend.close()
         raise
+
+
+class _ChecksumVerifier:
+    """Verifies the file's checksum on a thread while the interpreter is built (both release the GIL).
+
+    The interpreter parses the bytes with its own flatbuffer / protobuf verifier
+    meanwhile, but nothing runs on them until :meth:`result` has passed: a
+    damaged file is a ModelLoadError before any contract check or inference.
+    Files under 1 MiB are verified on the spot.
+    """
+
+    def __init__(self, data: bytes, source: str) -> None:
+        self._error: Optional[BaseException] = None
+        self._thread: Optional[threading.Thread] = None
+        if len(data) < (1 << 20):
+            verify_checksum(data, source)
+            return
+
+        def run() -> None:
+            try:
+                verify_checksum(data, source)
+            except BaseException as exc:  # handed to the caller's thread by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="edge_embedder-verify", daemon=True)
+        self._thread.start()
+
+    def result(self) -> None:
+        """Wait for the verification; raise its ModelLoadError (once)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
 
 
 class BaseTask(Generic[SpecT]):
