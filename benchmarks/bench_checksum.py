@@ -110,6 +110,14 @@ def _task_runner(path: Path, task: str) -> Callable[[], Any]:
     return run
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process, every thread (user + system): what other processes' load does not inflate."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def without_record(data: bytes) -> bytes:
     """The same file without its checksum record (the entry renamed, same length): what a file converted before
     the checksum existed costs to open."""
@@ -124,7 +132,8 @@ def measure(path: Path, task: str, rounds: int, work: Path) -> dict[str, Any]:
     plain = work / f"unsealed_{path.name}"
     plain.write_bytes(without_record(data))
     runs = {"cold on": _task_runner(path, task), "cold off": _task_runner(plain, task)}
-    times: dict[str, list[float]] = {"verify": [], "verify 1 thread": [], "cold on": [], "cold off": []}
+    times: dict[str, list[float]] = {"verify": [], "verify 1 thread": [], "cold on": [], "cold off": [],
+                                     "cpu cold on": [], "cpu cold off": []}
     for run in runs.values():
         run()  # warm the page cache and the imports
     for r in range(rounds):
@@ -137,15 +146,18 @@ def measure(path: Path, task: str, rounds: int, work: Path) -> dict[str, Any]:
             model_checksum(data, pos + len(CHECKSUM_RECORD_PREFIX), threads=1)
         times["verify 1 thread"].append(time.perf_counter() - t0)
         for variant in (("cold on", "cold off") if r % 2 == 0 else ("cold off", "cold on")):
+            c0 = _cpu_seconds()
             t0 = time.perf_counter()
             runs[variant]()
             times[variant].append(time.perf_counter() - t0)
+            times[f"cpu {variant}"].append(_cpu_seconds() - c0)
     plain.unlink()
     med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
     on, off = np.array(times["cold on"]), np.array(times["cold off"])
+    con, coff = np.array(times["cpu cold on"]), np.array(times["cpu cold off"])
     return {"bytes": len(data), "sealed": digest is not None, **med,
             "share": med["verify"] / med["cold on"] if med["cold on"] else float("nan"),
-            "added": float(np.median(on - off)) * 1e3}
+            "added": float(np.median(on - off)) * 1e3, "added cpu": float(np.median(con - coff)) * 1e3}
 
 
 def render(rows: list[tuple[str, dict[str, Any]]], args: argparse.Namespace, argv: list[str],
@@ -165,16 +177,19 @@ def render(rows: list[tuple[str, dict[str, Any]]], args: argparse.Namespace, arg
         "`off` the same bytes with the checksum entry renamed (a file without the record: not verified). "
         "The runtime verifies on a thread while the interpreter is built, so the verification adds less than it "
         "costs: `added`: median over the rounds of (on - off) of the same round, and its share of the cold start (on); "
-        "`verify / cold`: what it would add done before the interpreter.",
+        "`verify / cold`: what it would add done before the interpreter. CPU columns: the process's CPU time "
+        "(every thread) for the cold start, which the other jobs on a shared machine do not inflate; `added CPU`: "
+        "median of (on - off) per round, and its share of the cold start's CPU time (on).",
         "",
         "| file | MiB | checksum | verify ms | verify ms, 1 thread | cold start ms (on) | cold start ms (off) | "
-        "added ms | added / cold | verify / cold |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "added ms | added / cold | verify / cold | cold start CPU ms (on) | added CPU ms | added CPU / cold CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in rows:
         lines.append(f"| {label} | {r['bytes'] / 2**20:.1f} | {'yes' if r['sealed'] else 'no'} | {r['verify']:.1f} | "
                      f"{r['verify 1 thread']:.1f} | {r['cold on']:.1f} | {r['cold off']:.1f} | {r['added']:.1f} | "
-                     f"{r['added'] / r['cold on']:.1%} | {r['share']:.1%} |")
+                     f"{r['added'] / r['cold on']:.1%} | {r['share']:.1%} | {r['cpu cold on']:.1f} | "
+                     f"{r['added cpu']:.1f} | {r['added cpu'] / r['cpu cold on']:.1%} |")
     return "\n".join(lines) + "\n"
 
 

@@ -121,22 +121,24 @@ def _tflite_metadata_range(data: bytes) -> Optional[tuple[int, int]]:
 def find_checksum_record(data: Buffer, source: str = "<model>") -> Optional[int]:
     """Byte offset of the checksum record (its ``edge_embedder.checksum/1`` text) in a model file, or None.
 
-    TFLite: looked for in the metadata buffer (where the converters put it), else in the whole file;
-    ONNX: from the end (``metadata_props`` follow the graph). A file without the record costs one
-    scan for the entry's name.
+    TFLite: looked for in the metadata buffer (where the converters put it; the whole file when that
+    buffer cannot be located); ONNX: from the end (``metadata_props`` follow the graph). An ONNX file
+    without the record costs one scan for the entry's name.
 
     Raises:
       ModelLoadError: the entry's name is there but not a well-formed record (a damaged file).
     """
     raw = bytes(data) if not isinstance(data, bytes) else data
     tflite = len(raw) >= 8 and raw[4:8] == b"TFL3"
+    key = CHECKSUM_KEY.encode("ascii")
     if tflite:
         span = _tflite_metadata_range(raw)
         if span is not None:
             pos = raw.find(_MAGIC, span[0], span[1])
             if pos >= 0:
                 return pos
-    key = CHECKSUM_KEY.encode("ascii")
+            if raw.find(key, span[0], span[1]) < 0:
+                return None  # a readable metadata buffer without the entry: no scan of the weights
     if (raw.find(key) if tflite else raw.rfind(key)) < 0:
         return None
     pos = raw.find(_MAGIC) if tflite else raw.rfind(_MAGIC)
