@@ -39,7 +39,7 @@ from edge_embedder.metadata import (
     read_tflite_metadata,
 )
 
-from .conftest import DATA, REFERENCE, photo
+from .conftest import DATA, REFERENCE, ROOT, photo
 
 CLASSIFIER = REFERENCE / "classifier"
 FIXTURES = ["ref_classifier_float", "ref_classifier_locales", "ref_classifier_threshold", "ref_classifier_calib_log",
@@ -62,7 +62,7 @@ def _mediapipe(name: str) -> dict:
 def _input(doc: dict, key: str):
     inp = doc["inputs"][key]
     if "file" in inp:
-        return str(DATA / inp["file"].rsplit("/", 1)[-1])  # the goldens name the photos' old folder
+        return str(ROOT / inp["file"])
     arr = np.empty((inp["height"], inp["width"], 3), np.uint8)
     arr[...] = inp["constant_rgb"]
     return arr

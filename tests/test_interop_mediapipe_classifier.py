@@ -37,9 +37,9 @@ from edge_embedder.metadata import (
 )
 from edge_embedder.resources import default_classifier_path
 
-from .conftest import DATA, FIXTURES, REFERENCE
+from .conftest import DATA, FIXTURES, REFERENCE, ROOT
 
-pytest.importorskip("mediapipe", reason="mediapipe is not installed (CI installs it: see .ci/run)")
+pytest.importorskip("mediapipe", reason="mediapipe is not installed: pip install -e '.[dev]' (the mediapipe extra)")
 
 from .fixtures import make_classifier_reference as ref  # noqa: E402
 
@@ -155,7 +155,7 @@ def test_mediapipe_reads_our_writers_labels_locales_calibration_and_thresholds(t
         golden = json.loads((CLASSIFIER / f"{name}.mediapipe.json").read_text())
         for run in golden["runs"]:
             inp = golden["inputs"][run["input"]]
-            image = str(DATA / inp["file"].rsplit("/", 1)[-1]) if "file" in inp else inp  # goldens: the old folder
+            image = str(ROOT / inp["file"]) if "file" in inp else inp
             requests.append({"model": str(path), "options": run["options"], "image": image})
             expected.append((name, run))
     for (name, run), got in zip(expected, _mediapipe(requests)):
