@@ -191,8 +191,10 @@ def test_cli_classify_prints_no_nan_and_exits_3(tmp_path, capsys):
     assert cli(["classify", str(img), "--model", str(model)]) == 3
     out, err = capsys.readouterr()
     assert out == "" and "nan" not in out.lower()
-    assert err.count("\n") == 2 and "unusable scores for every image" in err and "Traceback" not in err
-    assert cli(["classify", str(img), "--model", str(model), "--output", "json"]) == 3
+    lines = err.splitlines()  # the skipped image, then the verdict: one line each
+    assert len(lines) == 2 and "skipped" in lines[0] and "1 NaN value" in lines[0], err
+    assert "unusable values for every image" in lines[1] and "Traceback" not in err
+    assert cli(["classify", str(img), "--model", str(model), "--format", "json"]) == 3
     assert capsys.readouterr().out == ""
 
 
@@ -208,7 +210,7 @@ def test_cli_embed_lists_the_nan_image_and_keeps_the_good_one(tmp_path, capsys):
     assert "NaN" not in json.dumps(records[0])
     assert "skipped" in err
     assert cli(["embed", str(bad), "--model", str(model)]) == 3
-    assert "unusable vector for every image" in capsys.readouterr().err
+    assert "unusable values for every image" in capsys.readouterr().err
 
 
 # -- folders, indexes and Ray -----------------------------------------------------------------------------

@@ -108,17 +108,18 @@ def _run_cli(args: list, tmp_path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_cli_text_arguments_that_are_not_utf8_are_one_line_usage_errors(clip_pair, tmp_path):
+def test_cli_text_arguments_that_are_not_utf8_are_one_line_errors(clip_pair, tmp_path):
     text, image = os.fsencode(clip_pair["text"]), os.fsencode(clip_pair["image"])
     bad = b"caf\xe9"
     index = tmp_path / "i.npz"
-    EmbeddingIndex.from_arrays(["x"], np.ones((1, 32), np.float32), space="s").save(index)
+    with TextEmbedder.create_from_model_path(clip_pair["text"]) as t:  # an index of the text tower's space
+        space, dim = t.embedding_space_id, t.model_spec.outputs[0].size
+    EmbeddingIndex.from_arrays(["x"], np.ones((1, dim), np.float32), space=space).save(index)
     commands = {
-        "embed-text": [b"embed-text", b"ok", bad, b"--model", text],
         "search --text": [b"search", os.fsencode(index), b"--text", bad, b"--text-model", text],
         "similarity --text": [b"similarity", b"--text", b"ok", b"--text", bad, b"--text-model", text],
-        "zero-shot --labels": [b"zero-shot", os.fsencode(clip_pair["dir"] / "tiny-clip-image.tflite"),
-                               b"--image-model", image, b"--text-model", text, b"--labels", b"cat," + bad],
+        "zero-shot --labels": [b"zero-shot", image, b"--image-model", image, b"--text-model", text,
+                               b"--labels", b"cat," + bad],
         "zero-shot --template": [b"zero-shot", image, b"--image-model", image, b"--text-model", text,
                                  b"--labels", b"cat", b"--template", bad + b" {}"],
     }
@@ -128,6 +129,14 @@ def test_cli_text_arguments_that_are_not_utf8_are_one_line_usage_errors(clip_pai
         assert r.returncode == 2, (name, err)
         assert err.count("\n") == 1 and "not valid Unicode" in err and "0xe9" in err, (name, err)
         assert b"Traceback" not in r.stderr and r.stdout == b"", name
+    # embed-text: one record per text, the bad one skipped and listed (exit 1), the good one embedded
+    r = _run_cli([b"embed-text", b"ok", bad, b"--model", text], tmp_path)
+    assert r.returncode == 1 and b"Traceback" not in r.stderr, r.stderr
+    records = json.loads(r.stdout)
+    assert "embeddings" in records[0] and records[1]["error"]["type"] == "TextInputError"
+    assert "0xe9" in records[1]["error"]["reason"]
+    r = _run_cli([b"embed-text", bad, b"--model", text], tmp_path)
+    assert r.returncode == 4 and r.stderr.decode().count("\n") == 2  # skipped, then "no text could be embedded"
 
 
 def test_cli_non_utf8_image_names_are_printed_not_crashed_on(tmp_path, capsys):
@@ -137,8 +146,8 @@ def test_cli_non_utf8_image_names_are_printed_not_crashed_on(tmp_path, capsys):
     PILImage.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(tmp_path / name)
     assert cli(["classify", str(tmp_path / name)]) == 0
     assert "caf\\xe9.png" in capsys.readouterr().out
-    assert cli(["classify", str(tmp_path / name), "--output", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["image"].endswith("caf\\xe9.png")
+    assert cli(["classify", str(tmp_path / name), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["image"].endswith("caf\\xe9.png")
 
 
 # -- a tokenizer that does not fit its model ---------------------------------------------------
