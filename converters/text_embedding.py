@@ -33,7 +33,8 @@ QDQ on MatMul / Gemm). Token ids stay int32 in every mode: there is no
 Metadata: the checkpoint's ``tokenizer.json`` (SigLIP: its ``spiece.model``
 rebuilt as one) as an associated file of the input tensor, its framing as
 ``edge_embedder.tokenizer`` (max length, bos / eos / pad ids, lowercase,
-pooling; SigLIP: no bos, ``eos_if_absent``, ``padding``), the embedding-space
+pooling; SigLIP: no bos, ``eos_if_absent``, ``padding``; and the ids of a few
+known texts that the runtime re-encodes at load time), the embedding-space
 id, the logit scale and (SigLIP) the logit bias.
 
 Parity: the file through ``edge_embedder.TextEmbedder`` (its own tokenizer,
@@ -255,7 +256,12 @@ def build_metadata(cfg: ArchConfig, lm: LoadedTextModel, fmt: str, quant: str, l
     ckpt = str(lm.source.get("checkpoint", "?"))
     short = Path(ckpt.rstrip("/")).name or ckpt
     tok = lm.tokenizer
-    custom = [(TOKENIZER_KEY, json.dumps({"file": TOKENIZER_FILE, **tok}, sort_keys=True).encode("utf-8")),
+    from edge_embedder.text import known_encodings
+
+    # known_encodings: a few texts' ids, which the runtime re-encodes when it opens the file (a swapped
+    # or damaged tokenizer.json is then a MetadataError before the first call).
+    entry = {"file": TOKENIZER_FILE, **tok, "known_encodings": known_encodings(_tokenizer(lm))}
+    custom = [(TOKENIZER_KEY, json.dumps(entry, sort_keys=True).encode("utf-8")),
               *contrastive_metadata(lm), source_metadata(cfg, lm, fmt, quant)]
     start = f"bos {tok['bos_id']}, " if tok["bos_id"] is not None else ""
     if lm.full_length:
