@@ -89,7 +89,9 @@ def venv(tmp_path_factory, wheel) -> Path:
     # checkout there stays invisible, and the wheel installed below is what gets imported.
     purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True, timeout=60).stdout.strip()
-    outer = [p for p in dict.fromkeys(site.getsitepackages() + [site.getusersitepackages()]) if os.path.isdir(p)]
+    # (Every site-packages folder on the running path: the environment's own, and any a .pth file added.)
+    outer = [p for p in dict.fromkeys([*site.getsitepackages(), site.getusersitepackages(), *sys.path])
+             if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
     Path(purelib, "_edge_embedder_test_deps.pth").write_text("".join(f"{p}\n" for p in outer))
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
                    check=True, capture_output=True, timeout=600)

@@ -45,15 +45,15 @@ def test_embed_npy_with_a_bad_image_is_partial(tmp_path, capsys):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not a jpeg")
     out = tmp_path / "vecs.npy"
-    code = main(["embed", CHELSEA, str(bad), COFFEE, "--l2-normalize", "--output", "npy", "-o", str(out)])
+    code = main(["embed", CHELSEA, str(bad), COFFEE, "--l2-normalize", "--format", "npy", "-o", str(out)])
     assert code == 1  # finished, but something was skipped
     assert "bad.jpg" in capsys.readouterr().err
     arr = np.load(out)
     assert arr.shape == (2, 1280)
     np.testing.assert_allclose(np.linalg.norm(arr, axis=1), 1.0, atol=1e-5)
     side = json.loads((tmp_path / "vecs.npy.json").read_text())  # the rows' images, and what was skipped
-    assert side["images"] == [CHELSEA, COFFEE] and side["head_name"] == "embedding"
-    assert [s["image"] for s in side["skipped"]] == [str(bad)] and "not a recognised image format" in side["skipped"][0]["reason"]
+    assert side["rows"] == "paths" and side["paths"] == [CHELSEA, COFFEE] and side["head_name"] == "embedding"
+    assert [s["path"] for s in side["skipped"]] == [str(bad)] and "not a recognised image format" in side["skipped"][0]["reason"]
     assert not list(tmp_path.glob("*.tmp"))
 
 
@@ -69,10 +69,11 @@ def test_embed_output_has_one_shape_whatever_the_count(tmp_path, capsys):
     assert main(["embed", CHELSEA, "--output", "npy", "-o", str(one)]) == 0
     assert np.load(one).shape == (1, 1280)  # 2-D for one image too
     npz = tmp_path / "all.npz"
-    assert main(["embed", CHELSEA, str(bad), COFFEE, "--output", "npz", "-o", str(npz)]) == 1
-    with np.load(npz) as z:
-        assert z["embeddings"].shape == (2, 1280) and list(z["images"]) == [CHELSEA, COFFEE]
-        assert list(z["skipped_images"]) == [str(bad)] and str(z["head_name"]) == "embedding"
+    assert main(["embed", CHELSEA, str(bad), COFFEE, "--format", "npz", "-o", str(npz)]) == 1
+    with np.load(npz) as z:  # embed-dir's vocabulary: paths of the rows
+        assert z["embeddings"].shape == (2, 1280) and list(z["paths"]) == [CHELSEA, COFFEE]
+        assert list(z["skipped_paths"]) == [str(bad)] and str(z["head_name"]) == "embedding"
+        assert int(z["head_index"]) == 0 and list(z["skipped_reasons"]) == ["not a recognised image format"]
 
 
 @pytest.mark.parametrize("head,ok", [("0", True), ("embedding", True), ("-1", False), ("-2", False), ("1", False),
@@ -194,7 +195,7 @@ def test_classify_json_matches_the_api(capsys):
 
     assert main(["classify", COFFEE, "--top-k", "3", "--roi", "0.1,0.1,0.9,0.9", "--rotation", "90",
                  "--output", "json"]) == 0
-    got = json.loads(capsys.readouterr().out)
+    (got,) = json.loads(capsys.readouterr().out)  # a list, for one image too
     opts = ImageClassifierOptions(base_options=BaseOptions(model_asset_path=default_classifier_path()), max_results=3)
     with ImageClassifier.create_from_options(opts) as c:
         want = c.classify(COFFEE, ImageProcessingOptions(RectF(0.1, 0.1, 0.9, 0.9), 90)).classifications[0]
@@ -214,8 +215,9 @@ def test_classify_threshold_int8_model_and_partial_exit(tmp_path, capsys):
     code = main(["classify", CHELSEA, str(bad), "--threshold", "0.05", "--model", str(default_classifier_path("int8")),
                  "--output", "json", "-o", str(out)])
     assert code == 1 and "bad.jpg" in capsys.readouterr().err
-    (result,) = json.loads(out.read_text())
+    result, skipped = json.loads(out.read_text())  # input order; the unreadable image is listed with its reason
     assert [k["index"] for k in result["classifications"][0]["categories"]] == [285, 282, 281]
+    assert skipped == {"image": str(bad), "error": {"type": "ImageDecodeError", "reason": "not a recognised image format"}}
     assert main(["classify", str(bad)]) == 4
     assert main(["classify", CHELSEA, "--model", str(CONTRACT / "batch2.tflite")]) == 3
     with pytest.raises(SystemExit) as exc:

@@ -13,13 +13,15 @@ import json
 from typing import Any
 
 from ..exit_codes import ExitCode
+from .common import add_output_args, write_output
 
 
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("models", help="list the shipped models: name, task, size, sha256, path",
                        description="List the models that ship inside the package. Every --model (and inspect, "
                        "bench) accepts these names as well as model files.")
-    p.add_argument("--output", choices=("text", "json"), default="text", help="text (default: one row per model) or json")
+    add_output_args(p, ("text", "json"), file_help="write to this file (atomically) instead of stdout",
+                    format_help="text (default: one row per model) or json (a list)")
     p.set_defaults(func=run_models)
     p = sub.add_parser("samples", help="list the bundled sample photos, or copy them into a folder (--copy DIR)",
                        description="The sample photos that ship with the package (scikit-image's chelsea, coffee, "
@@ -36,12 +38,12 @@ def run_models(args: argparse.Namespace) -> int:
         path = m.path
         rows.append({"name": m.name, "task": m.task, "size_bytes": path.stat().st_size, "sha256": m.sha256(),
                      "path": str(path), "description": m.description})
-    if args.output == "json":
-        print(json.dumps(rows, indent=2))
+    if args.format == "json":
+        write_output(json.dumps(rows, indent=2), args.out)
         return ExitCode.OK
     width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        print(f"{r['name']:<{width}}  {r['task']:<20}  {r['size_bytes'] / 2**20:5.1f} MiB  {r['sha256']}  {r['path']}")
+    write_output("\n".join(f"{r['name']:<{width}}  {r['task']:<20}  {r['size_bytes'] / 2**20:5.1f} MiB  {r['sha256']}  "
+                           f"{r['path']}" for r in rows), args.out)
     return ExitCode.OK
 
 
