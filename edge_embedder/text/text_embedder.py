@@ -56,7 +56,11 @@ class TextEmbedder(BaseTask[TextModelSpec]):
     * the tokenizer inside the file: the custom metadata entry
       ``edge_embedder.tokenizer`` (``max_length`` = L, ``bos_id``, ``eos_id``,
       ``pad_id``, ``lowercase``) and the ``tokenizer.json`` it names, packed
-      as an associated file (TFLite) or a ``metadata_props`` entry (ONNX).
+      as an associated file (TFLite) or a ``metadata_props`` entry (ONNX);
+    * the tokenizer fits the model, checked when the file is opened: the
+      model accepts the largest id the tokenizer can produce (one probe
+      invoke), and the encodings recorded at conversion time
+      (``known_encodings``) come out the same; else ``MetadataError``.
 
     Every text is tokenized as transformers' ``CLIPTokenizerFast(text,
     padding="max_length", truncation=True, max_length=L)`` makes it (with the
@@ -121,6 +125,7 @@ class TextEmbedder(BaseTask[TextModelSpec]):
         backend, spec = open_model(options.base_options, check_text_embedder)
         try:
             tokenizer = _tokenizer(spec)
+            _check_fit(tokenizer, spec, backend, options.base_options)
         except BaseException:
             backend.close()
             raise
@@ -240,6 +245,23 @@ class TextEmbedder(BaseTask[TextModelSpec]):
 
     def _result(self, raw: list[np.ndarray], enc: Encoding) -> TextEmbedderResult:
         return TextEmbedderResult(self._embeddings(raw), None, truncated=enc.truncated, token_count=enc.length)
+
+
+def _check_fit(tokenizer: ClipTokenizer, spec: TextModelSpec, backend: Any, base: BaseOptions) -> None:
+    """The load-time checks that the packed tokenizer fits the model (``tokenizer.check_against_model``)."""
+    from ..metadata import TOKENIZER_KEY
+    from .tokenizer import check_against_model
+
+    def run(ids: np.ndarray) -> None:
+        length = spec.sequence_length  # [1, L] is offered by every text file (the contract checks it)
+        x = np.full((1, length), ids[-1], spec.input_dtype)
+        n = min(length, ids.size)  # whatever the input's length: the probe's ids come first
+        x[0, :n] = ids[:n]
+        backend.run_input(x)
+
+    entry = spec.metadata.custom_json(TOKENIZER_KEY) if spec.metadata is not None else None
+    source = str(base.model_asset_path) if base.model_asset_path is not None else "<model_asset_buffer>"
+    check_against_model(tokenizer, entry, spec.input_dtype, run, source)
 
 
 def _tokenizer(spec: TextModelSpec) -> ClipTokenizer:
