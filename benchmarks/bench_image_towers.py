@@ -133,8 +133,8 @@ def bench_arch(arch: str, files: dict, work: Path, threads: list[int], runs: int
         gflops = pct = None
         if fl is not None:
             gflops = fl.flops / (p50 / 1e3) / 1e9
-            peak = (peaks.get(t) or {}).get(fl.compute_dtype)
-            pct = gflops / peak["gflops"] if peak else None
+            peak = ((peaks.get(t) or {}).get(fl.compute_dtype) or {}).get("gflops")
+            pct = gflops / peak if peak else None
         rows.append({"arch": arch, "variant": name.rsplit(" @", 1)[0], "threads": t, "p50": p50,
                      "p90": float(np.percentile(ts, 90)), "cpu_p50": float(np.percentile(cpu, 50)) if t == 1 else None,
                      "eager_over": eager_p50 / p50, "gflops": gflops, "peak_share": pct,
@@ -184,7 +184,8 @@ def render(rows: list[dict], profs: dict[str, list[dict]], peaks: dict[int, dict
         "p50; `% peak`: of the measured GEMM peak of the same data type and thread count.",
         "",
         "Measured GEMM peaks: " + "; ".join(
-            f"{t} thread(s): " + ", ".join(f"{dt} {v['gflops']:.0f} GFLOP/s ({v['how']})" for dt, v in p.items() if v)
+            f"{t} thread(s): " + ", ".join(f"{dt} {v['gflops']:.0f} GFLOP/s ({v['how']})" if v.get("gflops")
+                                            else f"{dt} {v.get('why', 'not measured')}" for dt, v in p.items() if v)
             for t, p in peaks.items()),
         "",
         "## Goals (issue 21)",
@@ -267,12 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     for t in args.threads:
         again = measure_peaks(t)
         for dt, v in again.items():
-            old = peaks[t].get(dt)
-            if v is not None and (old is None or v["gflops"] > old["gflops"]):
+            old = (peaks[t].get(dt) or {}).get("gflops")
+            if v and v.get("gflops") and (not old or v["gflops"] > old):
                 peaks[t][dt] = v
     for r in rows:
-        if r["gflops"] is not None and peaks[r["threads"]].get(r["compute"]):
-            r["peak_share"] = r["gflops"] / peaks[r["threads"]][r["compute"]]["gflops"]
+        peak = (peaks[r["threads"]].get(r["compute"]) or {}).get("gflops")
+        if r["gflops"] is not None and peak:
+            r["peak_share"] = r["gflops"] / peak
     md = render(rows, profs, peaks, args, load_before)
     if args.out:
         from edge_embedder.files import atomic_write

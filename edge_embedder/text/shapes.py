@@ -14,10 +14,10 @@ offers (:class:`~edge_embedder.core.contract.TextShapes`):
 * several texts and fixed batch shapes (a ``.tflite`` with batch signatures
   ``(B, l)``): the texts whose smallest fitting batch shape is ``(B, l)`` run
   ``B`` per call; a last partial group runs padded in one call when it fills
-  at least three quarters of the batch, else one text per call. (Measured on
-  CLIP B/32: a full ``[16, 16]`` call cost 0.69x of sixteen ``[1, 16]`` calls
-  at fp32 and 0.71x at dynamic int8, so padding more than a quarter of the
-  rows loses; ``benchmarks/results/text_embedding.md``.)
+  at least three quarters of the batch, else one text per call. (A heuristic
+  from an exploratory measurement on the CLIP B/32 text tower, fp32 and
+  dynamic int8: one full batch call cost about 0.7x of the same texts one by
+  one, so padding more than a quarter of its rows loses the gain.)
 
 Nothing here knows a runtime: backends say which shapes they run
 (``Backend.input_shapes``), the contract checks them.

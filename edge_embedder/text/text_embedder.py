@@ -256,12 +256,11 @@ def _check_fit(tokenizer: ClipTokenizer, spec: TextModelSpec, backend: Any, base
     from .tokenizer import check_against_model
 
     def run(ids: np.ndarray) -> None:
-        def write(buf: np.ndarray) -> None:
-            n = min(buf.shape[-1], ids.size)  # whatever the input's length: the probe's ids come first
-            buf[0, :n] = ids[:n]
-            buf[0, n:] = ids[-1]
-
-        backend.run(write)
+        length = spec.sequence_length  # [1, L] is offered by every text file (the contract checks it)
+        x = np.full((1, length), ids[-1], spec.input_dtype)
+        n = min(length, ids.size)  # whatever the input's length: the probe's ids come first
+        x[0, :n] = ids[:n]
+        backend.run_input(x)
 
     entry = spec.metadata.custom_json(TOKENIZER_KEY) if spec.metadata is not None else None
     source = str(base.model_asset_path) if base.model_asset_path is not None else "<model_asset_buffer>"
