@@ -419,7 +419,7 @@ class SigLIPConfig(HFImageConfig):
     default_quantization = "dynamic-int8"
     quantization_rationale = (
         "SigLIP-B/16, 2 threads: dynamic int8 faster than fp32 at cosine >= 0.99 "
-        "(benchmarks/results/families.md); static int8 lost accuracy"
+        "(benchmarks/results/families.md); static int8 was slower and less accurate"
     )
     model_classes = {"siglip": "SiglipModel", "siglip_vision_model": "SiglipVisionModel"}
     required_weights = {"siglip": ("vision_model.",), "siglip_vision_model": ("",)}
