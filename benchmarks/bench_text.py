@@ -6,7 +6,7 @@
 A random-weight CLIP ViT-B/32 with the real shapes (text tower: 49408-token
 vocabulary, 12 layers of 512, 77 positions; latency does not depend on weight
 values) is written with ``save_pretrained`` under ``--work`` with CLIP's real
-tokenizer (``tests/fixtures/clip_tokenizer``), and converted through
+tokenizer (``edge_embedder.convert.tiny_clip.CLIP_TOKENIZER``), and converted through
 ``edge_embedder.convert.convert``: the text tower to TFLite and ONNX in every
 quantization, the image tower to TFLite fp32 and dynamic-int8. The parity
 floor is not enforced (``min_cosine=-1``: every file is kept and its measured
@@ -48,9 +48,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from edge_embedder.convert.tiny_clip import CLIP_TOKENIZER
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKENIZER_DIR = ROOT / "tests" / "fixtures" / "clip_tokenizer"
+TOKENIZER_DIR = CLIP_TOKENIZER
 QUANTS = ("none", "fp16", "dynamic-int8", "int8")
 CAPTIONS = (
     "a photo of a cat",

@@ -45,7 +45,7 @@ from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
-TOKENIZER_DIR = FIXTURES / "clip_tokenizer"
+TOKENIZER_DIR = ROOT / "converters" / "clip_tokenizer"
 TOKENIZER_JSON = TOKENIZER_DIR / "tokenizer.json"
 CORPUS_PATH = FIXTURES / "text_corpus.json"
 MAX_LENGTH = 77

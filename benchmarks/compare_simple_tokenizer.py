@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from edge_embedder.text import ClipTokenizer  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures" / "text_corpus.json"
-TOKENIZER_JSON = ROOT / "tests" / "fixtures" / "clip_tokenizer" / "tokenizer.json"
+TOKENIZER_JSON = ROOT / "converters" / "clip_tokenizer" / "tokenizer.json"
 
 
 def load_simple_tokenizer(wheel: Path, workdir: Path, ftfy_path: str | None):

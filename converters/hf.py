@@ -41,9 +41,14 @@ __all__ = [
     "TEXT_FILES",
 ]
 
+#: What a Hugging Face hub id looks like (``name`` or ``org/name``); anything else that does not exist is a missing folder.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 #: What a checkpoint folder needs besides config and weights, per tower: alternatives per entry.
-IMAGE_FILES: tuple[tuple[str, ...], ...] = (("preprocessor_config.json",),)
+#: (transformers 5's ``*Processor.save_pretrained`` writes ``processor_config.json`` with the image
+#: processor nested inside, older releases and ``*ImageProcessor.save_pretrained`` write
+#: ``preprocessor_config.json``; ``AutoImageProcessor.from_pretrained`` reads both.)
+IMAGE_FILES: tuple[tuple[str, ...], ...] = (("preprocessor_config.json", "processor_config.json"),)
 TEXT_FILES: tuple[tuple[str, ...], ...] = (("tokenizer.json", "vocab.json"),)
 
 
@@ -66,9 +71,9 @@ def quiet_transformers():
 def _check_folder(model: str, needs: Sequence[Sequence[str]] = IMAGE_FILES) -> None:
     p = Path(model)
     if not p.exists():
-        if model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model:
+        if not _HUB_ID.fullmatch(model):
             raise CheckpointError(f"{model}: no such checkpoint folder")
-        return  # a hub id: transformers resolves it
+        return  # may be a hub id: transformers resolves it (load_config says when it cannot)
     if not p.is_dir():
         raise CheckpointError(f"{model}: expected a checkpoint folder (save_pretrained output), got a file")
     missing = [] if (p / "config.json").is_file() else ["config.json"]
@@ -99,6 +104,11 @@ def load_config(model: str, arch: str, model_types: Sequence[str],
         with quiet_transformers():
             config = AutoConfig.from_pretrained(model)
     except Exception as exc:  # OSError, ValueError, HF hub errors: all one line
+        if not Path(model).exists():
+            raise CheckpointError(
+                f"{model}: no such checkpoint folder, and not loadable as a Hugging Face hub id "
+                f"(offline, or not in the local cache: {first_line(exc)})"
+            ) from None
         raise CheckpointError(f"{model}: cannot load the model config: {first_line(exc)}") from None
     if config.model_type not in model_types:
         other = suggest(config.model_type) if suggest is not None else None

@@ -12,7 +12,7 @@ from typing import Any
 
 from edge_embedder.errors import MissingDependencyError
 
-__all__ = ["require_toolchain", "INSTALL_HINT"]
+__all__ = ["require_toolchain", "missing_modules", "INSTALL_HINT"]
 
 INSTALL_HINT = (
     "pip install 'edge-embedder[convert]' (for the CPU build of torch, add "
@@ -20,7 +20,8 @@ INSTALL_HINT = (
 )
 
 
-def _missing(modules: tuple[str, ...]) -> list[str]:
+def missing_modules(modules: tuple[str, ...]) -> list[str]:
+    """The modules of ``modules`` that are not installed (found without importing them)."""
     out = []
     for m in modules:
         try:
@@ -43,7 +44,7 @@ def require_toolchain(cfg: Any, fmt: str, quantize: str) -> None:
         need += ("litert_torch",)
         if quantize != "none":
             need += ("ai_edge_quantizer",)
-    missing = _missing(need)
+    missing = missing_modules(need)
     if missing:
         raise MissingDependencyError(
             f"convert needs the converter toolchain ({', '.join(missing)} not installed): {INSTALL_HINT}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CONTRACT = FIXTURES / "contract"
 IDENTITY = FIXTURES / "identity"
 REFERENCE = FIXTURES / "reference_metadata"
-DATA = ROOT / "edge_embedder" / "data"
+DATA = ROOT / "edge_embedder" / "data" / "samples"
 MODELS = ROOT / "models"
 FP32_MODEL = MODELS / "efficientnet_lite0_fp32.tflite"
 INT8_MODEL = MODELS / "efficientnet_lite0_int8.tflite"
@@ -80,8 +81,16 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def venv(tmp_path_factory, wheel) -> Path:
     env_dir = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(env_dir)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=300)
     py = env_dir / "bin" / "python"
+    # The dependencies are the running environment's (which may itself be a venv, as the README's
+    # test step makes it): its site-packages go on the new venv's path as plain entries, after the
+    # venv's own. Plain entries do not run that folder's .pth files, so an editable install of this
+    # checkout there stays invisible, and the wheel installed below is what gets imported.
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    outer = [p for p in dict.fromkeys(site.getsitepackages() + [site.getusersitepackages()]) if os.path.isdir(p)]
+    Path(purelib, "_edge_embedder_test_deps.pth").write_text("".join(f"{p}\n" for p in outer))
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
                    check=True, capture_output=True, timeout=600)
     blocker = tmp_path_factory.mktemp("blocker")
@@ -143,7 +152,7 @@ def clip_pair(tmp_path_factory) -> dict:
     try:
         for cmd in README_COMMANDS:
             if cmd[0] == "tiny_clip":
-                tiny_clip.main(cmd[1:])
+                assert tiny_clip.main(cmd[1:]) == 0, "README command failed: python -m edge_embedder.convert.tiny_clip"
             else:
                 assert main(cmd) == 0, f"README command failed: edge-embedder {' '.join(cmd)}"
     finally:

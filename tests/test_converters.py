@@ -388,6 +388,51 @@ def test_checkpoint_missing_files(checkpoints, tmp_path, capsys):
     assert _no_model_files(out.parent)
 
 
+def test_missing_folder_says_so_and_names_no_hub_repo(tmp_path, capsys):
+    """A path that does not exist is a missing folder, not a confusing Hub repo-id message."""
+    for model in ("nosuchdir/", str(tmp_path / "nowhere"), "./nowhere", "a/b/c"):
+        assert main(["convert", "--arch", "vit", "--model", model, "-o", str(tmp_path / "x.tflite")]) == 3
+        line = _one_line_error(capsys)
+        assert line == f"edge-embedder: error: {model}: no such checkpoint folder", line
+    # Something shaped like a hub id: offline, it is either folder or hub, and the message says both.
+    assert main(["convert", "--arch", "vit", "--model", "nosuchdir", "-o", str(tmp_path / "x.tflite")]) == 3
+    line = _one_line_error(capsys)
+    assert "nosuchdir: no such checkpoint folder, and not loadable as a Hugging Face hub id" in line, line
+    assert _no_model_files(tmp_path)
+
+
+def test_transformers5_processor_layout_converts(tmp_path):
+    """``CLIPProcessor.save_pretrained`` in transformers 5 writes processor_config.json and no preprocessor_config.json."""
+    from edge_embedder.convert.tiny_clip import CLIP_TOKENIZER
+    from transformers import CLIPImageProcessor, CLIPProcessor, CLIPTokenizerFast
+
+    from edge_embedder import ImageEmbedder
+
+    ckpt = tmp_path / "clip5"
+    _make_clip(ckpt)
+    (ckpt / "preprocessor_config.json").unlink()
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                  crop_size={"height": 32, "width": 32}),
+                              tokenizer=CLIPTokenizerFast.from_pretrained(str(CLIP_TOKENIZER)))
+    processor.save_pretrained(ckpt)
+    assert (ckpt / "processor_config.json").is_file() and not (ckpt / "preprocessor_config.json").exists()
+    out = tmp_path / "clip5.tflite"
+    assert main(["convert", "--arch", "clip", "--model", str(ckpt), "-o", str(out)]) == 0
+    # The recipe read from the nested processor config is the checkpoint's: the runtime reproduces it.
+    import torch
+    from transformers import AutoImageProcessor, CLIPModel
+
+    proc = AutoImageProcessor.from_pretrained(ckpt, backend="pil")
+    model = CLIPModel.from_pretrained(ckpt).eval()
+    with ImageEmbedder.create_from_model_path(out) as e:
+        for name in PHOTOS[:2]:
+            p = _photo(name)
+            with torch.no_grad():
+                ref = model.get_image_features(pixel_values=proc(images=p, return_tensors="pt").pixel_values)
+            ref = ref if isinstance(ref, torch.Tensor) else ref.pooler_output
+            assert _cos(e.embed(p).embeddings[0].embedding, ref.numpy()) >= 0.9995
+
+
 def test_checkpoint_of_another_architecture(checkpoints, tmp_path, capsys):
     out = tmp_path / "clip_as_vit.tflite"
     assert main(["convert", "--arch", "vit", "--model", str(checkpoints["clip"]), "-o", str(out)]) == 3

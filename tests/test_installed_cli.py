@@ -3,8 +3,9 @@
 Each test runs the ``edge-embedder`` of a virtual environment where this
 checkout's wheel is installed (``run_installed`` in conftest.py). The
 tflite-runtime routes need that package (and, for its numpy<2 route, numpy<2
-with an OpenCV built for it) in folders ``.ci/run`` prepares; the folders are
-found through ``$EDGE_EMBEDDER_TEST_SITES`` (default ``~/.cache/edge_embedder_ci``).
+with an OpenCV built for it) in folders that ``tests/install_test_runtimes.py``
+prepares (part of the README's test step); the folders are found through
+``$EDGE_EMBEDDER_TEST_SITES`` (default ``~/.cache/edge_embedder_test_sites``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from .conftest import DATA, FP32_MODEL, INT8_MODEL
 
 pytestmark = pytest.mark.slow
 
-SITES = Path(os.environ.get("EDGE_EMBEDDER_TEST_SITES", Path.home() / ".cache" / "edge_embedder_ci"))
+SITES = Path(os.environ.get("EDGE_EMBEDDER_TEST_SITES", Path.home() / ".cache" / "edge_embedder_test_sites"))
 TFLITE_RUNTIME = SITES / "tflite_runtime"  # tflite-runtime 2.14.0 (--no-deps)
 NUMPY1 = SITES / "numpy1"  # numpy<2 and opencv-python-headless 4.10 (--no-deps)
 
 
 def _site(path: Path) -> str:
     if not path.is_dir():
-        pytest.skip(f"{path} is missing: .ci/run installs it")
+        pytest.skip(f"{path} is missing: run `python tests/install_test_runtimes.py` (the README's test step does)")
     return str(path)
 
 

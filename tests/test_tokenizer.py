@@ -1,6 +1,6 @@
 """edge_embedder.text.tokenizer against transformers' CLIPTokenizerFast, id for id.
 
-The reference is ``CLIPTokenizerFast.from_pretrained(tests/fixtures/clip_tokenizer)``
+The reference is ``CLIPTokenizerFast.from_pretrained(converters/clip_tokenizer)``
 called as the CLIP text tower is fed: ``padding="max_length", truncation=True,
 max_length=77``. The corpus (``tests/fixtures/text_corpus.json``) covers
 punctuation, contractions, combining vs precomposed accents, CJK, emoji, odd
@@ -23,7 +23,7 @@ from edge_embedder.text.tokenizer import TEXT_EXTRA_HINT, ClipTokenizer, Encodin
 
 from .conftest import FIXTURES, ROOT
 
-TOKENIZER_DIR = FIXTURES / "clip_tokenizer"
+TOKENIZER_DIR = ROOT / "converters" / "clip_tokenizer"
 TOKENIZER_JSON = TOKENIZER_DIR / "tokenizer.json"
 CORPUS = json.loads((FIXTURES / "text_corpus.json").read_text(encoding="utf-8"))
 MAX_LENGTH = 77

@@ -17,9 +17,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .conftest import FIXTURES
+from .conftest import ROOT
 
-TOKENIZER_JSON = FIXTURES / "clip_tokenizer" / "tokenizer.json"
+TOKENIZER_JSON = ROOT / "converters" / "clip_tokenizer" / "tokenizer.json"
 TOKENIZER_ENTRY = {"file": "tokenizer.json", "max_length": 77, "bos_id": 49406, "eos_id": 49407, "pad_id": 49407,
                    "lowercase": False, "pooling": "first_eos"}
 

