@@ -47,7 +47,7 @@ import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -221,7 +221,7 @@ def arm_release(run: Run, release: str, rootfs_future: Future, workload_future: 
     t0 = time.monotonic()
     root = emulation.working_copy(cached_root, run.dir / f"rootfs-{release}")
     work = root / "work"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     shutil.copytree(src, work / "src", symlinks=True)
     shutil.copytree(HERE, work / "probe", ignore=shutil.ignore_patterns("__pycache__"))
     (work / "out").mkdir()
@@ -290,6 +290,16 @@ def arm_release(run: Run, release: str, rootfs_future: Future, workload_future: 
         target.tests = lines[-1].strip("= ") if lines else f"pytest exited with {proc.returncode}"
         target.tests_ok = proc.returncode == 0
         run.step(f"{release}: pytest subset under emulation ({cpu})", t0)
+
+
+def _logged(fn, *args):
+    """Run ``fn`` in a worker thread; say at once when it fails (its future is only read at the end)."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        log(f"{fn.__name__}{tuple(a for a in args if isinstance(a, str))}: FAILED: {type(exc).__name__}: {exc}\n"
+            f"{getattr(exc, 'output', '') or ''}")
+        raise
 
 
 # -- comparison ------------------------------------------------------------------------------------
@@ -388,13 +398,17 @@ def cpu_row(target: Target) -> tuple[bool, str]:
 
 
 def table(run: Run) -> tuple[bool, list[str]]:
+    """(every cell passed, the Markdown lines); counts cells in :data:`TALLY`."""
     cols = sorted(run.targets, key=lambda t: (list(RELEASES).index(t.release), t.route != "default", t.cpu))
     head = ["check", "tolerance"] + [t.name for t in cols]
     rows = [head, ["---"] * len(head)]
     all_ok = True
 
     def cell(ok: bool, text: str) -> str:
-        return text if text == "-" else f"{'PASS' if ok else 'FAIL'} {text}"
+        if text == "-":
+            return text
+        TALLY["passed" if ok else "failed"] += 1
+        return f"{'PASS' if ok else 'FAIL'} {text}"
 
     row = ["CPU model seen by programs", "pinned Pi core, no SVE"]
     for t in cols:
@@ -429,6 +443,9 @@ def table(run: Run) -> tuple[bool, list[str]]:
                 row.append(cell(bool(t.tests_ok), t.tests))
         rows.append(row)
     return all_ok, ["| " + " | ".join(r) + " |" for r in rows]
+
+
+TALLY = {"passed": 0, "failed": 0}
 
 
 def environment_table(run: Run) -> list[str]:
@@ -505,7 +522,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             roots = {r: pool.submit(rootfs, r) for r in releases}
             work_f = pool.submit(workload)
             venvs = {route: pool.submit(x86_venv, run, route, src) for route in ROUTES}
-            arms = {r: pool.submit(arm_release, run, r, roots[r], work_f, src) for r in releases}
+            arms = {r: pool.submit(_logged, arm_release, run, r, roots[r], work_f, src) for r in releases}
             for route, fut in venvs.items():
                 try:
                     x86_probe(run, route, fut.result(), work_f.result())
@@ -539,6 +556,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     log(f"arm check {'PASSED' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
+    print(f"aarch64: {TALLY['passed']} passed, {TALLY['failed'] + (0 if ok or TALLY['failed'] else 1)} failed")
     return 0 if ok else 1
 
 
