@@ -541,7 +541,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                             if t.release == release and t.result is None and t.error is None:
                                 t.error = f"{type(exc).__name__} (see {release}.log)"
         ok, lines = table(run)
-        report = render(run, lines, ok, time.monotonic() - started)
+        command = "python tests/arm/check.py" + (f" --out {args.out}" if args.out else "")
+        report = render(run, lines, ok, time.monotonic() - started, command)
         print("\n" + report)
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -551,6 +552,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         traceback.print_exc()
         ok = False
     finally:
+        if not ok:  # CI keeps no files: show where it went wrong
+            for f in sorted(run.logs.glob("*.log")):
+                tail = f.read_text(errors="replace").splitlines()[-30:]
+                print(f"\n--- last lines of {f.name} ---\n" + "\n".join(tail))
         if args.keep or not ok:
             log(f"kept {workdir} (logs: {run.logs})")
         else:
@@ -568,13 +573,13 @@ def _lscpu_model() -> str:
     return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "")
 
 
-def render(run: Run, lines: list[str], ok: bool, seconds: float) -> str:
+def render(run: Run, lines: list[str], ok: bool, seconds: float, command: str) -> str:
     cpus = ", ".join(f"{CPUS[c].board} = QEMU `{CPUS[c].qemu_cpu}`" for c in run.cpus)
     out = [
         "# aarch64 check: the Raspberry Pi path under emulation",
         "",
-        "Written by `python tests/arm/check.py --out benchmarks/results/arm_check.md` (as root, from the repository "
-        f"root) on {time.strftime('%Y-%m-%d', time.gmtime())}. Result: **{'PASS' if ok else 'FAIL'}**.",
+        f"Written by `{command}` (as root, from the repository root) on {time.strftime('%Y-%m-%d', time.gmtime())}. "
+        f"Result: **{'PASS' if ok else 'FAIL'}**.",
         "",
         f"Host: x86_64, {_lscpu_model()}, Debian's {run.qemu.strip()} (user mode). Releases: "
         + ", ".join(f"{r} (Python {RELEASES[r]})" for r in run.releases) + f". CPU models: {cpus}, "
