@@ -64,6 +64,11 @@ FP32_MIN_COSINE = 0.99999
 INT8_MIN_COSINE = 0.9999
 #: Classifier and zero-shot scores (probabilities): measured within 1e-6.
 SCORE_ATOL = 1e-5
+#: The tflite-runtime route runs full-integer int8 models on tflite-runtime's own kernels, whose rounding differs
+#: between its x86 and aarch64 builds (measured: ARM vs x86 cosine 0.9989-0.9993, scores within 0.012; each
+#: differs from LiteRT's results by as much). Per-route tolerances for those two checks.
+TFLITE_RUNTIME_INT8_MIN_COSINE = 0.998
+TFLITE_RUNTIME_INT8_SCORE_ATOL = 0.025
 #: Cosine scores of search hits.
 SEARCH_SCORE_ATOL = 1e-5
 
@@ -99,17 +104,28 @@ class Check:
     tolerance: float
     routes: tuple[str, ...] = ("default", "tflite-runtime")
     refused_on: tuple[tuple[str, str], ...] = ()  # (route, error type the docs promise there)
+    route_tolerance: tuple[tuple[str, float], ...] = ()  # (route, tolerance replacing ``tolerance`` there)
 
     def refusal(self, route: str) -> Optional[str]:
         return dict(self.refused_on).get(route)
 
+    def tol(self, route: str) -> float:
+        return dict(self.route_tolerance).get(route, self.tolerance)
+
+    def describe(self, route: str) -> str:
+        t = self.tol(route)
+        return f"cos >= {t:g}" if self.kind == "vectors" else f"same order, scores +-{t:g}"
+
 
 CHECKS = [
     Check("efficientnet_lite0_fp32", "EfficientNet-Lite0 fp32 embedder, 4 photos", "vectors", FP32_MIN_COSINE),
-    Check("efficientnet_lite0_int8", "EfficientNet-Lite0 int8 embedder, 4 photos", "vectors", INT8_MIN_COSINE),
-    Check("efficientnet_lite0_int8_roi_rotation", "int8 embedder, ROI + rotation", "vectors", INT8_MIN_COSINE),
+    Check("efficientnet_lite0_int8", "EfficientNet-Lite0 int8 embedder, 4 photos", "vectors", INT8_MIN_COSINE,
+          route_tolerance=(("tflite-runtime", TFLITE_RUNTIME_INT8_MIN_COSINE),)),
+    Check("efficientnet_lite0_int8_roi_rotation", "int8 embedder, ROI + rotation", "vectors", INT8_MIN_COSINE,
+          route_tolerance=(("tflite-runtime", TFLITE_RUNTIME_INT8_MIN_COSINE),)),
     Check("classifier_fp32", "ImageNet classifier fp32, top-5 of 4 photos", "top5", SCORE_ATOL),
-    Check("classifier_int8", "ImageNet classifier int8, top-5 of 4 photos", "top5", SCORE_ATOL),
+    Check("classifier_int8", "ImageNet classifier int8, top-5 of 4 photos", "top5", SCORE_ATOL,
+          route_tolerance=(("tflite-runtime", TFLITE_RUNTIME_INT8_SCORE_ATOL),)),
     Check("efficientnet_lite0_onnx", "EfficientNet-Lite0 ONNX fp32 (exported on x86)", "vectors", FP32_MIN_COSINE,
           routes=("default",)),
     Check("tiny_vit_fp32", "tiny ViT .tflite fp32 (exported on x86)", "vectors", FP32_MIN_COSINE),
@@ -354,7 +370,7 @@ def compare(check: Check, route: str, ref: dict, got: dict) -> tuple[bool, str]:
         cos = min(_cos(rv["vectors"][n], gv["vectors"][n]) for n in names)
         diff = max(max(abs(x - y) for x, y in zip(rv["vectors"][n], gv["vectors"][n])) for n in names)
         ids_ok = rv.get("ids") == gv.get("ids")
-        ok = cos >= check.tolerance and ids_ok
+        ok = cos >= check.tol(route) and ids_ok
         text = f"cos {cos:.8f}, max diff {diff:.1e}" + ("" if "ids" not in rv else (", ids equal" if ids_ok else ", IDS DIFFER"))
         return ok, text
     if check.kind in ("top5", "zero_shot", "hits"):
@@ -372,8 +388,8 @@ def compare(check: Check, route: str, ref: dict, got: dict) -> tuple[bool, str]:
         same = ok_count = 0
         worst = 0.0
         for n in ref_rank:
-            ok, diff, identical = _ranking_ok(ref_rank[n], got_rank[n], check.tolerance)
-            ok_count += ok and diff <= check.tolerance
+            ok, diff, identical = _ranking_ok(ref_rank[n], got_rank[n], check.tol(route))
+            ok_count += ok and diff <= check.tol(route)
             same += identical
             worst = max(worst, diff) if not math.isnan(diff) else float("inf")
         total = len(ref_rank)
@@ -417,8 +433,8 @@ def table(run: Run) -> tuple[bool, list[str]]:
         row.append(cell(ok, text))
     rows.append(row)
     for check in CHECKS:
-        tol = (f"cos >= {check.tolerance}" if check.kind == "vectors" else f"same order, scores +-{check.tolerance:g}")
-        row = [check.label, tol]
+        tols = [check.describe("default")] + [f"{r}: {check.describe(r)}" for r, _ in check.route_tolerance]
+        row = [check.label, "; ".join(tols)]
         for t in cols:
             ref = run.x86.get(t.route)
             if t.route not in check.routes:

@@ -176,8 +176,10 @@ def cached_rootfs(release: str, log: Path, mirror: str = DEFAULT_MIRROR, rebuild
     if tmp.exists():
         shutil.rmtree(tmp)
     _log(f"{release}: building the arm64 root filesystem with mmdebstrap (several minutes under emulation)")
-    run_logged(["mmdebstrap", "--arch=arm64", "--variant=minbase", f"--include={','.join(ROOTFS_PACKAGES)}",
-                release, tmp, mirror], log, timeout=3600)
+    # In a mount namespace of its own: mmdebstrap mounts /proc, /sys and /dev inside the tree while it works, and a
+    # build that is killed half-way must not leave them mounted on the host.
+    run_logged(["unshare", "--mount", "--propagation", "private", "mmdebstrap", "--arch=arm64", "--variant=minbase",
+                f"--include={','.join(ROOTFS_PACKAGES)}", release, tmp, mirror], log, timeout=3600)
     (tmp / MARKER).write_text(json.dumps({"release": release, "key": key, "packages": list(ROOTFS_PACKAGES),
                                           "mirror": mirror, "built": time.strftime("%Y-%m-%d")}, indent=1))
     if path.exists():
