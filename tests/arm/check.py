@@ -172,6 +172,7 @@ class Run:
     unavailable: list[str] = field(default_factory=list)
     steps: list[tuple[str, float]] = field(default_factory=list)
     qemu: str = ""
+    load_start: str = ""
     rootfs_cached: dict[str, bool] = field(default_factory=dict)
     installed: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -503,6 +504,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="edge_embedder_arm_", dir="/var/tmp" if Path("/var/tmp").is_dir() else None))
     run = Run(workdir, workdir / "logs", releases, cpus, not args.no_tests)
+    run.load_start = _loadavg()
     run.logs.mkdir()
     log(f"working folder {workdir} (logs in {run.logs})")
     try:
@@ -581,6 +583,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0 if ok else 1
 
 
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
 def _lscpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -616,7 +625,8 @@ def render(run: Run, lines: list[str], ok: bool, seconds: float, command: str) -
             f"- then, for the pytest subset (default route): `pip install pytest onnx`; "
             f"`pytest --import-mode=importlib` on {', '.join(m.split('/')[-1] for m in EMULATED_TESTS)}",
             "", "Versions installed:", "", *environment_table(run), "",
-            f"Wall time of this run on the x86 host (what the check costs CI, not a board's speed): {seconds / 60:.1f} min; "
+            f"Wall time of this run on the x86 host (what the check costs CI, not a board's speed): {seconds / 60:.1f} min, "
+            f"load average {run.load_start} at the start and {_loadavg()} at the end ({os.cpu_count()} CPUs); "
             "root filesystems " + ", ".join(f"{r} {'cached' if c else 'built'}" for r, c in run.rootfs_cached.items())
             + ".", ""]
     return "\n".join(out)
