@@ -434,7 +434,8 @@ def table(run: Run) -> tuple[bool, list[str]]:
         row.append(cell(ok, text))
     rows.append(row)
     for check in CHECKS:
-        tols = [check.describe("default")] + [f"{r}: {check.describe(r)}" for r, _ in check.route_tolerance]
+        tols = ([check.describe("default")] + [f"{r}: {check.describe(r)}" for r, _ in check.route_tolerance]
+                + [f"{r}: refused ({e})" for r, e in check.refused_on])
         row = [check.label, "; ".join(tols)]
         for t in cols:
             ref = run.x86.get(t.route)
