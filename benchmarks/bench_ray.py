@@ -6,7 +6,7 @@ run, on a local Ray cluster (``ray.init(num_cpus=2)``, started before the
 clock):
 
 * ``embed_dir`` with 1 and 2 interpreter threads (writes the ``.npz``);
-* Ray: ``read`` paths -> ``map_batches(EmbedImages, concurrency=N)`` with one
+* Ray: ``read`` paths -> ``map_batches(EmbedImages, compute=ActorPoolStrategy(size=N))`` with one
   interpreter thread per actor -> :func:`write_index_parquet`, for N = 1, 2.
   The time includes starting the actors and loading the model in each
   (about a second), as a real job pays it.
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 ds = ray.data.from_items([{"path": f} for f in files])
                 mapped = ds.map_batches(EmbedImages, fn_constructor_kwargs={"model": str(model), "num_threads": 1},
-                                        concurrency=actors, batch_size=8, num_cpus=1)
+                                        compute=ray.data.ActorPoolStrategy(size=actors), batch_size=8, num_cpus=1)
                 write_index_parquet(mapped, out, model=str(model))
                 times.append(time.perf_counter() - t0)
             rows.append((f"Ray Data, {actors} actor{'s' if actors > 1 else ''} x 1 thread", times, vectors(out)))

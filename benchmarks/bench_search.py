@@ -157,7 +157,7 @@ def cpu_summary() -> str:
     return f"{model}, {os.cpu_count()} cores, flags: {flags}"
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--threshold-sizes", default="200000,400000")
@@ -169,10 +169,83 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--index", help=argparse.SUPPRESS)
     ap.add_argument("--mode", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _row(n: int, storage: str, search: str, stored_bytes: int, build_s: float, r: dict, res: dict, truth) -> dict:
+    grown_kb = r["after"]["VmRSS"] - r["before"]["VmRSS"]
+    return {"n": n, "storage": storage, "search": search, "stored_mb": stored_bytes / 1e6, "build_s": build_s,
+            "open_ms": r["open_ms"], "median_ms": res["median_ms"], "p90_ms": res["p90_ms"],
+            "resident_mb": grown_kb / 1024, "ratio": grown_kb * 1024 / stored_bytes, "recall": recall(res["ids"], truth)}
+
+
+def _write_storages(work: Path, n: int, x: np.ndarray) -> dict[str, tuple[Path, float, int]]:
+    """The same vectors as float32, float16 and int8 index files: storage -> (path, build s, bytes)."""
+    files = {}
+    for storage in ("float32", "float16", "int8"):
+        path = work / f"n{n}_{storage}.npz"
+        t0 = time.perf_counter()
+        matrix = to_storage(x, storage)
+        write_index_file(path, [f"img{i:07d}" for i in range(n)], matrix,
+                         IndexMeta(embedding_space="bench", normalized=True, build_id=f"{n}-{storage}"))
+        files[storage] = (path, time.perf_counter() - t0, matrix.nbytes)
+        del matrix
+    return files
+
+
+def _measure_size(args: argparse.Namespace, work: Path, n: int, emit) -> float:
+    """Exact search in each storage and HNSW on the float32 file for ``n`` vectors; the median NN cosine."""
+    x, q = generate(n, args.queries, args.dim, seed=n, uniform=args.uniform)
+    qfile = work / f"q{n}.npy"
+    np.save(qfile, q)
+    files = _write_storages(work, n, x)
+    del x
+    truth, nn_cos = None, 0.0
+    for storage, (path, build_s, nbytes) in files.items():
+        r = run_worker(path, qfile, "exact")
+        res = r["results"]["None"]
+        if storage == "float32":
+            truth = np.array(res["ids"])
+            idx = EmbeddingIndex.load(path, approximate="never")
+            nn_cos = float(np.median([idx.search(v, 1)[0].score for v in q[:50]]))
+            del idx
+        emit(_row(n, storage, "exact", nbytes, build_s, r, res, truth))
+    path = files["float32"][0]
+    t0 = time.perf_counter()
+    sidecar = build_index_sidecar(path, threads=2)
+    ann_s = time.perf_counter() - t0
+    r = run_worker(path, qfile, "approx")
+    for ef, res in r["results"].items():
+        emit(_row(n, "float32 + f16 graph", f"HNSW ef={ef}", sidecar.stat().st_size, ann_s, r, res, truth))
+    if n >= 1_000_000:  # keep the disk use bounded
+        for path, _, _ in files.values():
+            for f in (path, Path(str(path) + ".usearch"), Path(str(path) + ".usearch.json")):
+                if f.exists():
+                    f.unlink()
+    return nn_cos
+
+
+def _threshold_rows(args: argparse.Namespace, work: Path, sizes: list[int]) -> list[dict]:
+    """Exact float32 latency at the sizes around the approximate-search threshold."""
+    out = []
+    for n in sorted(set(sizes) | {int(s) for s in args.threshold_sizes.split(",") if s}):
+        path = work / f"thr{n}.npz"
+        x, q = generate(n, args.queries, args.dim, seed=n, uniform=args.uniform)
+        write_index_file(path, [f"img{i:07d}" for i in range(n)], to_storage(x, "float32"), IndexMeta(normalized=True))
+        del x
+        qfile = work / f"thr_q{n}.npy"
+        np.save(qfile, q)
+        res = run_worker(path, qfile, "exact")["results"]["None"]
+        out.append({"n": n, "median_ms": res["median_ms"], "p90_ms": res["p90_ms"]})
+        print(f"| {n:,} | {n * args.dim:,} | {res['median_ms']:.3f} | {res['p90_ms']:.3f} |", flush=True)
+        path.unlink()
+    return out
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     if args.worker:
-        args.queries = args.queries  # a path in worker mode
-        return worker(args)
+        return worker(args)  # --queries is a path in worker mode
     args.queries = int(args.queries)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -197,90 +270,24 @@ def main(argv=None) -> int:
         print(line, flush=True)
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    nn_cos = {}
-    for n in sizes:
-        x, q = generate(n, args.queries, args.dim, seed=n, uniform=args.uniform)
-        qfile = work / f"q{n}.npy"
-        np.save(qfile, q)
-        files = {}
-        for storage in ("float32", "float16", "int8"):
-            path = work / f"n{n}_{storage}.npz"
-            t0 = time.perf_counter()
-            matrix = to_storage(x, storage)
-            write_index_file(path, [f"img{i:07d}" for i in range(n)], matrix,
-                             IndexMeta(embedding_space="bench", normalized=True, build_id=f"{n}-{storage}"))
-            files[storage] = (path, time.perf_counter() - t0, matrix.nbytes)
-            del matrix
-        del x
-        truth = None
-        for storage in ("float32", "float16", "int8"):
-            path, build_s, nbytes = files[storage]
-            r = run_worker(path, qfile, "exact")
-            res = r["results"]["None"]
-            ids = np.array(res["ids"])
-            if storage == "float32":
-                truth = ids
-                idx = EmbeddingIndex.load(path, approximate="never")
-                nn = [idx.search(v, 1)[0].score for v in q[:50]]
-                nn_cos[n] = float(np.median(nn))
-                del idx
-            emit({"n": n, "storage": storage, "search": "exact", "stored_mb": nbytes / 1e6, "build_s": build_s,
-                  "open_ms": r["open_ms"], "median_ms": res["median_ms"], "p90_ms": res["p90_ms"],
-                  "resident_mb": (r["after"]["VmRSS"] - r["before"]["VmRSS"]) / 1024,
-                  "ratio": (r["after"]["VmRSS"] - r["before"]["VmRSS"]) * 1024 / nbytes, "recall": recall(res["ids"], truth)})
-        path, _, _ = files["float32"]
-        t0 = time.perf_counter()
-        sidecar = build_index_sidecar(path, threads=2)
-        ann_s = time.perf_counter() - t0
-        graph_bytes = sidecar.stat().st_size
-        r = run_worker(path, qfile, "approx")
-        for ef, res in r["results"].items():
-            emit({"n": n, "storage": "float32 + f16 graph", "search": f"HNSW ef={ef}", "stored_mb": graph_bytes / 1e6,
-                  "build_s": ann_s, "open_ms": r["open_ms"], "median_ms": res["median_ms"], "p90_ms": res["p90_ms"],
-                  "resident_mb": (r["after"]["VmRSS"] - r["before"]["VmRSS"]) / 1024,
-                  "ratio": (r["after"]["VmRSS"] - r["before"]["VmRSS"]) * 1024 / graph_bytes,
-                  "recall": recall(res["ids"], truth)})
-        for storage in ("float32", "float16", "int8"):
-            for f in (files[storage][0], Path(str(files[storage][0]) + ".usearch"), Path(str(files[storage][0]) + ".usearch.json")):
-                if f.exists() and n >= 1_000_000:
-                    f.unlink()  # keep the disk use bounded
-    lines.append("")
-    lines.append("Median nearest-neighbour cosine of the queries: "
-                 + ", ".join(f"{n:,}: {c:.3f}" for n, c in nn_cos.items()) + ".")
-    lines.append("")
-    lines.append(f"Exact float32 latency for the approximate-search threshold (APPROXIMATE_MIN_ELEMENTS = "
-                 f"{APPROXIMATE_MIN_ELEMENTS:,} elements):")
-    lines.append("")
-    lines.append("| vectors | elements (N x D) | exact f32 median ms | p90 ms |")
-    lines.append("|---|---|---|---|")
-    thr_sizes = sorted(set(sizes) | {int(s) for s in args.threshold_sizes.split(",") if s})
-    for n in thr_sizes:
-        path = work / f"thr{n}.npz"
-        x, q = generate(n, args.queries, args.dim, seed=n, uniform=args.uniform)
-        write_index_file(path, [f"img{i:07d}" for i in range(n)], to_storage(x, "float32"),
-                         IndexMeta(normalized=True))
-        del x
-        qfile = work / f"thr_q{n}.npy"
-        np.save(qfile, q)
-        res = run_worker(path, qfile, "exact")["results"]["None"]
-        raw["threshold"].append({"n": n, "median_ms": res["median_ms"], "p90_ms": res["p90_ms"]})
-        line = f"| {n:,} | {n * args.dim:,} | {res['median_ms']:.3f} | {res['p90_ms']:.3f} |"
-        lines.append(line)
-        print(line, flush=True)
-        path.unlink()
+    nn_cos = {n: _measure_size(args, work, n, emit) for n in sizes}
+    lines += ["", "Median nearest-neighbour cosine of the queries: "
+              + ", ".join(f"{n:,}: {c:.3f}" for n, c in nn_cos.items()) + ".", "",
+              f"Exact float32 latency for the approximate-search threshold (APPROXIMATE_MIN_ELEMENTS = "
+              f"{APPROXIMATE_MIN_ELEMENTS:,} elements):", "",
+              "| vectors | elements (N x D) | exact f32 median ms | p90 ms |", "|---|---|---|---|"]
+    raw["threshold"] = _threshold_rows(args, work, sizes)
+    lines += [f"| {t['n']:,} | {t['n'] * args.dim:,} | {t['median_ms']:.3f} | {t['p90_ms']:.3f} |" for t in raw["threshold"]]
     load1 = os.getloadavg()
-    lines.append("")
-    lines.append(f"Load average (1 / 5 / 15 min) at start {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}, "
-                 f"at end {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} (other jobs share these 2 cores).")
+    lines += ["", f"Load average (1 / 5 / 15 min) at start {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}, "
+              f"at end {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f}."]
     raw["loadavg"] = {"start": load0, "end": load1}
-    report = "\n".join(lines) + "\n"
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(f"`{' '.join(['python', 'benchmarks/bench_search.py'] + (argv or sys.argv[1:]))}`\n\n"
-                                  + report)
+                                  + "\n".join(lines) + "\n")
         Path(args.out).with_suffix(".json").write_text(json.dumps(
-            {**raw, "rows": [{k: v for k, v in r.items()} for r in raw["rows"]], "nn_cos": nn_cos,
-             "python": platform.python_version()}, indent=1))
+            {**raw, "nn_cos": nn_cos, "python": platform.python_version()}, indent=1))
     return 0
 
 

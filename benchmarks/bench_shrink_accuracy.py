@@ -338,9 +338,22 @@ def chosen(case: dict, safety: float) -> int:
 
 
 def report(res: dict, args) -> str:
-    cases, yard = res["cases"], res["yardstick"]
-    lines = []
+    """The results file: what was measured, then one section per question."""
+    lines: list[str] = []
     w = lines.append
+    _intro(w, res, args)
+    _yardsticks(w, res)
+    picks = _safety_factors(w, res)
+    _ratio_bands(w, res)
+    _chosen_factors(w, res, picks)
+    _mediapipe_alias_free(w, res)
+    _per_file_kind(w, res, picks)
+    _per_photo(w, res, picks)
+    return "\n".join(lines) + "\n"
+
+
+def _intro(w, res: dict, args) -> None:
+    cases = res["cases"]
     w("# Shrink-on-load accuracy: cosine to the full-decode embedding\n")
     w(f"`python benchmarks/bench_shrink_accuracy.py{' --quick' if args.quick else ''}` on {platform.machine()}, "
       f"{time.strftime('%Y-%m-%d')}, {res['files']} JPEG files x {len(GEOMETRIES)} geometries = {len(cases)} cases "
@@ -358,6 +371,10 @@ def report(res: dict, args) -> str:
     w(f"Floor: min cosine >= {FLOOR}. Random-weight models: the median cosine between *different* photos "
       "is given as a yardstick; they map all photos close together, so their cosines say little "
       "(the real-weight EfficientNet rows with the same pil recipes are the evidence for those recipes).\n")
+
+
+def _yardsticks(w, res: dict) -> None:
+    yard = res["yardstick"]
     w("## Yardsticks (full decodes only)\n")
     w("| recipe | different photos: median cos | same photo, 12 MP vs 2 MP full decode: min / mean cos |")
     w("|---|---|---|")
@@ -365,6 +382,11 @@ def report(res: dict, args) -> str:
         mn, mean = res.get("resolution_yardstick", {}).get(name, (float("nan"), float("nan")))
         w(f"| {name} | {yard[name]:.3f} | {mn:.4f} / {mean:.4f} |")
     w("")
+
+
+def _safety_factors(w, res: dict) -> dict:
+    """Min / mean cosine per recipe and safety factor; the smallest factor meeting the floor, per recipe."""
+    cases = res["cases"]
     w("## Min / mean cosine per recipe and safety factor\n")
     w("| recipe | safety | min cos | mean cos | decoded reduced | 1/8 | 1/4 | 1/2 | worst case |")
     w("|---|---|---|---|---|---|---|---|---|")
@@ -390,6 +412,11 @@ def report(res: dict, args) -> str:
               f"{100 * sum(1 for s in scales if s > 1) / len(scales):.0f}% | {share(8)} | {share(4)} | {share(2)} | "
               f"{worst[1]} ({worst[0]:.4f}) |")
         picks[name] = pick
+    return picks
+
+
+def _ratio_bands(w, res: dict) -> None:
+    cases = res["cases"]
     w("\n## Cosine by ratio (decoded ROI extent / model input), every measured reduced decode\n")
     w("| recipe | " + " | ".join(f"{lo:g}-{hi:g}" if hi != float('inf') else f">= {lo:g}" for lo, hi in BINS) + " |")
     w("|---|" + "---|" * len(BINS))
@@ -400,6 +427,10 @@ def report(res: dict, args) -> str:
             cells.append(f"{min(vals):.4f} / {statistics.fmean(vals):.4f} (n={len(vals)})" if vals else "-")
         w(f"| {name} | " + " | ".join(cells) + " |")
     w("\nCells: min / mean cosine (number of reduced decodes in that ratio band).\n")
+
+
+def _chosen_factors(w, res: dict, picks: dict) -> None:
+    cases = res["cases"]
     w("## Chosen safety factor per recipe (smallest with min cosine >= %g)\n" % FLOOR)
     w("| recipe | safety | min cos | mean cos | note |")
     w("|---|---|---|---|---|")
@@ -415,6 +446,10 @@ def report(res: dict, args) -> str:
               "the floor |")
             continue
         w(f"| {name} | {f:g} | {min(vals):.4f} | {statistics.fmean(vals):.4f} | {note} |")
+
+
+def _mediapipe_alias_free(w, res: dict) -> None:
+    cases = res["cases"]
     w("\n## MediaPipe recipe: distance to an alias-free view\n")
     w("The MediaPipe recipe point-samples the full decode without antialiasing, so its reference is itself "
       "an aliased estimate of the ROI. Here both the full decode and the shrunk decode are compared with the "
@@ -432,6 +467,10 @@ def report(res: dict, args) -> str:
             closer = sum(1 for a, b in zip(full_v, shr_v) if b > a) / len(cases)
             w(f"| {name} | {f:g} | {min(full_v):.4f} / {statistics.fmean(full_v):.4f} | "
               f"{min(shr_v):.4f} / {statistics.fmean(shr_v):.4f} | {100 * closer:.0f}% |")
+
+
+def _per_file_kind(w, res: dict, picks: dict) -> None:
+    cases = res["cases"]
     w("\n## Per file kind at the chosen factor (min / mean over photos and geometries)\n")
     kinds = sorted({(c["variant"], c["quality"]) for c in cases}, key=lambda k: (list(VARIANTS).index(k[0]), k[1]))
     w("| recipe | safety | " + " | ".join(f"{v} q{q}" for v, q in kinds) + " |")
@@ -447,6 +486,10 @@ def report(res: dict, args) -> str:
             red = sum(1 for c in sub if chosen(c, f) > 1)
             cells.append(f"{min(vals):.4f} / {statistics.fmean(vals):.4f} ({red}/{len(sub)} reduced)")
         w(f"| {name} | {f:g} | " + " | ".join(cells) + " |")
+
+
+def _per_photo(w, res: dict, picks: dict) -> None:
+    cases = res["cases"]
     w("\n## Per photo at the chosen factor (min over sizes, qualities and geometries)\n")
     names = res["photos"]
     w("| recipe | " + " | ".join(names) + " |")
@@ -457,7 +500,6 @@ def report(res: dict, args) -> str:
             continue
         cells = [f"{min(c['cos'][name][chosen(c, f)] for c in cases if c['photo'] == p):.4f}" for p in names]
         w(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:

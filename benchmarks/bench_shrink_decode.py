@@ -232,69 +232,8 @@ def main(argv=None) -> int:
           "stored sideways with EXIF orientation 6/8/3")
     w("")
 
-    # 1. decode times
-    w("## Decode time per image (one thread, sequential; median wall ms / median CPU ms of the thread)\n")
-    modes = [("Pillow open+load (libjpeg only)", bare_load), ("Image.create_from_file (today)", full_decode)]
-    modes += [(f"decode_for_model safety {f:g}", shrink_decoder(f)) for f in args.safety]
-    w("| set | " + " | ".join(m for m, _ in modes) + " | scale picked | full / shrink (wall; CPU) |")
-    w("|---|" + "---|" * (len(modes) + 2))
-    for name, paths in sets.items():
-        med, cpu_med = [], []
-        for label, fn in modes:
-            fn(paths[0])  # warm the file cache and the code
-            wall, cpu = decode_times(paths, fn)
-            med.append(statistics.median(wall))
-            cpu_med.append(statistics.median(cpu))
-            print(f"decode {name} {label}: {med[-1]:.1f} ms wall, {cpu_med[-1]:.1f} ms CPU", file=sys.stderr)
-        picked = []
-        for f in args.safety:
-            scales = {decode_for_model(p, TARGET, safety=f)[1].scale for p in paths[:16]}
-            picked.append(f"f={f:g}: " + "/".join(f"1/{s}" for s in sorted(scales, reverse=True)))
-        ratios = ", ".join(f"{med[1] / m:.1f}x; {cpu_med[1] / c:.1f}x (f={f:g})"
-                           for f, m, c in zip(args.safety, med[2:], cpu_med[2:]))
-        w(f"| {name} | " + " | ".join(f"{m:.1f} / {c:.1f}" for m, c in zip(med, cpu_med))
-          + f" | {'; '.join(picked)} | {ratios} |")
-    w("")
-
-    # 2. pipeline
-    w("## Decode + embed pipeline, images/s (median of %d runs)\n" % args.repeats)
-    w("Decode on `workers` background threads (bounded window, in order) while the model runs on the "
-      "calling thread; `full` = `Image.create_from_file`, `shrink f` = `decode_for_model(safety=f)` and the "
-      "mapped ROI. `model only` = `embed()` of an already decoded 500x375 array (the ceiling). "
-      "`iter_embed` = today's `ImageEmbedder.iter_embed` on the paths (full decode, one run), as a check that "
-      "the harness matches the shipped pipeline.\n")
-    head = ["set", "model", "interp. threads", "decode workers", "model only", "iter_embed", "full"]
-    head += [f"shrink f={f:g}" for f in args.safety] + [f"x full (f={f:g})" for f in args.safety]
-    w("| " + " | ".join(head) + " |")
-    w("|" + "---|" * len(head))
-    best: dict[tuple[str, str], tuple[float, str]] = {}
-    for name, paths in sets.items():
-        for variant in ("fp32", "int8"):
-            for threads in (1, 2):
-                opts = ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=default_model_path(variant),
-                                                                     num_threads=threads))
-                with ImageEmbedder.create_from_options(opts) as e:
-                    ceiling = model_rate(e)
-                    for workers in (1, 2):
-                        runs = {"iter_embed": [], "full": [], **{f: [] for f in args.safety}}
-                        for rep in range(args.repeats):
-                            runs["full"].append(pipeline_rate(e, paths, full_decode, workers))
-                            for f in args.safety:
-                                runs[f].append(pipeline_rate(e, paths, shrink_decoder(f), workers))
-                            if rep == 0:  # a check of the harness, once is enough
-                                runs["iter_embed"].append(iter_embed_rate(e, paths, workers))
-                        med = {k: statistics.median(v) for k, v in runs.items()}
-                        cells = [name, variant, str(threads), str(workers), f"{ceiling:.1f}",
-                                 f"{med['iter_embed']:.1f}", f"{med['full']:.1f}"]
-                        cells += [f"{med[f]:.1f}" for f in args.safety]
-                        cells += [f"{med[f] / med['full']:.2f}x" for f in args.safety]
-                        w("| " + " | ".join(cells) + " |")
-                        print(" | ".join(cells), file=sys.stderr)
-                        for mode in ["full", *args.safety]:
-                            key = (name, f"{variant} {mode if mode == 'full' else 'shrink f=%g' % mode}")
-                            label = f"{threads} interp. + {workers} decode"
-                            if med[mode] > best.get(key, (0.0, ""))[0]:
-                                best[key] = (med[mode], label)
+    _decode_section(w, sets, args.safety)
+    best = _pipeline_section(w, sets, args.safety, args.repeats)
     w("")
     w(f"Load average (1, 5, 15 min) at the start {', '.join(f'{v:.2f}' for v in load_start)}, at the end "
       f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} (this machine has {os.cpu_count()} CPUs; above that, "
@@ -310,6 +249,78 @@ def main(argv=None) -> int:
         Path(args.output).write_text(text)
     print(text)
     return 0
+
+
+
+
+def _decode_section(w, sets: dict, safety: list[float]) -> None:
+    """Decode time per image in each mode, and the scale each safety factor picks."""
+    w("## Decode time per image (one thread, sequential; median wall ms / median CPU ms of the thread)\n")
+    modes = [("Pillow open+load (libjpeg only)", bare_load), ("Image.create_from_file (today)", full_decode)]
+    modes += [(f"decode_for_model safety {f:g}", shrink_decoder(f)) for f in safety]
+    w("| set | " + " | ".join(m for m, _ in modes) + " | scale picked | full / shrink (wall; CPU) |")
+    w("|---|" + "---|" * (len(modes) + 2))
+    for name, paths in sets.items():
+        med, cpu_med = [], []
+        for label, fn in modes:
+            fn(paths[0])  # warm the file cache and the code
+            wall, cpu = decode_times(paths, fn)
+            med.append(statistics.median(wall))
+            cpu_med.append(statistics.median(cpu))
+            print(f"decode {name} {label}: {med[-1]:.1f} ms wall, {cpu_med[-1]:.1f} ms CPU", file=sys.stderr)
+        picked = []
+        for f in safety:
+            scales = {decode_for_model(p, TARGET, safety=f)[1].scale for p in paths[:16]}
+            picked.append(f"f={f:g}: " + "/".join(f"1/{s}" for s in sorted(scales, reverse=True)))
+        ratios = ", ".join(f"{med[1] / m:.1f}x; {cpu_med[1] / c:.1f}x (f={f:g})"
+                           for f, m, c in zip(safety, med[2:], cpu_med[2:]))
+        w(f"| {name} | " + " | ".join(f"{m:.1f} / {c:.1f}" for m, c in zip(med, cpu_med))
+          + f" | {'; '.join(picked)} | {ratios} |")
+    w("")
+
+
+
+def _pipeline_section(w, sets: dict, safety: list[float], repeats: int) -> dict[tuple[str, str], tuple[float, str]]:
+    """Decode + embed images/s per set, model, interpreter threads and decode workers; the best split of each."""
+    w("## Decode + embed pipeline, images/s (median of %d runs)\n" % repeats)
+    w("Decode on `workers` background threads (bounded window, in order) while the model runs on the "
+      "calling thread; `full` = `Image.create_from_file`, `shrink f` = `decode_for_model(safety=f)` and the "
+      "mapped ROI. `model only` = `embed()` of an already decoded 500x375 array (the ceiling). "
+      "`iter_embed` = today's `ImageEmbedder.iter_embed` on the paths (full decode, one run), as a check that "
+      "the harness matches the shipped pipeline.\n")
+    head = ["set", "model", "interp. threads", "decode workers", "model only", "iter_embed", "full"]
+    head += [f"shrink f={f:g}" for f in safety] + [f"x full (f={f:g})" for f in safety]
+    w("| " + " | ".join(head) + " |")
+    w("|" + "---|" * len(head))
+    best: dict[tuple[str, str], tuple[float, str]] = {}
+    for name, paths in sets.items():
+        for variant in ("fp32", "int8"):
+            for threads in (1, 2):
+                opts = ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=default_model_path(variant),
+                                                                     num_threads=threads))
+                with ImageEmbedder.create_from_options(opts) as e:
+                    ceiling = model_rate(e)
+                    for workers in (1, 2):
+                        runs = {"iter_embed": [], "full": [], **{f: [] for f in safety}}
+                        for rep in range(repeats):
+                            runs["full"].append(pipeline_rate(e, paths, full_decode, workers))
+                            for f in safety:
+                                runs[f].append(pipeline_rate(e, paths, shrink_decoder(f), workers))
+                            if rep == 0:  # a check of the harness, once is enough
+                                runs["iter_embed"].append(iter_embed_rate(e, paths, workers))
+                        med = {k: statistics.median(v) for k, v in runs.items()}
+                        cells = [name, variant, str(threads), str(workers), f"{ceiling:.1f}",
+                                 f"{med['iter_embed']:.1f}", f"{med['full']:.1f}"]
+                        cells += [f"{med[f]:.1f}" for f in safety]
+                        cells += [f"{med[f] / med['full']:.2f}x" for f in safety]
+                        w("| " + " | ".join(cells) + " |")
+                        print(" | ".join(cells), file=sys.stderr)
+                        for mode in ["full", *safety]:
+                            key = (name, f"{variant} {mode if mode == 'full' else 'shrink f=%g' % mode}")
+                            label = f"{threads} interp. + {workers} decode"
+                            if med[mode] > best.get(key, (0.0, ""))[0]:
+                                best[key] = (med[mode], label)
+    return best
 
 
 def _jpeg_version() -> str:

@@ -16,29 +16,42 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from edge_embedder.argtypes import int_list, non_negative_int, positive_int
+from edge_embedder.argtypes import int_list, model_file, non_negative_int, positive_int
+from edge_embedder.errors import MissingDependencyError
 from edge_embedder.exit_codes import ExitCode
 
 __all__ = ["add_bench_parser", "cmd_bench", "main"]
 
 _EPILOG = """\
 examples:
-  edge-embedder bench models/efficientnet_lite0_fp32.tflite models/efficientnet_lite0_int8.tflite \\
-      --reference models/efficientnet_lite0_fp32.tflite --compare mediapipe,transformers \\
-      --threads 1,2 --output report.md --output report.json --plot report.png
-  edge-embedder bench --standard          # the README's standard runs (builds ViT / CLIP under /tmp)
+  edge-embedder bench efficientnet-lite0 efficientnet-lite0-int8 --reference efficientnet-lite0 \\
+      --compare mediapipe,transformers --threads 1,2 -o report.md -o report.json --plot report.png
+  edge-embedder bench --standard          # the standard runs of docs/benchmarks.md (builds ViT / CLIP under /tmp)
 
-exit codes: 0 ok, 1 some model failed (reported as a failed row), 2 usage, 130 interrupted
+--compare NAME needs its package: mediapipe (the mediapipe extra), transformers (the convert extra),
+onnxruntime (the onnx extra); --plot needs matplotlib (the bench extra). They are checked before
+anything is measured. --compare all runs the comparisons whose packages are installed.
+
+exit codes: 0 ok, 1 some model failed (reported as a failed row), 2 usage, 5 a missing extra,
+130 interrupted
 """
 
 
+#: --compare name -> the extra that provides it (checked before the benchmark starts).
+COMPARE_EXTRAS = {"mediapipe": "mediapipe", "transformers": "convert", "onnxruntime": "onnx"}
+
+
+class _AllBackends(list):
+    """``--compare all``: every comparison whose package is installed (the report names the others)."""
+
+
 def _compare(text: str) -> list[str]:
-    known = ("mediapipe", "transformers", "onnxruntime")
+    known = tuple(COMPARE_EXTRAS)
     names = [p.strip().lower() for p in text.split(",") if p.strip()]
     if names == ["none"]:
         return []
     if names == ["all"]:
-        return list(known)
+        return _AllBackends(known)
     for n in names:
         if n not in known:
             raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {', '.join(known)} (or all, none), got {n!r}")
@@ -58,7 +71,8 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("models", nargs="*", metavar="MODEL", help=".tflite or .onnx model files")
+    p.add_argument("models", nargs="*", metavar="MODEL", type=model_file,
+                   help=".tflite or .onnx model files, or shipped model names (edge-embedder models)")
     p.add_argument("--threads", type=int_list, default=None, metavar="N[,N...]",
                    help="interpreter / intra-op threads, one or a comma list (default 2; --standard: 1,2)")
     p.add_argument("--runs", type=positive_int, default=None, metavar="N",
@@ -72,7 +86,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
                    help="the timed loop cycles through the first N images (default 8)")
     p.add_argument("--accuracy-images", type=positive_int, default=None, metavar="N",
                    help="accuracy over the first N images (default: all)")
-    p.add_argument("--reference", metavar="MODEL",
+    p.add_argument("--reference", metavar="MODEL", type=model_file,
                    help="accuracy of each model against this one's embeddings (mean / min cosine, recall@1)")
     p.add_argument("--compare", type=_compare, default=[], metavar="LIST",
                    help="alternatives to measure in the same run: mediapipe (same .tflite), transformers "
@@ -81,15 +95,16 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--source-checkpoint", metavar="DIR",
                    help="source Hugging Face checkpoint for --compare transformers (default: from the model "
                         "metadata; 'efficientnet-lite0' for the shipped model's PyTorch source)")
-    p.add_argument("--output", "-o", action="append", default=[], metavar="FILE",
+    p.add_argument("-o", "--out", dest="output", action="append", default=[], metavar="FILE",
                    help="write the report: .md, .json or .csv by suffix; repeatable or comma-separated")
+    p.add_argument("--output", dest="output", action="append", help=argparse.SUPPRESS)  # the old spelling of -o
     p.add_argument("--plot", metavar="PNG", help="latency-vs-accuracy plot (needs matplotlib: pip install 'edge-embedder[bench]')")
     p.add_argument("--no-peak", action="store_true", help="skip the matmul peak measurement (no %% of peak)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--work-dir", metavar="DIR", help="keep the workers' jobs, logs and vectors here (default: a temp dir)")
     p.add_argument("--standard", action="store_true",
                    help="run the documented standard runs (see benchmarks/standard_runs.py); other options are "
-                        "passed on: --threads, --runs, --warmup, --output, --plot")
+                        "passed on: --threads, --runs, --warmup, -o, --plot")
     p.set_defaults(func=cmd_bench)
     return p
 
@@ -105,9 +120,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     outputs = _outputs(args.output)
     for o in outputs + ([args.plot] if args.plot else []):
         if o != args.plot and not o.lower().endswith((".md", ".json", ".csv")):
-            return _usage(f"--output {o}: expected a .md, .json or .csv file name")
+            return _usage(f"-o {o}: expected a .md, .json or .csv file name")
         if not os.path.isdir(os.path.dirname(os.path.abspath(o))):
             return _usage(f"{o}: the folder {os.path.dirname(o) or '.'} does not exist (create it first)")
+    try:
+        _require_extras(args)
+    except MissingDependencyError as exc:
+        print(f"edge-embedder: missing dependency: {exc}", file=sys.stderr)
+        return ExitCode.MISSING_DEPENDENCY
     if args.standard:
         from . import standard_runs
 
@@ -140,6 +160,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     return finish(report, outputs, args.plot)
+
+
+def _require_extras(args: argparse.Namespace) -> None:
+    """Every package the run will need, before it measures anything (MissingDependencyError names the extra)."""
+    from edge_embedder.extras import require
+
+    if args.plot:
+        require("bench", "--plot")
+    if not isinstance(args.compare, _AllBackends):
+        for name in args.compare:
+            modules = {"transformers": ("torch", "transformers")}.get(name)
+            require(COMPARE_EXTRAS[name], f"--compare {name}", modules)
 
 
 def _usage(msg: str) -> int:

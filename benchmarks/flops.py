@@ -23,11 +23,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
-__all__ = ["GraphFlops", "count_flops"]
+__all__ = ["GraphFlops", "FlopsUnavailable", "count_flops"]
+
+
+class FlopsUnavailable(Exception):
+    """The graph's FLOPs cannot be counted; the message says why (the report shows it for the empty column)."""
 
 
 @dataclass(frozen=True)
@@ -42,25 +45,43 @@ class GraphFlops:
                 "counted_ops": self.counted_ops, "source": self.source}
 
 
-def count_flops(path: str | Path) -> Optional[GraphFlops]:
-    """FLOPs of a ``.tflite`` or ``.onnx`` file; None if it cannot be parsed."""
-    data = Path(path).read_bytes()
+def count_flops(path: str | Path) -> GraphFlops:
+    """FLOPs of a ``.tflite`` or ``.onnx`` file.
+
+    Raises:
+      FlopsUnavailable: the file cannot be read or parsed, the parser is not installed, or the graph
+        has no op this module counts (the message says which).
+    """
+    from edge_embedder.errors import first_line
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise FlopsUnavailable(f"cannot read {Path(path).name}: {exc.strerror or exc}") from None
     if len(data) >= 8 and data[4:8] == b"TFL3":
         return _tflite_flops(data)
     try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise FlopsUnavailable("counting an ONNX graph needs the onnx package (pip install onnx)") from None
+    try:
         return _onnx_flops(data)
-    except Exception:
-        return None
+    except FlopsUnavailable:
+        raise
+    except Exception as exc:
+        raise FlopsUnavailable(f"not a TFLite or ONNX graph that could be parsed ({first_line(exc)})") from None
 
 
 # -- TFLite ---------------------------------------------------------------------
 
 
-def _tflite_flops(data: bytes) -> Optional[GraphFlops]:
+def _tflite_flops(data: bytes) -> GraphFlops:
+    from edge_embedder.errors import first_line
+
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
-        return None
+        raise FlopsUnavailable("counting a TFLite graph needs ai-edge-litert's op view (not installed)") from None
     try:
         interp = Interpreter(
             model_content=data,
@@ -68,8 +89,8 @@ def _tflite_flops(data: bytes) -> Optional[GraphFlops]:
         )
         tensors = {t["index"]: t for t in interp.get_tensor_details()}
         ops = interp._get_ops_details()  # noqa: SLF001 (the only op-level view LiteRT exposes)
-    except Exception:
-        return None
+    except Exception as exc:
+        raise FlopsUnavailable(f"LiteRT cannot read the graph ({first_line(exc)})") from None
 
     def shape(i: int) -> tuple[int, ...]:
         return tuple(int(v) for v in tensors[i]["shape"])
@@ -125,7 +146,7 @@ def _tflite_flops(data: bytes) -> Optional[GraphFlops]:
         elif name == "BATCH_MATMUL" and dtype(ins[0]) in (np.dtype(np.int8), np.dtype(np.uint8)):
             int8_flops += macs
     if not counted:
-        return None
+        raise FlopsUnavailable("the graph has no conv / fully-connected / matmul op to count")
     compute = "int8" if int8_flops * 2 > total else "fp32"
     return GraphFlops(2 * total, compute, counted, "tflite graph")
 
@@ -140,7 +161,7 @@ def _prod(shape) -> int:
 # -- ONNX -----------------------------------------------------------------------
 
 
-def _onnx_flops(data: bytes) -> Optional[GraphFlops]:
+def _onnx_flops(data: bytes) -> GraphFlops:
     import onnx
     from onnx import shape_inference
 
@@ -206,6 +227,6 @@ def _onnx_flops(data: bytes) -> Optional[GraphFlops]:
         if dtypes.get(weight) in int8_types or dtypes.get(node.input[0]) in int8_types:
             int8_flops += macs
     if not counted:
-        return None
+        raise FlopsUnavailable("the graph has no Conv / MatMul / Gemm op to count")
     compute = "int8" if int8_flops * 2 > total else "fp32"
     return GraphFlops(2 * total, compute, counted, "onnx graph")

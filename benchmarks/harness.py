@@ -48,9 +48,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from .flops import FlopsUnavailable, count_flops
+
 SCHEMA = "edge_embedder.bench/1"
 COMPARE_BACKENDS = ("mediapipe", "transformers", "onnxruntime")
-IMAGE_SUFFIXES = None  # every regular, non-hidden file is tried: unreadable ones are counted
 
 __all__ = ["BenchConfig", "BenchReport", "ImageSet", "collect_images", "default_images", "run_bench",
            "latency_stats", "accuracy_metrics", "source_checkpoint", "model_task", "COMPARE_BACKENDS", "SCHEMA"]
@@ -72,7 +73,6 @@ class BenchConfig:
     latency_images: int = 8  # the latency loop cycles through the first N images
     accuracy_images: Optional[int] = None  # None: every image
     measure_peak: bool = True
-    cold_start: bool = True  # informational: every worker is a fresh process anyway
     work_dir: Optional[str] = None
 
 
@@ -129,11 +129,15 @@ def collect_images(folder: str | Path) -> ImageSet:
     for f in sorted(x for x in p.iterdir() if x.is_file() and not x.name.startswith(".")):
         try:
             Image.create_from_file(str(f))
-        except (ImageError, OSError) as exc:
-            skipped.append({"file": f.name, "reason": " ".join(str(exc).split())[:200]})
+        except ImageError as exc:  # the reason without the path: results name files, not machine paths
+            skipped.append({"file": f.name, "reason": " ".join(exc.reason.split())[:200]})
+            continue
+        except OSError as exc:
+            skipped.append({"file": f.name, "reason": exc.strerror or type(exc).__name__})
+            continue
             continue
         ok.append(str(f))
-    return ImageSet(ok, skipped, source=str(p))
+    return ImageSet(ok, skipped, source=p.name)  # the folder's name: no machine paths in results
 
 
 def default_images(cache_dir: str | Path) -> ImageSet:
@@ -333,8 +337,26 @@ def machine_info() -> dict[str, Any]:
     versions = {}
     for mod in ("edge_embedder", "ai_edge_litert", "mediapipe", "onnxruntime", "torch", "transformers", "numpy"):
         versions[mod] = _version_of(mod)
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+    return {"cpu": cpu, "cores": os.cpu_count(), "cpu_flags": cpu_flags(), "platform": platform.platform(),
             "python": platform.python_version(), "versions": versions}
+
+
+#: The SIMD features that decide which kernels XNNPACK / MLAS / oneDNN pick (x86 and ARM names).
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
+              "avx512_bf16", "avx512_fp16", "amx_int8", "asimd", "asimddp", "asimdhp", "i8mm", "bf16", "sve", "sve2")
+
+
+def cpu_flags() -> list[str]:
+    """The machine's SIMD features from /proc/cpuinfo (``flags`` on x86, ``Features`` on ARM), in SIMD_FLAGS order."""
+    have: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                have.update(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        return []
+    return [f for f in SIMD_FLAGS if f in have]
 
 
 def _loadavg() -> Optional[list[float]]:
@@ -414,7 +436,6 @@ def _run_bench(cfg: BenchConfig, work: Path, progress: Optional[Callable[[str, i
         raise ValueError(f"no readable image in {imgs.source} ({len(imgs.skipped)} unreadable file(s) skipped)")
     lat_images = imgs.paths[: max(1, cfg.latency_images)]
     acc_images = imgs.paths if cfg.accuracy_images is None else imgs.paths[: cfg.accuracy_images]
-    n_acc = len(acc_images) if cfg.reference else 0
 
     unavailable = {c: why for c in cfg.compare if (why := _unavailable(c))}
     compare = [c for c in cfg.compare if c not in unavailable]
@@ -423,33 +444,83 @@ def _run_bench(cfg: BenchConfig, work: Path, progress: Optional[Callable[[str, i
     if cfg.reference:
         ref_abs = os.path.abspath(cfg.reference)
         ref_label = next((labels[m] for m in cfg.models if os.path.abspath(m) == ref_abs), None)
+    static = _static_facts(cfg, labels, compare)
+    peaks = _measure_peaks(cfg.threads) if cfg.measure_peak else {}
+    tasks = _plan_tasks(cfg, labels, static, compare, ref_label)
+    if progress_total:
+        progress_total(sum(task.steps(len(acc_images) if cfg.reference else 0) for task in tasks))
+    run = _run_tasks(tasks, cfg, static, peaks, lat_images, acc_images, work, progress)
+    if cfg.reference:
+        _add_accuracy(cfg, run, static, ref_label)
+    if cfg.measure_peak and not run.interrupted:
+        # Peak = best of a measurement before and after the rows: a busy moment
+        # on a shared machine must not make models look closer to peak than they are.
+        for t, again in _measure_peaks(cfg.threads).items():
+            for dt, v in again.items():
+                old = peaks[t].get(dt) or {}
+                if v.get("gflops") and (not old.get("gflops") or v["gflops"] > old["gflops"]):
+                    peaks[t][dt] = v
+        for r in run.rows:
+            apply_peak(r, peaks)
+    compute_ratios(run.rows)
+    machine["loadavg_end"] = _loadavg()
+    cfg_json = _config_json(cfg)
+    cfg_json["compare_unavailable"] = unavailable
+    return BenchReport(
+        config=cfg_json,
+        machine=machine,
+        images={"source": imgs.source, "count": len(imgs.paths), "latency_images": len(lat_images),
+                "accuracy_images": len(acc_images) if cfg.reference else 0,
+                "skipped": len(imgs.skipped), "skipped_files": imgs.skipped},
+        peaks=peaks,
+        rows=run.rows,
+        interrupted=run.interrupted,
+        started=started,
+        duration_s=time.monotonic() - t_start,
+        reference=run.ref_info,
+    )
 
-    # Static facts per model (no worker needed).
+
+def _config_json(cfg: BenchConfig) -> dict[str, Any]:
+    """The configuration as the report records it: file and folder names, never machine paths."""
+    out = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in cfg.__dict__.items()}
+    out["models"] = [Path(m).name for m in cfg.models]
+    for key in ("reference", "images", "source_checkpoint", "work_dir"):
+        if out.get(key):
+            out[key] = Path(str(out[key])).name
+    return out
+
+
+def _static_facts(cfg: BenchConfig, labels: dict[str, str], compare: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per model, what needs no worker: file name and size, graph FLOPs (or why not), source checkpoint, task."""
     static: dict[str, dict[str, Any]] = {}
     for m in cfg.models:
-        lab = labels[m]
         size = Path(m).stat().st_size if Path(m).is_file() else None
-        fl = None
+        fl, flops_why = None, None
         try:
-            fl = _count_flops(m)
-        except Exception:
-            fl = None
+            fl = count_flops(m)
+        except FlopsUnavailable as exc:
+            flops_why = str(exc)
         ckpt = source_checkpoint(m, cfg.source_checkpoint) if "transformers" in compare else None
-        static[lab] = {"file": str(m), "size": size, "flops": fl, "checkpoint": ckpt,
-                       "format": "onnx" if str(m).endswith(".onnx") else "tflite", "task": model_task(m)}
+        static[labels[m]] = {"file": Path(m).name, "size": size, "flops": fl, "flops_why": flops_why,
+                             "checkpoint": ckpt, "format": "onnx" if str(m).endswith(".onnx") else "tflite",
+                             "task": model_task(m)}
+    return static
 
-    peaks: dict[str, Any] = {}
-    if cfg.measure_peak:
-        from .peak import measure_peaks
 
-        for t in cfg.threads:
-            peaks[str(t)] = measure_peaks(t)
+def _measure_peaks(threads: Sequence[int]) -> dict[str, dict[str, Any]]:
+    from .peak import measure_peaks
 
-    # Tasks, in order: per thread count, each model then its comparisons, so
-    # a comparison is measured right next to the row it is divided by.
+    return {str(t): measure_peaks(t) for t in threads}
+
+
+def _plan_tasks(cfg: BenchConfig, labels: dict[str, str], static: dict[str, dict[str, Any]], compare: Sequence[str],
+                ref_label: Optional[str]) -> list["_Task"]:
+    """The rows to measure, in order: per thread count, each model then its comparisons, so that a
+    comparison is measured right next to the row it is divided by."""
     tasks: list[_Task] = []
     first_t = cfg.threads[0]
-    tf_done: set[tuple[str, int]] = set()
+    tf_done: set[tuple[str, str, int]] = set()
     if cfg.reference and ref_label is None:
         tasks.append(_Task("reference", "edge_embedder", "edge_embedder", first_t, cfg.reference,
                            want_vectors=True, is_reference_only=True, task=model_task(cfg.reference)))
@@ -457,9 +528,8 @@ def _run_bench(cfg: BenchConfig, work: Path, progress: Optional[Callable[[str, i
         for m in cfg.models:
             lab = labels[m]
             st = static[lab]
-            want = bool(cfg.reference) and t == first_t
             tk = st["task"]
-            tasks.append(_Task(lab, "edge_embedder", "edge_embedder", t, m, want_vectors=want,
+            tasks.append(_Task(lab, "edge_embedder", "edge_embedder", t, m, want_vectors=bool(cfg.reference) and t == first_t,
                                runs=cfg.runs, warmup=cfg.warmup, task=tk))
             if "mediapipe" in compare and st["format"] == "tflite":
                 tasks.append(_Task(lab, "mediapipe", "mediapipe", t, m, pair=lab, runs=cfg.runs, warmup=cfg.warmup,
@@ -475,20 +545,30 @@ def _run_bench(cfg: BenchConfig, work: Path, progress: Optional[Callable[[str, i
                 backend = "torch-efficientnet-lite0" if ck == EFFICIENTNET_SOURCE else "transformers"
                 tasks.append(_Task(Path(ck).name or ck, backend, "transformers", t, None, checkpoint=ck, pair=lab,
                                    group=ck, runs=cfg.runs, warmup=cfg.warmup, task=tk))
-    if progress_total:
-        progress_total(sum(task.steps(n_acc) for task in tasks))
+    return tasks
 
-    vectors: dict[str, np.ndarray] = {}
+
+@dataclass
+class _Run:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
     ref_info: Optional[dict[str, Any]] = None
-    interrupted = False
-    rows: list[dict[str, Any]] = []
+    interrupted: bool = False
+
+
+def _run_tasks(tasks: list["_Task"], cfg: BenchConfig, static: dict[str, dict[str, Any]], peaks: dict[str, Any],
+               lat_images: list[str], acc_images: list[str], work: Path,
+               progress: Optional[Callable[[str, int, int], None]]) -> _Run:
+    """Each task in a fresh worker process; stops at Ctrl-C, keeping what was measured."""
+    run = _Run()
+    n_acc = len(acc_images) if cfg.reference else 0
     failed_labels: set[str] = set()
     for task in tasks:
         if task.is_skipped:
-            rows.append(_skipped_row(task, static, task.is_skipped))
+            run.rows.append(_skipped_row(task, static, task.is_skipped))
             continue
-        if task.report_backend != "edge_embedder" and task.pair in failed_labels and task.report_backend != "transformers":
-            rows.append(_skipped_row(task, static, "skipped: the model failed in edge_embedder"))
+        if task.report_backend not in ("edge_embedder", "transformers") and task.pair in failed_labels:
+            run.rows.append(_skipped_row(task, static, "skipped: the model failed in edge_embedder"))
             continue
         desc = f"{task.label} | {task.report_backend} | {task.threads}t"
         done = [0]
@@ -501,80 +581,51 @@ def _run_bench(cfg: BenchConfig, work: Path, progress: Optional[Callable[[str, i
         try:
             res = _run_worker(task, lat_images, acc_images if task.want_vectors else [], work, on_steps)
         except _Interrupted:
-            interrupted = True
+            run.interrupted = True
             break
         if progress and task.steps(n_acc) > done[0]:  # a failed worker: count its remaining steps as done
             progress(desc, task.steps(n_acc) - done[0], 0)
         if task.is_reference_only:
-            ref_info = {"file": cfg.reference, "status": res["status"], "error": res.get("error")}
+            run.ref_info = {"file": Path(str(cfg.reference)).name, "status": res["status"], "error": res.get("error")}
             if res["status"] == "ok" and res.get("vectors"):
-                vectors["__reference__"] = np.load(res["vectors"])
+                run.vectors["__reference__"] = np.load(res["vectors"])
             continue
         if res["status"] == "ok" and res.get("vectors"):
-            vectors[task.label] = np.load(res["vectors"])
+            run.vectors[task.label] = np.load(res["vectors"])
         if task.report_backend == "edge_embedder" and res["status"] != "ok":
             failed_labels.add(task.label)
         if res.get("interrupted"):
             if res["total_ns"]:  # the runs measured before Ctrl-C
-                rows.append(_row(task, res, static, peaks))
-                rows[-1]["error"] = f"interrupted after {len(res['total_ns'])} of {task.runs} runs"
-            interrupted = True
+                run.rows.append(_row(task, res, static, peaks))
+                run.rows[-1]["error"] = f"interrupted after {len(res['total_ns'])} of {task.runs} runs"
+            run.interrupted = True
             break
-        rows.append(_row(task, res, static, peaks))
+        run.rows.append(_row(task, res, static, peaks))
+    return run
 
-    # Accuracy (thread-independent: measured once, copied to every thread count).
-    if cfg.reference:
-        ref_vecs = vectors.get("__reference__") if ref_label is None else vectors.get(ref_label)
-        if ref_info is None:
-            ref_row = next((r for r in rows if r["model"] == ref_label and r["backend"] == "edge_embedder"), None)
-            ref_info = {"file": cfg.reference, "label": ref_label,
-                        "status": ref_row["status"] if ref_row else "not run", "error": ref_row.get("error") if ref_row else None}
-        for r in rows:
-            if r["backend"] != "edge_embedder" or r["status"] != "ok":
-                continue
-            v = vectors.get(r["model"])
-            if ref_vecs is None:
-                r["accuracy"] = {"error": f"reference failed: {ref_info.get('error') or ref_info.get('status')}"}
-            elif v is None:
-                continue
-            else:
-                try:
-                    is_cls = (static.get(r["model"]) or {}).get("task") == "image-classification"
-                    r["accuracy"] = dict(accuracy_metrics(v, ref_vecs, classification=is_cls),
-                                         reference=Path(cfg.reference).name, measured_at_threads=first_t)
-                except ValueError as exc:
-                    r["accuracy"] = {"error": str(exc), "reference": Path(cfg.reference).name}
 
-    if cfg.measure_peak and not interrupted:
-        # Peak = best of a measurement before and after the rows: a busy moment
-        # on a shared machine must not make models look closer to peak than they are.
-        from .peak import measure_peaks
-
-        for t in cfg.threads:
-            again = measure_peaks(t)
-            for dt, v in again.items():
-                old = peaks[str(t)].get(dt)
-                if v and (old is None or v["gflops"] > old["gflops"]):
-                    peaks[str(t)][dt] = v
-        for r in rows:
-            apply_peak(r, peaks)
-    compute_ratios(rows)
-    machine["loadavg_end"] = _loadavg()
-    cfg_json = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in cfg.__dict__.items()}
-    cfg_json["compare_unavailable"] = unavailable
-    return BenchReport(
-        config=cfg_json,
-        machine=machine,
-        images={"source": imgs.source, "count": len(imgs.paths), "latency_images": len(lat_images),
-                "accuracy_images": len(acc_images) if cfg.reference else 0,
-                "skipped": len(imgs.skipped), "skipped_files": imgs.skipped},
-        peaks=peaks,
-        rows=rows,
-        interrupted=interrupted,
-        started=started,
-        duration_s=time.monotonic() - t_start,
-        reference=ref_info,
-    )
+def _add_accuracy(cfg: BenchConfig, run: _Run, static: dict[str, dict[str, Any]], ref_label: Optional[str]) -> None:
+    """Accuracy against the reference's vectors (thread-independent: measured once, at the first thread count)."""
+    reference = Path(str(cfg.reference)).name
+    ref_vecs = run.vectors.get("__reference__") if ref_label is None else run.vectors.get(ref_label)
+    if run.ref_info is None:
+        ref_row = next((r for r in run.rows if r["model"] == ref_label and r["backend"] == "edge_embedder"), None)
+        run.ref_info = {"file": reference, "label": ref_label,
+                        "status": ref_row["status"] if ref_row else "not run",
+                        "error": ref_row.get("error") if ref_row else None}
+    for r in run.rows:
+        if r["backend"] != "edge_embedder" or r["status"] != "ok":
+            continue
+        v = run.vectors.get(r["model"])
+        if ref_vecs is None:
+            r["accuracy"] = {"error": f"reference failed: {run.ref_info.get('error') or run.ref_info.get('status')}"}
+        elif v is not None:
+            try:
+                is_cls = (static.get(r["model"]) or {}).get("task") == "image-classification"
+                r["accuracy"] = dict(accuracy_metrics(v, ref_vecs, classification=is_cls), reference=reference,
+                                     measured_at_threads=cfg.threads[0])
+            except ValueError as exc:
+                r["accuracy"] = {"error": str(exc), "reference": reference}
 
 
 def cache_dir() -> Path:
@@ -605,12 +656,6 @@ def _unavailable(backend: str) -> Optional[str]:
     need = {"mediapipe": ("mediapipe",), "transformers": ("torch", "transformers"), "onnxruntime": ("onnxruntime",)}
     missing = [m for m in need.get(backend, ()) if importlib.util.find_spec(m) is None]
     return f"not installed: {', '.join(missing)}" if missing else None
-
-
-def _count_flops(model: str):
-    from .flops import count_flops
-
-    return count_flops(model)
 
 
 def _labels(models: Sequence[str]) -> dict[str, str]:
@@ -773,7 +818,10 @@ def _row(task: _Task, res: dict[str, Any], static: dict[str, Any], peaks: dict[s
     row["peak_rss_mb"] = res["peak_rss_bytes"] / 2**20
     st = static.get(task.pair or task.label) or {}
     fl = st.get("flops")
-    if fl is not None:
+    if fl is None:
+        row["empty_why"] = {"GFLOP/s": st.get("flops_why") or "FLOPs not counted",
+                            "% peak": st.get("flops_why") or "FLOPs not counted"}
+    else:
         row["flops"] = fl.to_json()
         t_ms = (inf or total or {}).get("p50")
         if t_ms:
@@ -785,11 +833,18 @@ def _row(task: _Task, res: dict[str, Any], static: dict[str, Any], peaks: dict[s
 
 
 def apply_peak(row: dict[str, Any], peaks: dict[str, Any]) -> None:
+    """``pct_of_peak`` of a row with achieved GFLOP/s, or the reason it stays empty (``empty_why``)."""
     dtype = row.get("peak_dtype")
-    pk = (peaks.get(str(row["threads"])) or {}).get(dtype) if dtype else None
-    if pk and row.get("achieved_gflops"):
+    if not dtype or not row.get("achieved_gflops"):
+        return
+    pk = (peaks.get(str(row["threads"])) or {}).get(dtype) if peaks else None
+    if pk and pk.get("gflops"):
         row["peak_gflops"] = pk["gflops"]
         row["pct_of_peak"] = 100.0 * row["achieved_gflops"] / pk["gflops"]
+        (row.get("empty_why") or {}).pop("% peak", None)
+    else:
+        why = pk["why"] if pk else "no matmul peak measured (--no-peak)"
+        row.setdefault("empty_why", {})["% peak"] = why
 
 
 def compute_ratios(rows: list[dict[str, Any]]) -> None:

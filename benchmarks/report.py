@@ -115,7 +115,32 @@ def _md(text: Optional[str]) -> str:
     return (text or "").replace("|", "\\|").replace("\n", " ")
 
 
+_LEGEND = ("Times in ms. `pre` = preprocessing (decoded RGB array to the model's input tensor), `infer` = "
+               "the rest of the call (invoke, output copy; postprocessing too where `post` is empty), `post` = "
+               "postprocessing (embeddings: dequantize / L2 / quantize; classifiers: dequantize, calibrate, "
+               "threshold, sort, build the categories; the pipeline's `postprocess`); MediaPipe has no split. "
+               "Classifiers return every class (each runtime's default); their accuracy is `top-1 agr` (same "
+               "arg-max class as the reference) and the mean absolute score difference over every class. "
+               "MediaPipe has no thread option: its rows run with its own default at every `thr`. "
+               "`cold start` = process start to first embedding; `peak RSS` of that process. "
+               "`GFLOP/s` = graph FLOPs (conv / matmul MACs x 2) / median inference time; `% peak` against "
+               "the measured matmul peak of the model's compute type (int8 for int8 weights). "
+               "`x edge_embedder` = that row's median / edge_embedder's median on the same model and threads "
+               "(PyTorch eager: the fp32 source network vs the variant in `model`'s group, see below).")
+
+
 def to_markdown(report: dict) -> str:
+    """The report as Markdown: what was measured and how, the rows, the side-by-side ratios."""
+    out = _header(report) + _rows_table(report)
+    empty = _empty_columns(report["rows"])
+    if empty:
+        out += ["", "Empty columns: " + "; ".join(empty) + "."]
+    out += ["", _LEGEND, "", "## Side by side (median latency, ratio = alternative / edge_embedder)\n",
+            side_by_side(report), ""]
+    return "\n".join(out)
+
+
+def _header(report: dict) -> list[str]:
     m = report["machine"]
     cfg = report["config"]
     img = report["images"]
@@ -123,20 +148,26 @@ def to_markdown(report: dict) -> str:
     out.append(f"# edge_embedder bench ({report['started']})\n")
     if report.get("interrupted"):
         out.append("**Interrupted: partial results.**\n")
-    out.append(f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, load average at start "
-               f"{m.get('loadavg_start', '')}. Runs: {cfg['runs']} counted after {cfg['warmup']} warm-up per row "
-               f"(`time.perf_counter_ns`), cycling through {img['latency_images']} image(s); each row in a fresh process.")
+    flags = " ".join(m.get("cpu_flags") or []) or "unknown"
+    out.append(f"Machine: {m['cpu']}, {m['cores']} cores (SIMD: {flags}), Python {m['python']}, load average at "
+               f"start {m.get('loadavg_start', '')}, at end {m.get('loadavg_end', '')}. Runs: {cfg['runs']} counted "
+               f"after {cfg['warmup']} warm-up per row (`time.perf_counter_ns`), cycling through "
+               f"{img['latency_images']} image(s); each row in a fresh process.")
     out.append(f"Images: {img['source']}, {img['count']} used, {img['skipped']} unreadable skipped"
                + (f" ({', '.join(s['file'] for s in img['skipped_files'][:10])})" if img["skipped"] else "") + ".")
     if report.get("peaks"):
-        parts = []
+        parts, hows = [], []
         for t, pk in report["peaks"].items():
-            fp = pk.get("fp32")
-            i8 = pk.get("int8")
-            parts.append(f"{t} thread(s): fp32 {_f(fp and fp['gflops'], '{:.0f}')} GFLOP/s, "
-                         f"int8 {_f(i8 and i8['gflops'], '{:.0f}')} GOP/s")
-        out.append("Measured matmul peak (" + next(iter(report["peaks"].values()))["fp32"]["how"].split(" MatMul")[0]
-                   + " GEMM 1024^3): " + "; ".join(parts) + ".")
+            cells = []
+            for dt, unit in (("fp32", "GFLOP/s"), ("int8", "GOP/s")):
+                v = pk.get(dt) or {}
+                cells.append(f"{dt} {_f(v.get('gflops'), '{:.0f}')} {unit}" if v.get("gflops") else
+                             f"{dt} {v.get('why') or 'not measured'}")
+                if v.get("how"):
+                    hows.append(v["how"].split(" MatMul")[0])
+            parts.append(f"{t} thread(s): " + ", ".join(cells))
+        source = f" ({hows[0]} GEMM 1024^3)" if hows else ""
+        out.append(f"Measured matmul peak{source}: " + "; ".join(parts) + ".")
     for name, why in (cfg.get("compare_unavailable") or {}).items():
         out.append(f"Comparison with {BACKEND_NAMES.get(name, name)} not run: {why}.")
     ref = report.get("reference") or {}
@@ -147,7 +178,11 @@ def to_markdown(report: dict) -> str:
                    f"group): {', '.join(files)}; accuracy measured once, at the first thread count.")
     for note in cfg.get("notes") or []:
         out.append(f"Note: {note}")
-    out.append("")
+    return out
+
+
+def _rows_table(report: dict) -> list[str]:
+    out = [""]
     classify = any(r.get("task") == "image-classification" for r in report["rows"])
     head = ["model", "backend", "thr", "p50", "p90", "p99", "mean", "pre p50", "infer p50", "post p50", "img/s",
             "cold start", "peak RSS MB", "size MB", "GFLOP/s", "% peak", "mean cos", "min cos", "R@1"]
@@ -180,24 +215,20 @@ def to_markdown(report: dict) -> str:
             _f(f["ratio_to_edge_embedder"], "{:.2f}x"), status,
         ]
         out.append("| " + " | ".join(cells) + " |")
-    out.append("")
-    out.append("Times in ms. `pre` = preprocessing (decoded RGB array to the model's input tensor), `infer` = "
-               "the rest of the call (invoke, output copy; postprocessing too where `post` is empty), `post` = "
-               "postprocessing (embeddings: dequantize / L2 / quantize; classifiers: dequantize, calibrate, "
-               "threshold, sort, build the categories; the pipeline's `postprocess`); MediaPipe has no split. "
-               "Classifiers return every class (each runtime's default); their accuracy is `top-1 agr` (same "
-               "arg-max class as the reference) and the mean absolute score difference over every class. "
-               "MediaPipe has no thread option: its rows run with its own default at every `thr`. "
-               "`cold start` = process start to first embedding; `peak RSS` of that process. "
-               "`GFLOP/s` = graph FLOPs (conv / matmul MACs x 2) / median inference time; `% peak` against "
-               "the measured matmul peak of the model's compute type (int8 for int8 weights). "
-               "`x edge_embedder` = that row's median / edge_embedder's median on the same model and threads "
-               "(PyTorch eager: the fp32 source network vs the variant in `model`'s group, see below).")
-    out.append("")
-    out.append("## Side by side (median latency, ratio = alternative / edge_embedder)\n")
-    out.append(side_by_side(report))
-    out.append("")
-    return "\n".join(out)
+    return out
+
+
+def _empty_columns(rows: list[dict]) -> list[str]:
+    """Why a column of a measured row is empty, once per (column, reason): the models it concerns."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r["status"] != "ok":
+            continue
+        for column, why in (r.get("empty_why") or {}).items():
+            names = seen.setdefault((column, why), [])
+            if r["model"] not in names:
+                names.append(r["model"])
+    return [f"`{column}` of {', '.join(names)}: {_md(why)}" for (column, why), names in seen.items()]
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -215,7 +246,7 @@ def write_outputs(report: dict, paths: list[str]) -> None:
         elif suffix == ".md":
             _atomic_write_text(path, to_markdown(report))
         else:
-            raise ValueError(f"--output {p}: expected a .md, .json or .csv file name")
+            raise ValueError(f"-o {p}: expected a .md, .json or .csv file name")
 
 
 def write_plot(report: dict, path: str) -> Optional[str]:

@@ -102,7 +102,8 @@ def add_convert_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--labels-locale", default=None, metavar="LOCALE",
                    help="image-classification: the locale of the label file (default en)")
     p.add_argument("--verbose", "-v", action="store_true", help="show the exporters' own output")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="model file to write (written atomically)")
+    p.add_argument("-o", "--out", dest="output", metavar="FILE", help="model file to write (written atomically; required)")
+    p.add_argument("--output", dest="output", help=argparse.SUPPRESS)  # the old spelling of -o
     p.set_defaults(func=cmd_convert)
     return p
 
@@ -179,6 +180,8 @@ def _convert(args: argparse.Namespace) -> int:
     from .toolchain import require_toolchain
 
     try:
+        if not args.output:
+            raise ConversionOptionsError("-o FILE is required: the model file to write")
         from .pipeline import convert, format_report  # no torch at import
         from .tasks import get_task
 

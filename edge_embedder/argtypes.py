@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-__all__ = ["int_at_least", "positive_int", "non_negative_int", "int_list", "roi", "rotation"]
+__all__ = ["int_at_least", "positive_int", "non_negative_int", "int_list", "roi", "rotation", "model_file"]
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -62,3 +62,26 @@ def rotation(text: str) -> int:
     if v % 90:
         raise argparse.ArgumentTypeError(f"expected a multiple of 90, got {v}")
     return v
+
+
+def model_file(text: str) -> str:
+    """An argparse type: a model file, or a shipped model's short name (``edge-embedder models``), as a path.
+
+    An existing file wins over a name. A path that does not exist is returned as it is (opening it is
+    a model error, exit code 3); a bare word that is neither a file nor a shipped name is a usage
+    error naming the shipped models.
+    """
+    import difflib
+    import os
+
+    from .resources import SHIPPED_MODELS
+
+    if os.path.exists(text) or text not in SHIPPED_MODELS:
+        if not os.path.exists(text) and "/" not in text and os.sep not in text and "." not in text:
+            close = difflib.get_close_matches(text, list(SHIPPED_MODELS), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is neither a model file nor a shipped model name ({hint}shipped: {', '.join(SHIPPED_MODELS)})"
+            )
+        return text
+    return str(SHIPPED_MODELS[text].path)

@@ -44,7 +44,7 @@ from .files import atomic_write
 from .progress import ProgressBar
 from .search import STORAGE_DTYPES, IndexMeta, embedding_space_id, read_index_file, write_index_file
 
-__all__ = ["EmbedDirReport", "embed_dir", "list_image_files", "Interrupted", "default_thread_split"]
+__all__ = ["EmbedDirReport", "embed_dir", "check_output", "list_image_files", "Interrupted", "default_thread_split"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -132,30 +132,89 @@ def _load(path: Path) -> Any:
     return read_index_file(path, mmap=False)
 
 
+_START_OVER = "or pass --overwrite to start over"
+
+
 def _check_resumable(source: Path, old: Any, meta: IndexMeta, storage: str) -> None:
+    """An output is resumed only by a run that makes the same kind of vectors (OptionsError naming the difference)."""
     if old.meta.model_sha256 != meta.model_sha256:
         old_sha = old.meta.model_sha256 or "unknown"
         raise OptionsError(
             f"{source} was made with another model (sha256 {old_sha[:12]}..., this model "
-            f"{(meta.model_sha256 or '')[:12]}...); rerun without --resume"
+            f"{(meta.model_sha256 or '')[:12]}...): resume with that model, {_START_OVER}"
         )
     if old.meta.embedding_space is not None and old.meta.embedding_space != meta.embedding_space:
         raise OptionsError(
             f"{source} holds embedding space {old.meta.embedding_space!r}, this run makes "
-            f"{meta.embedding_space!r} (another head?); rerun without --resume"
+            f"{meta.embedding_space!r} (another head?): resume with the same head, {_START_OVER}"
         )
     if old.meta.head_name is not None and old.meta.head_name != meta.head_name:
-        raise OptionsError(f"{source} holds head {old.meta.head_name!r}, this run {meta.head_name!r}; rerun without --resume")
+        raise OptionsError(f"{source} holds head {old.meta.head_name!r}, this run {meta.head_name!r}: "
+                           f"resume with the same head, {_START_OVER}")
     if old.matrix.dtype.name != storage:
         raise OptionsError(f"{source} stores {old.matrix.dtype.name} vectors, this run {storage}: "
-                           f"pass the same storage type or rerun without --resume")
+                           f"resume with the same storage type, {_START_OVER}")
+    if old.meta.normalized is not None and old.meta.normalized != meta.normalized:
+        kinds = {True: "L2-normalised", False: "raw (not normalised)"}
+        raise OptionsError(
+            f"{source} holds {kinds[old.meta.normalized]} vectors, this run stores {kinds[bool(meta.normalized)]} "
+            "ones: a resumed output must not mix the two (`index` always normalises; `embed-dir` does with "
+            f"--l2-normalize); resume it the way it was made, {_START_OVER}"
+        )
     old_decode = old.meta.decode or "full"  # outputs from before shrink-on-load decoded fully
     if old_decode != meta.decode:
         raise OptionsError(
             f"{source} was decoded {old_decode!r}, this run decodes {meta.decode!r}: a resumed output must not mix "
-            f"two decodes; rerun {'with --full-decode' if old_decode == 'full' else 'without --full-decode'} "
-            "or without --resume"
+            f"two decodes; resume {'with --full-decode' if old_decode == 'full' else 'without --full-decode'}, "
+            f"{_START_OVER}"
         )
+    if (old.meta.geometry or None) != (meta.geometry or None):
+        raise OptionsError(
+            f"{source} was embedded with {old.meta.geometry or 'whole images'}, this run with "
+            f"{meta.geometry or 'whole images'}: resume with the same --roi / --rotation, {_START_OVER}"
+        )
+
+
+def check_output(output: str | Path, *, resume: bool = False, overwrite: bool = False) -> None:
+    """Check an embed-dir output before any work: name, folder, and what is already there.
+
+    A finished output and the checkpoint of an interrupted run (``OUT.partial.npz``) are both
+    kept unless ``resume`` (continue / update them) or ``overwrite`` (start over) says otherwise.
+
+    Raises:
+      OptionsError: not a .npz / .parquet name, no such folder, or an output / checkpoint is there.
+      MissingDependencyError: a .parquet output without pyarrow (the ``parquet`` extra).
+    """
+    from .extras import require
+
+    out = Path(output)
+    if out.suffix not in (".npz", ".parquet"):
+        raise OptionsError(f"output: expected a .npz or .parquet file name, got {out.name!r}")
+    if not out.parent.is_dir():
+        raise OptionsError(f"output: {out.parent} is not an existing folder (create it first)")
+    if out.suffix == ".parquet":
+        require("parquet", "Parquet output")
+    if resume or overwrite:
+        return
+    partial = out.with_name(out.name + ".partial.npz")
+    if partial.exists():
+        raise OptionsError(f"{partial} is the checkpoint of an interrupted run: pass --resume to continue it "
+                           "or --overwrite to start over")
+    if out.exists():
+        raise OptionsError(f"{out} exists: pass --resume to update it or --overwrite to replace it")
+
+
+def _geometry_tag(options: Any) -> Optional[str]:
+    """``roi=l,t,r,b;rotation=deg`` for ImageProcessingOptions that change the pixels; None for whole images."""
+    if options is None:
+        return None
+    parts = []
+    roi = options.region_of_interest
+    if roi is not None and (roi.left, roi.top, roi.right, roi.bottom) != (0.0, 0.0, 1.0, 1.0):
+        parts.append(f"roi={roi.left:g},{roi.top:g},{roi.right:g},{roi.bottom:g}")
+    if options.rotation_degrees % 360:
+        parts.append(f"rotation={options.rotation_degrees % 360}")
+    return ";".join(parts) or None
 
 
 def default_thread_split(cores: Optional[int] = None) -> tuple[int, int]:
@@ -209,6 +268,7 @@ def embed_dir(
     storage: str = "float32",
     shrink_on_load: bool = True,
     decode_workers: Optional[int] = None,
+    image_processing_options: Any = None,
 ) -> EmbedDirReport:
     """Embed every image under ``root`` into ``output`` (see the module docstring).
 
@@ -216,6 +276,8 @@ def embed_dir(
     scale the model's recipe allows (recipes that cannot, the MediaPipe one,
     decode fully; the output records which decode was used). ``decode_workers``:
     decoding threads (default: :func:`default_thread_split`).
+    ``image_processing_options``: a region of interest / rotation applied to
+    every image (recorded in the output; a resumed output keeps its own).
 
     Raises:
       OptionsError: bad folder / output / storage, or a checkpoint or output
@@ -224,19 +286,9 @@ def embed_dir(
       Interrupted: on Ctrl-C, after writing the checkpoint.
     """
     out = Path(output)
-    if out.suffix not in (".npz", ".parquet"):
-        raise OptionsError(f"output: expected a .npz or .parquet file name, got {out.name!r}")
-    if out.suffix == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise OptionsError("Parquet output needs pyarrow: pip install pyarrow (or write .npz)") from None
+    check_output(out, resume=resume, overwrite=overwrite)
     partial = out.with_name(out.name + ".partial.npz")
     report_path = out.with_name(out.name + ".skipped.tsv")
-    if out.exists() and not (resume or overwrite):
-        raise OptionsError(f"{out} exists: pass --resume to continue it or --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise OptionsError(f"output: {out.parent} is not an existing folder (create it first)")
     head_spec = embedder.model_spec.head(head)
     head_index = head_spec.index
     if storage not in STORAGE_DTYPES:
@@ -251,6 +303,7 @@ def embed_dir(
         normalized=storage != "float32" or bool(getattr(options, "l2_normalize", False)),
         model_path=os.path.abspath(os.fspath(model_path)),
         decode=embedder.decode_tag(shrink_on_load),
+        geometry=_geometry_tag(image_processing_options),
     )
 
     files, problems = list_image_files(root)
@@ -264,11 +317,6 @@ def embed_dir(
         if source is not None:
             old = _load(source)
             _check_resumable(source, old, meta, storage)
-            if old.meta.normalized is not None and old.meta.normalized != meta.normalized:
-                raise OptionsError(
-                    f"{source} holds {'L2-normalised' if old.meta.normalized else 'raw'} vectors: "
-                    f"rerun {'with' if old.meta.normalized else 'without'} --l2-normalize"
-                )
             for i, p in enumerate(old.paths):
                 p = str(p)
                 previously.add(p)
@@ -290,7 +338,8 @@ def embed_dir(
     started = last_ckpt = time.monotonic()
     try:
         workers = decode_workers if decode_workers is not None else default_thread_split()[1]
-        for item in embedder.iter_embed(todo, shrink_on_load=shrink_on_load, decode_workers=workers):
+        for item in embedder.iter_embed(todo, image_processing_options, shrink_on_load=shrink_on_load,
+                                        decode_workers=workers):
             if item.error is not None:
                 reason = item.error.reason if isinstance(item.error, ImageError) else str(item.error)
                 report.skipped.append((item.source, reason))

@@ -51,7 +51,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .containers import Embedding, quantize
+from .containers import QUANTIZATION_SCALE, Embedding, quantize
 from .errors import (
     EmbeddingMismatchError,
     EmbeddingSpaceMismatchError,
@@ -59,6 +59,7 @@ from .errors import (
     MissingDependencyError,
     OptionsError,
 )
+from .extras import require
 from .files import atomic_write
 
 __all__ = [
@@ -171,8 +172,10 @@ class IndexMeta:
     model_path: Optional[str] = None
     #: How the image files were decoded ("full", or the shrink-on-load tag); None: unknown (older files: full).
     decode: Optional[str] = None
+    #: The region of interest / rotation applied to every image (``roi=l,t,r,b;rotation=deg``); None: whole images.
+    geometry: Optional[str] = None
 
-    _STR_FIELDS = ("model_sha256", "head_name", "embedding_space", "build_id", "model_path", "decode")
+    _STR_FIELDS = ("model_sha256", "head_name", "embedding_space", "build_id", "model_path", "decode", "geometry")
 
     def to_strings(self) -> dict[str, str]:
         out = {"format": INDEX_FORMAT}
@@ -392,21 +395,17 @@ def _read_parquet(p: Path) -> _Stored:
 
 
 def _import_pyarrow(what: str) -> Any:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise MissingDependencyError(f"{what} need pyarrow: pip install 'edge-embedder[parquet]'") from None
+    require("parquet", what)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     return pa, pq
 
 
 def _import_usearch() -> Any:
-    try:
-        import usearch.index as usearch_index
-    except ImportError:
-        raise MissingDependencyError(
-            "approximate search needs usearch: pip install 'edge-embedder[search]' (exact search needs nothing)"
-        ) from None
+    require("search", "approximate search (exact search needs nothing)")
+    import usearch.index as usearch_index
+
     return usearch_index
 
 
@@ -417,11 +416,21 @@ def _chunk_rows(matrix: np.ndarray) -> int:
     return max(16, _CHUNK_BYTES // max(1, 4 * matrix.shape[1]))
 
 
+# float16 -> float32 by bits: the sign moves from bit 15 to bit 31; exponent and mantissa (bits 0-14)
+# move up by the 13 extra mantissa bits of float32; multiplying by 2**(127 - 15) then re-biases the
+# exponent (and turns float16 subnormals into the right float32 normals).
+_F16_SIGN = 0x8000
+_F16_MAGNITUDE = 0x7FFF
+_F16_TO_F32_SIGN_SHIFT = 16
+_F16_TO_F32_MANTISSA_SHIFT = 13
+_F16_TO_F32_REBIAS = np.float32(2.0 ** (127 - 15))
+
+
 class _Converter:
     """float16 / int8 rows -> float32 into reused buffers (float32 rows pass through as views).
 
-    float16 uses the exact bit-level widening (sign | (bits & 0x7fff) << 13, times 2**112; subnormals
-    included), 2.4x faster than numpy's float16 cast here and bit-identical to it.
+    float16 uses the exact bit-level widening (above), 2.4x faster than numpy's float16 cast here and
+    bit-identical to it (subnormals included).
     """
 
     def __init__(self, matrix: np.ndarray) -> None:
@@ -441,13 +450,13 @@ class _Converter:
             return out
         u, sign = self.buf[:m], self.sign[:m]  # type: ignore[index]
         np.copyto(u, rows.view(np.uint16), casting="unsafe")
-        np.bitwise_and(u, 0x8000, out=sign)
-        np.left_shift(sign, 16, out=sign)
-        np.bitwise_and(u, 0x7FFF, out=u)
-        np.left_shift(u, 13, out=u)
+        np.bitwise_and(u, _F16_SIGN, out=sign)
+        np.left_shift(sign, _F16_TO_F32_SIGN_SHIFT, out=sign)
+        np.bitwise_and(u, _F16_MAGNITUDE, out=u)
+        np.left_shift(u, _F16_TO_F32_MANTISSA_SHIFT, out=u)
         np.bitwise_or(u, sign, out=u)
         f = u.view(np.float32)
-        f *= np.float32(2.0**112)
+        f *= _F16_TO_F32_REBIAS
         return f
 
 
@@ -502,7 +511,7 @@ def _query_matrix(query: Any, dim: int) -> np.ndarray:
     if q.dtype.kind not in "fiu":
         raise EmbeddingMismatchError(f"query: expected a numeric vector, got dtype {q.dtype}")
     if q.dtype in (np.int8, np.uint8):
-        q = q.view(np.int8).astype(np.float32) / 128.0
+        q = q.view(np.int8).astype(np.float32) / QUANTIZATION_SCALE
     q = q.astype(np.float32).reshape(-1, q.shape[-1]) if q.ndim else q.reshape(1, 1)
     if q.shape[1] != dim:
         raise EmbeddingMismatchError(f"query has {q.shape[1]} dimensions, the index has {dim}")

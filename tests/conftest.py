@@ -89,7 +89,9 @@ def venv(tmp_path_factory, wheel) -> Path:
     # checkout there stays invisible, and the wheel installed below is what gets imported.
     purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True, timeout=60).stdout.strip()
-    outer = [p for p in dict.fromkeys(site.getsitepackages() + [site.getusersitepackages()]) if os.path.isdir(p)]
+    # (Every site-packages folder on the running path: the environment's own, and any a .pth file added.)
+    outer = [p for p in dict.fromkeys([*site.getsitepackages(), site.getusersitepackages(), *sys.path])
+             if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
     Path(purelib, "_edge_embedder_test_deps.pth").write_text("".join(f"{p}\n" for p in outer))
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
                    check=True, capture_output=True, timeout=600)
@@ -125,15 +127,15 @@ def run_installed(venv):
     return run
 # --------------------------------------------------------------------------- #
 # The tiny random CLIP pair (image + text towers of one checkpoint), built once
-# per session by the README's own commands and shared by the text, zero-shot,
-# CLI and README tests. Other formats / quantizations convert lazily from one
+# per session by the commands docs/text.md shows, and shared by the text, zero-shot,
+# CLI and docs tests. Other formats / quantizations convert lazily from one
 # loaded checkpoint (``clip_file``).
 # --------------------------------------------------------------------------- #
 
 
 @pytest.fixture(scope="session")
 def clip_pair(tmp_path_factory) -> dict:
-    """{"dir", "checkpoint", "image", "text"}: the README's tiny CLIP checkpoint and its two .tflite towers."""
+    """{"dir", "checkpoint", "image", "text"}: docs/text.md's tiny CLIP checkpoint and its two .tflite towers."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     pytest.importorskip("litert_torch")
@@ -152,9 +154,9 @@ def clip_pair(tmp_path_factory) -> dict:
     try:
         for cmd in README_COMMANDS:
             if cmd[0] == "tiny_clip":
-                assert tiny_clip.main(cmd[1:]) == 0, "README command failed: python -m edge_embedder.convert.tiny_clip"
+                assert tiny_clip.main(cmd[1:]) == 0, "docs/text.md command failed: python -m edge_embedder.convert.tiny_clip"
             else:
-                assert main(cmd) == 0, f"README command failed: edge-embedder {' '.join(cmd)}"
+                assert main(cmd) == 0, f"docs/text.md command failed: edge-embedder {' '.join(cmd)}"
     finally:
         os.chdir(old)
     return {"dir": folder, "checkpoint": folder / "tiny-clip", "image": folder / "tiny-clip-image.tflite",

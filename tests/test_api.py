@@ -33,9 +33,9 @@ def test_public_names_are_the_documented_ones():
     for name in ee.__all__:
         assert hasattr(ee, name), name
     assert isinstance(ee.__version__, str) and "__version__" not in ee.__all__
-    readme = (ROOT / "README.md").read_text()
-    undocumented = sorted(n for n in ee.__all__ if f"`{n}" not in readme and f"{n}(" not in readme and f" {n}," not in readme)
-    assert not undocumented, f"public names the README does not mention: {undocumented}"
+    docs = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+    undocumented = sorted(n for n in ee.__all__ if f"`{n}" not in docs and f"{n}(" not in docs and f" {n}," not in docs)
+    assert not undocumented, f"public names neither README.md nor docs/ mentions: {undocumented}"
 
 
 def test_import_does_not_import_heavy_tools():

@@ -244,7 +244,10 @@ def test_ctrl_c_prints_what_was_measured(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge_embedder.cli", "bench", str(INT8_MODEL), str(FP32_MODEL), "--runs", "100000",
          "--warmup", "0", "--threads", "1", "--no-peak", "--images", str(DATA), "-o", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # A suite started in the background (`pytest &`) inherits an ignored SIGINT, which Python keeps ignored:
+        # the child gets the default disposition back, as a command typed in a terminal has it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Wait until the first row is being measured (its name shows in the progress on stderr), whatever
     # the machine's load, then let it run a little.
     err_chunks: list[str] = []
@@ -332,3 +335,55 @@ def test_transformers_route_of_a_classifier_is_the_pipeline(tmp_path):
     want = pipeline("image-classification", model=str(tmp_path))(PILImage.fromarray(img), top_k=4)
     assert sorted(v.tolist(), reverse=True) == pytest.approx([r["score"] for r in want], abs=1e-6)
     assert v.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+# --------------------------------------------------------------------------- #
+# Empty columns say why; no machine paths; the failed-model report
+# --------------------------------------------------------------------------- #
+
+
+def test_results_name_files_not_machine_paths(bench_run):
+    _, report, out = bench_run
+    text = json.dumps(report)
+    for path in (str(FP32_MODEL.parent), str(DATA), str(out.parent)):
+        assert path not in text, f"{path} in the report"
+    assert report["config"]["models"] == ["efficientnet_lite0_fp32.tflite", "efficientnet_lite0_int8.tflite",
+                                          "batch2.tflite"]
+    assert report["machine"]["cpu_flags"] is not None  # which kernels the figures came from
+    assert "SIMD:" in (out / "report.md").read_text()
+
+
+def test_empty_columns_say_why(tmp_path, monkeypatch, capsys):
+    """--no-peak, a missing onnxruntime, an uncountable graph: the column is empty and the report says why."""
+    from edge_embedder.cli import main
+
+    for extra, expect in ((["--no-peak"], "no matmul peak measured (--no-peak)"), ([], "onnxruntime / onnx are not installed")):
+        with monkeypatch.context() as m:
+            if not extra:
+                m.setitem(sys.modules, "onnxruntime", None)
+            code = main(["bench", str(FP32_MODEL), "--runs", "2", "--warmup", "0", "--threads", "1", "--no-progress",
+                         "--latency-images", "1", "-o", str(tmp_path / "r.json"), "-o", str(tmp_path / "r.md"), *extra])
+        assert code == 0
+        capsys.readouterr()
+        (row,) = json.loads((tmp_path / "r.json").read_text())["rows"]
+        assert row["pct_of_peak"] is None and row["achieved_gflops"] > 0
+        assert expect in row["empty_why"]["% peak"]
+        md = (tmp_path / "r.md").read_text()
+        assert "Empty columns: `% peak` of efficientnet_lite0_fp32:" in md and expect in md
+    # a graph with nothing to count (an identity model): GFLOP/s empty, with the reason
+    ident = next((ROOT / "tests" / "fixtures" / "identity").glob("*.tflite"))
+    assert main(["bench", str(ident), "--runs", "2", "--warmup", "0", "--threads", "1", "--no-progress", "--no-peak",
+                 "--latency-images", "1", "-o", str(tmp_path / "i.json")]) == 0
+    (row,) = json.loads((tmp_path / "i.json").read_text())["rows"]
+    assert row["achieved_gflops"] is None and "no conv / fully-connected / matmul op" in row["empty_why"]["GFLOP/s"]
+
+
+def test_a_missing_model_is_a_failed_row_not_a_traceback(tmp_path, capsys):
+    from edge_embedder.cli import main
+
+    for extra in ([], ["--no-peak"]):
+        code = main(["bench", str(tmp_path / "nowhere.tflite"), "--runs", "2", "--warmup", "0", "--no-progress",
+                     "-o", str(tmp_path / "r.md"), *extra])
+        out, err = capsys.readouterr()
+        assert code == 1 and "Traceback" not in err and "nowhere" in (tmp_path / "r.md").read_text()
+        assert "no such model file" in err

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,7 +39,7 @@ from edge_embedder.metadata import (
     read_tflite_metadata,
 )
 
-from .conftest import DATA, REFERENCE, photo
+from .conftest import DATA, REFERENCE, ROOT, photo
 
 CLASSIFIER = REFERENCE / "classifier"
 FIXTURES = ["ref_classifier_float", "ref_classifier_locales", "ref_classifier_threshold", "ref_classifier_calib_log",
@@ -63,7 +62,7 @@ def _mediapipe(name: str) -> dict:
 def _input(doc: dict, key: str):
     inp = doc["inputs"][key]
     if "file" in inp:
-        return str(DATA / Path(inp["file"]).name)  # the goldens name the photo; the samples moved to data/samples
+        return str(ROOT / inp["file"])
     arr = np.empty((inp["height"], inp["width"], 3), np.uint8)
     arr[...] = inp["constant_rgb"]
     return arr

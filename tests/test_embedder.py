@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -21,7 +22,7 @@ from edge_embedder import (
     RunningMode,
 )
 
-from .conftest import DATA, FP32_MODEL, INT8_MODEL, photo
+from .conftest import DATA, FIXTURES, FP32_MODEL, INT8_MODEL, photo
 
 # Named tolerances (as MediaPipe's own tests keep them).
 _EPSILON = 1e-4  # stored first values: same model file, same preprocessing, float noise only
@@ -31,13 +32,13 @@ _SIMILARITY_TOLERANCE = 1e-4  # stored similarities
 # the un-antialiased 2.9x downscale turns that shift into different sampled pixels.
 _GEOMETRY_SIMILARITY = 0.95
 
-# Stored from this runtime on the committed model files (see models/README.md for their sha256).
-FIRST_VALUES = {
-    "fp32": [0.03026, 0.05203, 0.0, 0.29825, 1.92493],
-    "int8": [0.02203, 0.04407, 0.0, 0.33051, 2.0051],
-}
-CHELSEA_VS_MIRROR = {"fp32": 0.9827, "int8": 0.98325}
-CHELSEA_VS_COFFEE = {"fp32": 0.1237, "int8": 0.12686}
+# MediaPipe 1.2.2's ImageEmbedder on the shipped files (an independent implementation of the same
+# preprocessing and postprocessing), recorded by tests/fixtures/make_shipped_reference.py;
+# tests/test_interop_mediapipe.py checks that MediaPipe still gives exactly these.
+_MP = json.loads((FIXTURES / "shipped_reference.json").read_text())["embedders"]
+FIRST_VALUES = {k: v["chelsea_first_values"] for k, v in _MP.items()}
+CHELSEA_VS_MIRROR = {k: v["chelsea_vs_mirror"] for k, v in _MP.items()}
+CHELSEA_VS_COFFEE = {k: v["chelsea_vs_coffee"] for k, v in _MP.items()}
 
 
 @pytest.fixture(scope="module", params=["fp32", "int8"])

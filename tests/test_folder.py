@@ -80,8 +80,8 @@ class _InterruptAfter:
         self.model_spec = inner.model_spec
         self.decode_tag = inner.decode_tag
 
-    def iter_embed(self, images, **kw):
-        for item in self.inner.iter_embed(images, **kw):
+    def iter_embed(self, images, *args, **kw):
+        for item in self.inner.iter_embed(images, *args, **kw):
             if self.n is not None and self.seen == self.n:
                 raise KeyboardInterrupt
             self.seen += 1

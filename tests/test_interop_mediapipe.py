@@ -17,7 +17,7 @@ from edge_embedder import BaseOptions, ImageEmbedder, ImageEmbedderOptions, Imag
 
 from .conftest import FP32_MODEL, IDENTITY, INT8_MODEL, photo
 
-mp = pytest.importorskip("mediapipe", reason="mediapipe is not installed (CI installs it: see .ci/run)")
+mp = pytest.importorskip("mediapipe", reason="mediapipe is not installed: pip install -e '.[dev]' (the mediapipe extra)")
 from mediapipe.tasks.python import BaseOptions as MPBaseOptions  # noqa: E402
 from mediapipe.tasks.python import vision  # noqa: E402
 from mediapipe.tasks.python.components.containers import rect as mp_rect  # noqa: E402
@@ -135,3 +135,24 @@ def test_l2_and_quantize_match_mediapipe():
     finally:
         for e in (mpe, ours, mpf, ourf):
             e.close()
+
+
+def test_mediapipe_still_gives_the_stored_reference():
+    """tests/fixtures/shipped_reference.json is MediaPipe's output, not this runtime's: recompute and compare."""
+    import json
+
+    from .conftest import FIXTURES
+    from .fixtures.make_shipped_reference import record
+
+    stored = json.loads((FIXTURES / "shipped_reference.json").read_text())
+    now = record()
+    assert now["mediapipe"] == stored["mediapipe"]
+    for variant, ref in stored["embedders"].items():
+        got = now["embedders"][variant]
+        np.testing.assert_allclose(got["chelsea_first_values"], ref["chelsea_first_values"], atol=_EMBEDDING_TOL)
+        for key in ("chelsea_vs_mirror", "chelsea_vs_coffee"):
+            assert got[key] == pytest.approx(ref[key], abs=_EMBEDDING_TOL)
+    for variant, ref in stored["classifiers"].items():
+        for name in ("chelsea", "coffee"):
+            assert now["classifiers"][variant][name]["top5"] == ref[name]["top5"]
+            np.testing.assert_allclose(now["classifiers"][variant][name]["scores"], ref[name]["scores"], atol=_EMBEDDING_TOL)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,9 +37,9 @@ from edge_embedder.metadata import (
 )
 from edge_embedder.resources import default_classifier_path
 
-from .conftest import DATA, FIXTURES, REFERENCE
+from .conftest import DATA, FIXTURES, REFERENCE, ROOT
 
-pytest.importorskip("mediapipe", reason="mediapipe is not installed (CI installs it: see .ci/run)")
+pytest.importorskip("mediapipe", reason="mediapipe is not installed: pip install -e '.[dev]' (the mediapipe extra)")
 
 from .fixtures import make_classifier_reference as ref  # noqa: E402
 
@@ -156,7 +155,7 @@ def test_mediapipe_reads_our_writers_labels_locales_calibration_and_thresholds(t
         golden = json.loads((CLASSIFIER / f"{name}.mediapipe.json").read_text())
         for run in golden["runs"]:
             inp = golden["inputs"][run["input"]]
-            image = str(DATA / Path(inp["file"]).name) if "file" in inp else inp
+            image = str(ROOT / inp["file"]) if "file" in inp else inp
             requests.append({"model": str(path), "options": run["options"], "image": image})
             expected.append((name, run))
     for (name, run), got in zip(expected, _mediapipe(requests)):

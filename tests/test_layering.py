@@ -29,7 +29,7 @@ TOOLING = ("edge_embedder.convert", "edge_embedder.bench")
 APP = ("edge_embedder.cli", "edge_embedder.__main__")
 #: What the tooling may import from the runtime: modules whose ``__all__`` is the public API.
 PUBLIC_MODULES = {
-    "edge_embedder", "edge_embedder.errors", "edge_embedder.exit_codes", "edge_embedder.files",
+    "edge_embedder", "edge_embedder.errors", "edge_embedder.exit_codes", "edge_embedder.files", "edge_embedder.extras",
     "edge_embedder.argtypes", "edge_embedder.metadata", "edge_embedder.vision", "edge_embedder.text",
     "edge_embedder.containers", "edge_embedder.resources", "edge_embedder.folder", "edge_embedder.progress",
     "edge_embedder.search", "edge_embedder.integrations.ray", "edge_embedder.zero_shot",

@@ -115,7 +115,7 @@ def test_installed_text_commands_without_tokenizers_name_the_extra(run_installed
                       tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == "80", r.stderr
     r = run_installed(["edge-embedder", "embed-text", "a photo of a cat", "--model", "text.onnx"], tmp_path)
-    assert r.returncode == 0 and json.loads(r.stdout)["token_count"] == 7, r.stderr
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["token_count"] == 7, r.stderr
     r = run_installed(["edge-embedder", "embed-text", "a photo of a cat", "--model", "text.onnx"], tmp_path,
                       block="tokenizers")
     assert r.returncode == 5, r.stderr

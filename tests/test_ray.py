@@ -56,7 +56,7 @@ def test_ray_paths_two_actors_equal_embed_dir(local_ray, photo_dir, tmp_path, fp
     files, _ = list_image_files(photo_dir)
     ds = ray.data.from_items([{"path": os.fsencode(f)} for f in files])  # bytes: keeps the non-UTF-8 name exact
     out = ds.map_batches(EmbedImages, fn_constructor_kwargs={"model": str(FP32_MODEL)},
-                         concurrency=2, batch_size=4, num_cpus=1)
+                         compute=ray.data.ActorPoolStrategy(size=2), batch_size=4, num_cpus=1)
     report = write_index_parquet(out, tmp_path / "ray.parquet", model=str(FP32_MODEL))
     assert report.rows == GOOD
     assert {os.path.basename(p) for p, _ in report.errors} == BAD
@@ -76,7 +76,7 @@ def test_ray_bytes_shipped_model_one_actor(local_ray, photo_dir, tmp_path, fp32_
     rows = [{"path": os.fsencode(f), "bytes": open(f, "rb").read()} for f in files]
     model_ref = ray.put(FP32_MODEL.read_bytes())  # the model through the object store
     out = ray.data.from_items(rows).map_batches(EmbedImages, fn_constructor_kwargs={"model": model_ref},
-                                                concurrency=1, batch_size=3, num_cpus=1)
+                                                compute=ray.data.ActorPoolStrategy(size=1), batch_size=3, num_cpus=1)
     report = write_index_parquet(out, tmp_path / "bytes.parquet", model=model_ref)
     assert report.rows == GOOD and {os.path.basename(p) for p, _ in report.errors} == BAD
     _check(ref, tmp_path / "bytes.parquet")

@@ -401,16 +401,7 @@ def test_approximate_search_recall_and_its_stored_graph(tmp_path, monkeypatch):
 
 
 def test_missing_usearch_names_the_extra(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def fake_import(name, *a, **kw):
-        if name.startswith("usearch"):
-            raise ImportError("No module named 'usearch'")
-        return real_import(name, *a, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setitem(sys.modules, "usearch", None)  # as if not installed
     index = EmbeddingIndex.from_arrays(["a"], np.ones((1, 4), np.float32))
     with pytest.raises(MissingDependencyError, match=r"edge-embedder\[search\]") as exc:
         index.build_approximate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 
 import numpy as np
@@ -23,15 +24,17 @@ from edge_embedder import (
 from edge_embedder.metadata import AssociatedFile, parse_label_file, read_tflite_metadata
 from edge_embedder.resources import default_classifier_path
 
-from .conftest import DATA, MODELS, photo
+from .conftest import DATA, FIXTURES, MODELS, photo
 
 _INT8_TOP1_FLOOR = 0.9  # shipped int8 vs fp32 classifier over the 48 agreement images (measured 46/48)
 _INT8_MEAN_SCORE_DIFF = 1e-3  # measured 1.2e-4
 _STORED_SCORE_TOL = 1e-4  # same file, same preprocessing: float noise only
 
-# Stored from this runtime on the committed classifier files (models/README.md gives their sha256).
-TOP5 = {"chelsea": [285, 282, 281, 287, 728], "coffee": [967, 968, 925, 504, 809]}
-TOP1_SCORE = {"chelsea": 0.7753, "coffee": 0.9146}
+# MediaPipe 1.2.2's ImageClassifier on the shipped fp32 classifier (independent of this runtime), recorded
+# by tests/fixtures/make_shipped_reference.py; tests/test_interop_mediapipe.py checks MediaPipe still gives them.
+_MP = json.loads((FIXTURES / "shipped_reference.json").read_text())["classifiers"]["fp32"]
+TOP5 = {name: _MP[name]["top5"] for name in ("chelsea", "coffee")}
+TOP1_SCORE = {name: _MP[name]["scores"][0] for name in ("chelsea", "coffee")}
 
 
 def _classifier(model, **kw) -> ImageClassifier:
@@ -171,16 +174,21 @@ def test_close_is_idempotent_and_threads_share_one_classifier():
     images = [photo(n) for n in ("chelsea", "coffee", "astronaut", "rocket")]
     serial = [_summary(clf.classify(im)) for im in images]
     out: dict[int, list] = {}
+    errors: list[BaseException] = []
 
     def work(k: int) -> None:
-        out[k] = [_summary(clf.classify(im)) for im in images]
+        try:
+            out[k] = [_summary(clf.classify(im)) for im in images]
+        except BaseException as exc:  # a worker's failure must fail the test, not vanish with its thread
+            errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert all(v == serial for v in out.values())
+    assert not errors, errors
+    assert sorted(out) == [0, 1, 2] and all(v == serial for v in out.values())
     assert clf.last_timings is not None and clf.last_timings.postprocess_ns > 0
     clf.close()
     clf.close()

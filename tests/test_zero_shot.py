@@ -296,10 +296,10 @@ def test_cli_zero_shot_equals_the_api(clip_pair, capsys, tmp_path):
     labels.write_text("cat\ndog\n\ncar\n")
     assert main(["zero-shot", _path("chelsea"), *_pair_args(clip_pair), "--labels-file", str(labels),
                  "--templates", "openai", "--top-k", "2"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"image": _path("chelsea"), "results": ensemble[:2]}
+    assert json.loads(capsys.readouterr().out) == [{"image": _path("chelsea"), "results": ensemble[:2]}]
     assert main(["zero-shot", _path("chelsea"), *_pair_args(clip_pair), "--labels", "cat,dog,car",
                  "--template", "a {}"]) == 0
-    assert json.loads(capsys.readouterr().out)["results"] == templated
+    assert json.loads(capsys.readouterr().out)[0]["results"] == templated
 
 
 def test_cli_zero_shot_errors(clip_pair, tmp_path, capsys):
@@ -307,7 +307,9 @@ def test_cli_zero_shot_errors(clip_pair, tmp_path, capsys):
     bad.write_bytes(b"not a jpeg")
     assert main(["zero-shot", _path("chelsea"), str(bad), *_pair_args(clip_pair), "--labels", "cat,dog"]) == 1
     out, err = capsys.readouterr()
-    assert len(json.loads(out)) == 1 and "bad.jpg" in err
+    records = json.loads(out)  # the skipped image is listed, in input order
+    assert [r["image"] for r in records] == [_path("chelsea"), str(bad)] and "bad.jpg" in err
+    assert "results" in records[0] and records[1]["error"]["type"] == "ImageDecodeError"
     assert main(["zero-shot", str(bad), *_pair_args(clip_pair), "--labels", "cat,dog"]) == 4
     assert main(["zero-shot", _path("chelsea"), *_pair_args(clip_pair), "--labels", "cat,,dog"]) == 2
     assert main(["zero-shot", _path("chelsea"), *_pair_args(clip_pair), "--labels", "cat", "--template", "nope"]) == 2
@@ -360,6 +362,7 @@ def test_cli_embed_text(clip_pair, capsys, tmp_path):
                  "-o", str(npy)]) == 0
     arr = np.load(npy)
     assert arr.shape == (3, 16) and np.allclose(np.linalg.norm(arr, axis=1), 1.0, atol=1e-5)
+    assert json.loads((tmp_path / "v.npy.json").read_text())["texts"] == ["a", "b", "c"]  # what the rows are
     assert main(["embed-text", "a", "--model", str(clip_pair["text"]), "--output", "npy"]) == 2
     assert main(["embed-text", "a", "--model", str(clip_pair["image"])]) == 3  # an image model
     assert main(["embed-text", "a", "--model", str(tmp_path / "missing.tflite")]) == 3

@@ -5,8 +5,8 @@
   ``Cast`` -> ``MatMul`` -> ``[.., N]``, with the real CLIP tokenizer in its
   ``metadata_props`` as the converters write it; every part can be broken
   on purpose.
-* :data:`README_COMMANDS` are the README's commands that build the tiny CLIP
-  pair (``tests/conftest.py`` runs them once per session).
+* :data:`README_COMMANDS` are the commands of docs/text.md that build the tiny
+  CLIP pair (``tests/conftest.py`` runs them once per session).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ TOKENIZER_JSON = ROOT / "converters" / "clip_tokenizer" / "tokenizer.json"
 TOKENIZER_ENTRY = {"file": "tokenizer.json", "max_length": 77, "bos_id": 49406, "eos_id": 49407, "pad_id": 49407,
                    "lowercase": False, "pooling": "first_eos"}
 
-#: The README's "Text towers" commands, in order (cwd: the folder the files go to).
+#: docs/text.md's "A tiny CLIP pair" commands, in order (cwd: the folder the files go to).
 README_COMMANDS = [
     ["tiny_clip", "tiny-clip"],
     ["convert", "--arch", "clip", "--tower", "image", "--model", "tiny-clip", "-o", "tiny-clip-image.tflite"],

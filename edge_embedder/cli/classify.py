@@ -8,21 +8,32 @@ import math
 import sys
 from typing import Any
 
-from ..argtypes import positive_int
 from ..exit_codes import ExitCode
-from .common import CliError, add_geometry_args, processing_options
+from .common import (
+    CliError,
+    InputReport,
+    add_image_args,
+    add_model_args,
+    add_output_args,
+    add_top_k,
+    check_output_folder,
+    image_options,
+    processing_options,
+    write_output,
+)
 
 EPILOG = """\
 examples:
   edge-embedder classify photo.jpg                       # shipped EfficientNet-Lite0, ImageNet labels
-  edge-embedder classify *.jpg --top-k 3 --threshold 0.1 --output json -o labels.json
+  edge-embedder classify *.jpg --top-k 3 --threshold 0.1 --format json -o labels.json
   edge-embedder classify cat.jpg --roi 0.2,0.1,0.8,0.9 --rotation 90
   edge-embedder classify dish.jpg --model food101.tflite # a file made by edge-embedder convert --task image-classification
 
 Scores are the model's outputs (the converters put the softmax / sigmoid in the graph), after the
 model's score calibration when it has one. --threshold keeps scores >= the value and replaces the
-model's own default threshold. Exit codes: 0 ok, 1 some images skipped, 2 usage, 3 model error,
-4 no image could be classified.
+model's own default threshold. A model without labels (an embedder, say) is refused unless
+--allow-unlabelled is given. Exit codes: 0 ok, 1 some images skipped (listed in the output),
+2 usage, 3 model error, 4 no image could be classified.
 """
 
 
@@ -42,66 +53,66 @@ def add_parser(sub: Any) -> None:
                        "inside the file (default: the shipped EfficientNet-Lite0 ImageNet classifier).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--model", "-m", help="classifier file (.tflite or .onnx); default: the shipped "
-                   "EfficientNet-Lite0 ImageNet classifier (fp32)")
-    p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads (default: cores, max 4)")
-    p.add_argument("--top-k", type=positive_int, default=5, metavar="K", help="categories per image and head (default 5)")
+    add_model_args(p, default="efficientnet-lite0-classifier (the shipped ImageNet classifier, fp32)")
+    add_image_args(p)
+    add_top_k(p, 5, "categories per image and head (default 5)")
     p.add_argument("--threshold", type=_threshold, default=None, metavar="SCORE",
                    help="keep categories with score >= SCORE (default: the model's own threshold, if any)")
     p.add_argument("--locale", default="en", help="display-name locale (default en); '' uses the first label file")
-    add_geometry_args(p)
-    p.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
-    p.add_argument("-o", "--out", help="write to this file (atomically) instead of stdout")
+    p.add_argument("--allow-unlabelled", action="store_true",
+                   help="classify with a model that has no label file (its outputs are taken as class scores)")
+    add_output_args(p, ("text", "json"), file_help="write to this file (atomically) instead of stdout")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.base_options import BaseOptions
     from ..errors import ImageError
-    from ..files import atomic_write
     from ..resources import default_classifier_path
     from ..vision import ImageClassifier, ImageClassifierOptions
 
+    if args.out:
+        check_output_folder(args.out)
     ipo = processing_options(args)
     opts = ImageClassifierOptions(
         base_options=BaseOptions(model_asset_path=args.model or default_classifier_path("fp32"),
                                  num_threads=args.threads),
-        max_results=args.top_k, score_threshold=args.threshold, display_names_locale=args.locale)
-    results: list[dict[str, Any]] = []
-    failed = 0
+        max_results=args.top_k, score_threshold=args.threshold, display_names_locale=args.locale,
+        **image_options(args))
+    report = InputReport("image")
     with ImageClassifier.create_from_options(opts) as clf:
         if all(h.labels is None for h in clf.model_spec.heads):
+            if not args.allow_unlabelled:
+                sizes = ", ".join(str(h.output.size) for h in clf.model_spec.heads)
+                raise CliError(f"{args.model}: the model has no label file, so it is no classifier that says what its "
+                               f"{sizes} outputs mean (an embedder?); pass --allow-unlabelled to classify with it "
+                               "anyway", ExitCode.MODEL)
             print("edge-embedder: warning: the model has no label file: categories are class indices only",
                   file=sys.stderr)
         for path in args.images:
             try:
                 res = clf.classify(path, ipo)
             except ImageError as exc:
-                failed += 1
-                print(f"edge-embedder: skipped {exc}", file=sys.stderr)
+                report.skip(path, exc)
                 continue
-            results.append({"image": path, "classifications": [
+            report.add(path, classifications=[
                 {"head_index": c.head_index, "head_name": c.head_name,
                  "categories": [{"index": k.index, "score": k.score, "category_name": k.category_name,
                                  "display_name": k.display_name} for k in c.categories]}
-                for c in res.classifications]})
-    if not results:
-        raise CliError(f"no image could be classified ({failed} failed)", ExitCode.INPUT)
-    if args.output == "json":
-        text = json.dumps(results if len(results) > 1 or failed else results[0], ensure_ascii=False)
-    else:
-        text = _text(results)
-    if args.out:
-        atomic_write(args.out, text.encode("utf-8") + b"\n")
-    else:
-        print(text)
-    return ExitCode.PARTIAL if failed else ExitCode.OK
+                for c in res.classifications])
+    code = report.exit_code("classified")
+    write_output(json.dumps(report.records, ensure_ascii=False) if args.format == "json" else _text(report.records),
+                 args.out)
+    return code
 
 
-def _text(results: list[dict[str, Any]]) -> str:
+def _text(records: list[dict[str, Any]]) -> str:
     lines = []
-    for r in results:
+    for r in records:
         lines.append(r["image"])
+        if "error" in r:
+            lines.append(f"  skipped: {r['error']['type']}: {r['error']['reason']}")
+            continue
         many = len(r["classifications"]) > 1
         for head in r["classifications"]:
             if many:

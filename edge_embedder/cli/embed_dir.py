@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..exit_codes import ExitCode
-from .common import add_folder_args, add_model_args, embed_folder
+from .common import add_folder_args, add_image_args, add_model_args, check_folder_output, embed_folder
 
 
 def add_parser(sub: Any) -> None:
@@ -15,12 +15,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("folder", metavar="DIR")
     p.add_argument("-o", "--out", required=True, help="output file: OUT.npz, or OUT.parquet when pyarrow is installed")
     add_model_args(p)
+    add_image_args(p)
     p.add_argument("--l2-normalize", action="store_true", help="L2-normalize each embedding")
     add_folder_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_folder_output(args, "embed-dir")
     report, _ = embed_folder(args, l2=args.l2_normalize)
     if report is None:
         return ExitCode.INTERRUPTED

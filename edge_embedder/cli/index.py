@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exit_codes import ExitCode
-from .common import add_folder_args, add_model_args, embed_folder
+from .common import add_folder_args, add_image_args, add_model_args, check_folder_output, embed_folder
 
 
 def add_parser(sub: Any) -> None:
@@ -27,6 +27,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("folder", metavar="DIR")
     p.add_argument("-o", "--out", required=True, help="index file: OUT.npz (memory-mapped) or OUT.parquet")
     add_model_args(p)
+    add_image_args(p)
     p.add_argument("--dtype", choices=("float32", "float16", "int8"), default="float32",
                    help="storage of the normalised vectors (int8: MediaPipe's scalar quantization)")
     p.add_argument("--approximate", choices=("auto", "always", "never"), default="auto",
@@ -39,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import MissingDependencyError
     from ..search import APPROXIMATE_MIN_ELEMENTS, build_index_sidecar
 
+    check_folder_output(args, "index")
+    if args.approximate == "always":
+        from ..extras import require
+
+        require("search", "index --approximate always (the HNSW graph)")
     report, dim = embed_folder(args, l2=True, storage=args.dtype)
     if report is None:
         return ExitCode.INTERRUPTED

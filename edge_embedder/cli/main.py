@@ -16,7 +16,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from ..exit_codes import ExitCode
-from . import classify, demo, embed, embed_dir, embed_text, index, inspect_cmd, search, similarity, zero_shot_cmd
+from . import classify, demo, embed, embed_dir, embed_text, index, inspect_cmd, search, shipped, similarity, zero_shot_cmd
 from .common import CliError
 
 __all__ = ["build_parser", "main"]
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for module in (demo, embed, embed_dir, embed_text, index, search, similarity, classify, zero_shot_cmd, inspect_cmd):
         module.add_parser(sub)
+    shipped.add_parsers(sub)
     add_convert_parser(sub)
     add_bench_parser(sub)
     return parser

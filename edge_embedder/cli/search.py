@@ -16,9 +16,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import positive_int
+from ..argtypes import model_file
 from ..exit_codes import ExitCode
-from .common import CliError
+from .common import (
+    CliError,
+    add_head_arg,
+    add_image_args,
+    add_output_args,
+    add_threads_arg,
+    add_top_k,
+    image_options,
+    processing_options,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -32,14 +41,16 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--text", metavar="TEXT", help="query text, embedded with --text-model (the text tower of the "
                    "checkpoint whose image tower built the index)")
     q.add_argument("--vector", metavar="FILE", help="query vector: .npy, or a JSON list of numbers")
-    p.add_argument("-k", type=positive_int, default=10, help="number of results (default 10)")
-    p.add_argument("--output", choices=("text", "json"), default="text", help="text (rank, score, path) or json")
-    p.add_argument("--model", "-m", help="model for --image (default: the model recorded in the index, "
-                                         "else the shipped EfficientNet-Lite0 fp32)")
-    p.add_argument("--text-model", metavar="MODEL", help="text model for --text (.tflite / .onnx CLIP text tower of "
-                   "the index's embedding space; needs the [text] extra)")
-    p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads")
-    p.add_argument("--head", default=None, metavar="INDEX|NAME", help="model head for --image (default: the index's)")
+    add_top_k(p, 10, "number of results (default 10)")
+    add_output_args(p, ("text", "json"), file_help="write to this file (atomically) instead of stdout",
+                    format_help="text (default: rank, score, path; tab-separated) or json (a list of hits)")
+    p.add_argument("--model", "-m", type=model_file, metavar="MODEL",
+                   help="model for --image (default: the model recorded in the index, else efficientnet-lite0)")
+    p.add_argument("--text-model", type=model_file, metavar="MODEL", help="text model for --text (.tflite / .onnx CLIP "
+                   "text tower of the index's embedding space; needs the [text] extra)")
+    add_threads_arg(p)
+    add_image_args(p)
+    add_head_arg(p, "model head for --image (default: the index's)", default=None)
     p.add_argument("--space", help="embedding-space id of --vector; refused when it is not the index's")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--exact", action="store_true", help="exact search even when an HNSW graph is stored")
@@ -56,27 +67,37 @@ def run(args: argparse.Namespace) -> int:
                        "index)", ExitCode.USAGE)
     if args.text_model and args.text is None:
         raise CliError("--text-model is for --text queries", ExitCode.USAGE)
+    if args.out:
+        from .common import check_output_folder
+
+        check_output_folder(args.out)
+    if args.approximate:
+        from ..extras import require
+
+        require("search", "--approximate")
     index = EmbeddingIndex.load(args.index, approximate="always" if args.approximate else "auto")
     exact = True if args.exact else (False if args.approximate else None)
     if args.text is not None:
         from .common import make_text_embedder
 
         with make_text_embedder(args.text_model, args.threads) as text_embedder:
-            hits = index.search_text(text_embedder, args.text, args.k, exact=exact)
+            hits = index.search_text(text_embedder, args.text, args.top_k, exact=exact)
     elif args.vector is not None:
         vec = _read_vector(args.vector)
-        hits = index.search(vec, args.k, space=args.space, exact=exact)
+        hits = index.search(vec, args.top_k, space=args.space, exact=exact)
     else:
         with _embedder(args, index) as embedder:
             head = embedder.model_spec.head(args.head if args.head is not None else (index.head_index or 0)).index
             index.check_embedder(embedder, head)
-            hits = index.search_image(embedder, args.image, args.k, head=head, exact=exact)
-    if args.output == "json":
-        print(json.dumps([h.to_json() for h in hits]))
+            hits = index.search_image(embedder, args.image, args.top_k, head=head, exact=exact,
+                                      image_processing_options=processing_options(args))
+    from .common import write_output
+
+    if args.format == "json":
+        write_output(json.dumps([h.to_json() for h in hits]), args.out)
     else:
-        print("rank\tscore\tpath")
-        for h in hits:
-            print(f"{h.rank}\t{h.score:.6f}\t{display_path(h.path)}")
+        write_output("\n".join(["rank\tscore\tpath", *(f"{h.rank}\t{h.score:.6f}\t{display_path(h.path)}" for h in hits)]),
+                     args.out)
     return ExitCode.OK
 
 
@@ -89,7 +110,8 @@ def _embedder(args: argparse.Namespace, index: Any) -> Any:
     if model is None:
         recorded = index.model_path
         model = recorded if recorded and os.path.isfile(recorded) else str(default_model_path("fp32"))
-    opts = ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=model, num_threads=args.threads))
+    opts = ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=model, num_threads=args.threads),
+                                **image_options(args))
     return ImageEmbedder.create_from_options(opts)
 
 

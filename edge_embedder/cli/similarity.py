@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..argtypes import positive_int
+from ..argtypes import model_file
 from ..exit_codes import ExitCode
-from .common import CliError, add_geometry_args, make_embedder, make_text_embedder, processing_options
+from .common import CliError, add_image_args, add_threads_arg, make_embedder, make_text_embedder, processing_options
 
 
 def add_parser(sub: Any) -> None:
@@ -17,11 +17,11 @@ def add_parser(sub: Any) -> None:
         "--text-model from one checkpoint: the same embedding space), or --text A --text B (--text-model).")
     p.add_argument("images", nargs="*", metavar="IMAGE")
     p.add_argument("--text", action="append", default=[], metavar="TEXT", help="a text input (repeatable)")
-    p.add_argument("--model", "-m", "--image-model", dest="model",
+    p.add_argument("--model", "-m", "--image-model", dest="model", type=model_file, metavar="MODEL",
                    help="image model (.tflite or .onnx); default for two images: the shipped EfficientNet-Lite0 fp32")
-    p.add_argument("--text-model", help="text model (.tflite or .onnx): a CLIP text tower")
-    p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads (default: cores, max 4)")
-    add_geometry_args(p)
+    p.add_argument("--text-model", type=model_file, metavar="MODEL", help="text model (.tflite or .onnx): a CLIP text tower")
+    add_threads_arg(p)
+    add_image_args(p)
     p.set_defaults(func=run)
 
 

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from ..argtypes import positive_int
+from ..argtypes import model_file
 from ..exit_codes import ExitCode
-from .common import CliError, write_output
+from .common import (
+    CliError,
+    InputReport,
+    add_image_args,
+    add_output_args,
+    add_threads_arg,
+    add_top_k,
+    check_output_folder,
+    make_embedder,
+    make_text_embedder,
+    processing_options,
+    write_output,
+)
 
 _ENSEMBLES = ("openai", "simple")
 
@@ -21,8 +32,12 @@ def add_parser(sub: Any) -> None:
         "does (softmax of logit_scale * cosine). Both models must come from one checkpoint (same embedding space). "
         "Needs pip install 'edge-embedder[text]'.")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--image-model", required=True, help="image tower (.tflite or .onnx)")
-    p.add_argument("--text-model", required=True, help="text tower of the same checkpoint (.tflite or .onnx)")
+    p.add_argument("--image-model", "--model", "-m", dest="model", required=True, type=model_file, metavar="MODEL",
+                   help="image tower (.tflite or .onnx)")
+    p.add_argument("--text-model", required=True, type=model_file, metavar="MODEL",
+                   help="text tower of the same checkpoint (.tflite or .onnx)")
+    add_threads_arg(p)
+    add_image_args(p)
     labels = p.add_mutually_exclusive_group(required=True)
     labels.add_argument("--labels", help="comma-separated labels, e.g. cat,dog,car")
     labels.add_argument("--labels-file", metavar="FILE", help="one label per line (labels may contain commas)")
@@ -32,9 +47,9 @@ def add_parser(sub: Any) -> None:
     prompts.add_argument("--templates", choices=_ENSEMBLES, default=None,
                          help="prompt ensemble: OpenAI's 80 ImageNet templates or open_clip's 7 simple ones")
     p.add_argument("--logit-scale", type=float, default=None, help="override the models' logit scale")
-    p.add_argument("--top-k", type=positive_int, default=None, help="print only the K best labels per image")
-    p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads (default: cores, max 4)")
-    p.add_argument("-o", "--out", help="write the JSON to this file (atomically) instead of stdout")
+    add_top_k(p, None, "only the K best labels per image (default: all)")
+    add_output_args(p, ("json",), file_help="write the JSON to this file (atomically) instead of stdout",
+                    format_help="json: a list, one record per image: {image, results: [{score, label}]}")
     p.set_defaults(func=run)
 
 
@@ -55,38 +70,31 @@ def _labels(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.base_options import BaseOptions
     from ..errors import ImageError
     from ..zero_shot import (
         DEFAULT_HYPOTHESIS_TEMPLATE,
         OPENAI_IMAGENET_TEMPLATES,
         SIMPLE_IMAGENET_TEMPLATES,
         ZeroShotImageClassifier,
-        ZeroShotImageClassifierOptions,
     )
 
+    if args.out:
+        check_output_folder(args.out)
     labels = _labels(args)
     templates = {"openai": OPENAI_IMAGENET_TEMPLATES, "simple": SIMPLE_IMAGENET_TEMPLATES}.get(args.templates or "")
-    opts = ZeroShotImageClassifierOptions(
-        image_base_options=BaseOptions(model_asset_path=args.image_model, num_threads=args.threads),
-        text_base_options=BaseOptions(model_asset_path=args.text_model, num_threads=args.threads),
-        hypothesis_template=args.template or DEFAULT_HYPOTHESIS_TEMPLATE,
-        templates=templates,
-        logit_scale=args.logit_scale,
-    )
-    results: list[dict[str, Any]] = []
-    failed = 0
-    with ZeroShotImageClassifier.create_from_options(opts) as zs:
+    ipo = processing_options(args)
+    report = InputReport("image")
+    with make_text_embedder(args.text_model, args.threads) as text, make_embedder(args) as image, \
+            ZeroShotImageClassifier(image, text, hypothesis_template=args.template or DEFAULT_HYPOTHESIS_TEMPLATE,
+                                    templates=templates, logit_scale=args.logit_scale) as zs:
         zs.label_embeddings(labels)  # once, before the images
         for path in args.images:
             try:
-                scores = zs.classify(path, labels)
+                scores = zs.classify(path, labels, image_processing_options=ipo)
             except ImageError as exc:
-                failed += 1
-                print(f"edge-embedder: skipped {exc}", file=sys.stderr)
+                report.skip(path, exc)
                 continue
-            results.append({"image": path, "results": scores[: args.top_k] if args.top_k else scores})
-    if not results:
-        raise CliError(f"no image could be classified ({failed} failed)", ExitCode.INPUT)
-    write_output(json.dumps(results if len(results) > 1 or failed else results[0]), args.out)
-    return ExitCode.PARTIAL if failed else ExitCode.OK
+            report.add(path, results=scores[: args.top_k] if args.top_k else scores)
+    code = report.exit_code("classified")
+    write_output(json.dumps(report.records, ensure_ascii=False), args.out)
+    return code

@@ -3,6 +3,7 @@
 from .batch_item import BatchItem
 from .classification_result import Category, ClassificationResult, Classifications, ImageClassifierResult
 from .embedding_result import (
+    QUANTIZATION_SCALE,
     Embedding,
     EmbeddingResult,
     ImageEmbedderResult,
@@ -31,4 +32,5 @@ __all__ = [
     "head_embeddings",
     "l2_normalize",
     "quantize",
+    "QUANTIZATION_SCALE",
 ]

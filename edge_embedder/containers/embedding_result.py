@@ -27,7 +27,11 @@ __all__ = [
     "dequantize",
     "l2_normalize",
     "quantize",
+    "QUANTIZATION_SCALE",
 ]
+
+#: MediaPipe's scalar quantization: an int8 value ``q`` stands for ``q / QUANTIZATION_SCALE``.
+QUANTIZATION_SCALE = 128
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def l2_normalize(v: np.ndarray) -> np.ndarray:
 
 
 def quantize(v: np.ndarray) -> np.ndarray:
-    x = v.astype(np.float64) * 128.0
+    x = v.astype(np.float64) * QUANTIZATION_SCALE
     r = np.sign(x) * np.floor(np.abs(x) + 0.5)  # halves away from zero
     return np.clip(r, -128, 127).astype(np.int8)
 

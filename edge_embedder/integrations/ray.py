@@ -13,7 +13,7 @@ loads (the same schema as ``embed-dir``'s Parquet output)::
     model = "models/efficientnet_lite0_fp32.tflite"        # a path every worker can read, or bytes / ray.put(bytes)
     ds = ray.data.read_binary_files("photos/", include_paths=True)          # columns: bytes, path
     out = ds.map_batches(EmbedImages, fn_constructor_kwargs={"model": model},
-                         concurrency=2, batch_size=64, num_cpus=1)
+                         compute=ray.data.ActorPoolStrategy(size=2), batch_size=64, num_cpus=1)
     report = write_index_parquet(out, "photos.parquet", model=model)
     print(report.rows, report.errors)                      # bad images are listed, never dropped silently
 
@@ -39,7 +39,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ..errors import ImageError, MissingDependencyError, OptionsError
+from ..errors import ImageError, OptionsError
+from ..extras import require
 from ..vision.image import Image
 
 __all__ = ["EmbedImages", "ModelInfo", "model_info", "write_index_parquet", "WriteReport", "SOURCE_COLUMNS", "init_local"]
@@ -49,10 +50,9 @@ SOURCE_COLUMNS = ("image", "bytes", "path")
 
 
 def _require_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise MissingDependencyError("the Ray integration needs Ray Data: pip install 'edge-embedder[ray]'") from None
+    require("ray", "the Ray integration")
+    import ray
+
     return ray
 
 
@@ -229,7 +229,7 @@ def write_index_parquet(
 
     Raises:
       OptionsError: a column is missing, or the output name is not ``.parquet``.
-      MissingDependencyError: pyarrow is not installed.
+      MissingDependencyError: the ray extra (Ray Data, pyarrow) is not installed.
     """
     from ..files import atomic_write
     from ..search import IndexMeta, _import_pyarrow, display_path
@@ -237,6 +237,7 @@ def write_index_parquet(
     out = Path(path)
     if out.suffix != ".parquet":
         raise OptionsError(f"path: expected a .parquet file name, got {out.name!r}")
+    require("ray", "write_index_parquet")  # pyarrow comes with the ray extra
     pa, pq = _import_pyarrow("Parquet index files")
     info = model_info(model, head, shrink_on_load=shrink_on_load)
     meta = IndexMeta(model_sha256=info.model_sha256, head_name=info.head_name, head_index=head,

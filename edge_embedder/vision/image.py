@@ -221,7 +221,8 @@ def decode_file(
             dw, dh = im.size
             if max_pixels is not None and dw * dh > max_pixels:
                 raise fail(f"{dw}x{dh} is {dw * dh / 1e6:.1f} megapixels, over the pixel budget of "
-                           f"{max_pixels / 1e6:.1f} megapixels (max_image_pixels; raise it to decode this file)")
+                           f"{max_pixels / 1e6:.1f} megapixels (raise it to decode this file: --max-pixels N on the command "
+                           "line, max_image_pixels in Python)")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", _PILImage.DecompressionBombWarning)
                 im.load()
