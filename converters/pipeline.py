@@ -16,7 +16,8 @@ Stages (each announced through ``progress``); the task's part (a
 3. [export and quantize] (``ExportError`` for exporter failures, one line);
 4. [build the metadata]: name, description, version, licence, source
    checkpoint, the task's tensors, provenance under ``edge_embedder.source``;
-   TFLite metadata, or ONNX ``metadata_props``;
+   TFLite metadata, or ONNX ``metadata_props``; then the checksum of the whole
+   file (``edge_embedder.checksum``), which the runtime verifies at load;
 5. write to a hidden temporary file beside the output, [check it with the
    runtime's contract] (``ExportError``);
 6. parity: [the temporary file through the runtime against the reference
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from edge_embedder.errors import first_line
+from edge_embedder.files import discard, publish
 
 from . import image_classification, image_embedding, text_embedding  # noqa: F401  (register the tasks)
 from .architectures import get_config
@@ -242,26 +244,37 @@ def convert(
             raise ParityError(f"{output} ({cfg.name}, {fmt}, {quant})", report["criterion"], fails, report,
                               kind=hooks.input_kind)
         try:
-            os.replace(tmp, output)
+            publish(tmp, output)
         except OSError as exc:
             raise OutputPathError(f"{output}: cannot write the output file ({exc.strerror or exc})") from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        discard(tmp)
         raise
     return ConversionResult(output, report_file, report, len(data), list(lm.warnings))
 
 
 def _with_metadata(data: bytes, fmt: str, md: Any) -> bytes:
-    from edge_embedder.metadata import populate_tflite_metadata, to_onnx_props
+    """``md`` written into the exported file, with the checksum of the whole file (graph, weights, metadata).
 
+    The runtime verifies the checksum every time it opens the file (``edge_embedder.metadata.checksum``).
+    """
+    import dataclasses
+
+    from edge_embedder.metadata import (
+        CHECKSUM_KEY,
+        CHECKSUM_PLACEHOLDER,
+        populate_tflite_metadata,
+        seal_checksum,
+        to_onnx_props,
+    )
+
+    md = dataclasses.replace(md, custom_metadata=[*[(k, v) for k, v in md.custom_metadata if k != CHECKSUM_KEY],
+                                                  (CHECKSUM_KEY, CHECKSUM_PLACEHOLDER)])
     if fmt == "tflite":
-        return populate_tflite_metadata(data, md)
+        return populate_tflite_metadata(data, md)  # sealed by the writer
     from .onnx_export import set_metadata_props
 
-    return set_metadata_props(data, to_onnx_props(md))
+    return seal_checksum(set_metadata_props(data, to_onnx_props(md, checksum=True)))
 
 
 def _tf_version() -> str:

@@ -18,7 +18,8 @@ QDQ on MatMul / Gemm). Token ids stay int32 in every mode: there is no
 
 Metadata: the checkpoint's ``tokenizer.json`` as an associated file of the
 input tensor, its framing as ``edge_embedder.tokenizer`` (max length, bos /
-eos / pad ids, lowercase, pooling), the embedding-space id and the logit scale.
+eos / pad ids, lowercase, pooling, and the ids of a few known texts that the
+runtime re-encodes at load time), the embedding-space id and the logit scale.
 
 Parity: the file through ``edge_embedder.TextEmbedder`` (its own tokenizer,
 read back from the file) against transformers' ``get_text_features`` on the
@@ -164,7 +165,12 @@ def build_metadata(cfg: ArchConfig, lm: LoadedTextModel, fmt: str, quant: str, l
     ckpt = str(lm.source.get("checkpoint", "?"))
     short = Path(ckpt.rstrip("/")).name or ckpt
     tok = lm.tokenizer
-    custom = [(TOKENIZER_KEY, json.dumps({"file": TOKENIZER_FILE, **tok}, sort_keys=True).encode("utf-8")),
+    from edge_embedder.text import known_encodings
+
+    # known_encodings: a few texts' ids, which the runtime re-encodes when it opens the file (a swapped
+    # or damaged tokenizer.json is then a MetadataError before the first call).
+    entry = {"file": TOKENIZER_FILE, **tok, "known_encodings": known_encodings(_tokenizer(lm))}
+    custom = [(TOKENIZER_KEY, json.dumps(entry, sort_keys=True).encode("utf-8")),
               *contrastive_metadata(lm), source_metadata(cfg, lm, fmt, quant)]
     return ModelMetadata(
         name=f"{cfg.title} text embedder ({short}, {quant if quant != 'none' else 'fp32'})",

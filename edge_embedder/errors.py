@@ -13,11 +13,14 @@ against MediaPipe's ``ValueError`` keeps working::
     │   ├── ModelContractError        (ValueError)   the model loads but breaks the contract
     │   │   ├── InputContractError                   input count, type, shape, channels, normalization
     │   │   └── OutputContractError                  output count, type, shape
+    │   ├── ModelOutputError          (RuntimeError) the model returned NaN / infinite values (or scores that
+    │   │                                            cannot be what they claim): never handed back as a result
     │   └── BackendUnavailableError   (ImportError)  no usable interpreter / runtime package installed
     ├── ImageError                    (ValueError)
     │   ├── ImageDecodeError                         corrupt, truncated or non-image file
     │   └── UnsupportedImageError                    dtype / channel layout that has no single meaning
-    ├── TextInputError                (TypeError)    a text to embed is not a str (or a batch not a sequence of str)
+    ├── TextInputError                (TypeError,    a text to embed is not a str (or a batch not a sequence of str),
+    │                                  ValueError)   or is not valid Unicode (a lone surrogate: undecodable bytes)
     ├── OptionsError                  (ValueError)   an option out of its range (ROI, rotation, threads)
     ├── EmbeddingMismatchError        (ValueError)   cosine similarity of incompatible embeddings
     │   └── EmbeddingSpaceMismatchError              vectors, queries or models (towers) from different embedding spaces
@@ -43,6 +46,7 @@ __all__ = [
     "ModelContractError",
     "InputContractError",
     "OutputContractError",
+    "ModelOutputError",
     "BackendUnavailableError",
     "ImageError",
     "ImageDecodeError",
@@ -86,6 +90,25 @@ class OutputContractError(ModelContractError):
     """One of the model's output tensors breaks the contract."""
 
 
+class ModelOutputError(ModelError, RuntimeError):
+    """The model returned values that cannot be a result: NaN or infinite outputs, or scores out of their domain.
+
+    A damaged model file (bit-flipped weights), or an input that drives the
+    model out of its numeric range. Single calls raise it; batch work
+    (``iter_embed``, ``embed-dir``, Ray) lists the item as skipped with
+    :attr:`reason` and goes on.
+
+    Attributes:
+      reason: the message without the input's name (what reports list next to the path).
+      head_index: the output head concerned (None when not one head).
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None, head_index: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
+        self.head_index = head_index
+
+
 class MissingDependencyError(EdgeEmbedderError, ImportError):
     """An optional package is not installed; the message says which extra to install."""
 
@@ -116,8 +139,15 @@ class UnsupportedImageError(ImageError):
     """The pixel data has a type or layout whose meaning is ambiguous."""
 
 
-class TextInputError(EdgeEmbedderError, TypeError):
-    """The text to embed or tokenize is not a ``str`` (or the batch is not a sequence of ``str``)."""
+class TextInputError(EdgeEmbedderError, TypeError, ValueError):
+    """The text to embed or tokenize is not a ``str`` (or the batch is not a sequence of ``str``), or is not valid Unicode.
+
+    A ``str`` holding a surrogate code point (U+D800..U+DFFF) is refused: that
+    is what Python makes of bytes that are not UTF-8 (a command-line argument,
+    a file name, ``errors="surrogateescape"``), and no tokenizer can encode it.
+    It is a ``TypeError`` (a non-str) and a ``ValueError`` (a str whose value
+    cannot be text), so either ``except`` catches it.
+    """
 
 
 class OptionsError(EdgeEmbedderError, ValueError):

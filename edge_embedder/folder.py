@@ -23,6 +23,14 @@
   size or mtime changed are embedded again, deleted files are dropped, new
   files are added, and the unchanged ones are never recomputed. Outputs from
   older versions have no sizes / mtimes: their files count as unchanged.
+* Nothing unusable is stored: an image whose vector the model made NaN or
+  infinite, all zeros, or with a norm outside ``search.NORM_RANGE`` is
+  skipped and listed like a bad file; a resumed output or checkpoint row that
+  is unusable (a damaged file) is not carried over: its image is embedded
+  again (``EmbedDirReport.repaired``); a file whose vectors fail their zip
+  CRC (damaged on disk) keeps none of its rows.
+* A writer killed mid-write (power loss) leaves a hidden temporary file; the
+  next write of the same output removes it (:mod:`edge_embedder.files`).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import hashlib
 import os
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -39,10 +48,10 @@ from typing import Any, Optional
 import numpy as np
 
 from .containers import dequantize, l2_normalize, quantize
-from .errors import ImageError, OptionsError
+from .errors import ImageError, IndexFormatError, ModelOutputError, OptionsError
 from .files import atomic_write
 from .progress import ProgressBar
-from .search import STORAGE_DTYPES, IndexMeta, embedding_space_id, read_index_file, write_index_file
+from .search import STORAGE_DTYPES, IndexMeta, embedding_space_id, read_index_file, row_problems, write_index_file
 
 __all__ = ["EmbedDirReport", "embed_dir", "check_output", "list_image_files", "Interrupted", "default_thread_split"]
 
@@ -62,6 +71,8 @@ class EmbedDirReport:
     resumed: int = 0  # carried over from a checkpoint / earlier output
     changed: int = 0  # of ``embedded``: files embedded again because their size / mtime changed
     removed: int = 0  # rows of the earlier output dropped because their file is gone
+    repaired: int = 0  # rows of the earlier output that were unusable (damaged file): their images embedded again
+    model_errors: int = 0  # of ``skipped``: images whose vector the model made unusable (NaN, infinite, all zeros)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     checkpoint: Optional[Path] = None
     seconds: float = 0.0
@@ -127,9 +138,34 @@ def _save(path: Path, paths: list[str], vecs: list[np.ndarray], dim: int, dtype:
     write_index_file(path, paths, matrix, meta, sizes=sizes, mtimes_ns=mtimes)
 
 
-def _load(path: Path) -> Any:
-    """An earlier output or checkpoint, read into memory (it is about to be replaced)."""
-    return read_index_file(path, mmap=False)
+def _load(path: Path) -> tuple[Any, Optional[str]]:
+    """An earlier output or checkpoint, read into memory (it is about to be replaced), and why it is damaged.
+
+    A file whose vectors or paths fail their zip CRC (damaged on disk) is read
+    without that check, so that its model and head can still be compared, but
+    none of its rows is carried over: the second value says why (None: intact).
+    """
+    try:
+        return read_index_file(path, mmap=False), None
+    except IndexFormatError as exc:
+        try:
+            stored = read_index_file(path, mmap=True)  # the big members unchecked: only a damaged CRC fails above
+        except IndexFormatError:
+            raise exc from None
+        return stored, str(exc).split(": ", 1)[-1]
+
+
+def _unusable_rows(old: Any) -> set[int]:
+    """Rows of an earlier output or checkpoint that must not be carried over (:func:`~edge_embedder.search.row_problems`)."""
+    bad: set[int] = set()
+    m = old.matrix
+    step = 4096
+    for a in range(0, m.shape[0], step):
+        rows = np.asarray(m[a : a + step], np.float32)
+        _, problems = row_problems(rows, normalized=bool(old.meta.normalized) and m.dtype != np.int8,
+                                   quantized=m.dtype == np.int8)
+        bad.update(a + i for i in problems)
+    return bad
 
 
 _START_OVER = "or pass --overwrite to start over"
@@ -310,18 +346,27 @@ def embed_dir(
     stats = {f: _stat(f) for f in files}
     paths: list[str] = []
     vecs: list[np.ndarray] = []
-    removed = 0
+    removed = repaired = 0
     previously: set[str] = set()
     if resume:
         source = partial if partial.exists() else out if out.exists() else None
         if source is not None:
-            old = _load(source)
+            old, damaged = _load(source)
             _check_resumable(source, old, meta, storage)
+            if damaged:
+                bad_rows = set(range(len(old.paths)))
+                warnings.warn(f"{source} is damaged ({damaged}): none of its {len(bad_rows)} rows is kept, their "
+                              "images are embedded again", stacklevel=2)
+            else:
+                bad_rows = _unusable_rows(old)
             for i, p in enumerate(old.paths):
                 p = str(p)
                 previously.add(p)
                 if p not in stats:
                     removed += 1  # deleted since
+                    continue
+                if i in bad_rows:
+                    repaired += 1  # a damaged row: never carried over, its image is embedded again
                     continue
                 # Older outputs record no size / mtime: their files count as unchanged.
                 known = None if old.sizes is None else (int(old.sizes[i]), int(old.mtimes_ns[i]))
@@ -329,7 +374,7 @@ def embed_dir(
                     continue  # changed since: embedded again below
                 paths.append(p)
                 vecs.append(np.asarray(old.matrix[i]))
-    report = EmbedDirReport(output=out, resumed=len(paths), removed=removed)
+    report = EmbedDirReport(output=out, resumed=len(paths), removed=removed, repaired=repaired)
     report.skipped.extend(problems)
     done = set(paths)
     todo = [f for f in files if f not in done]
@@ -341,12 +386,20 @@ def embed_dir(
         for item in embedder.iter_embed(todo, image_processing_options, shrink_on_load=shrink_on_load,
                                         decode_workers=workers):
             if item.error is not None:
-                reason = item.error.reason if isinstance(item.error, ImageError) else str(item.error)
+                reason = item.error.reason if isinstance(item.error, (ImageError, ModelOutputError)) else str(item.error)
                 report.skipped.append((item.source, reason))
+                report.model_errors += isinstance(item.error, ModelOutputError)
             else:
                 path = todo[item.index]
+                vec = _to_storage(item.result.embeddings[head_index].embedding, storage)
+                _, problem = row_problems(vec.astype(np.float32)[None], quantized=vec.dtype == np.int8)
+                if problem:
+                    report.skipped.append((item.source, f"the model's vector is {problem[0]}"))
+                    report.model_errors += 1
+                    bar.update(1)
+                    continue
                 paths.append(path)
-                vecs.append(_to_storage(item.result.embeddings[head_index].embedding, storage))
+                vecs.append(vec)
                 report.embedded += 1
                 report.changed += path in previously
             bar.update(1)

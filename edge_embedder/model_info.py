@@ -20,6 +20,7 @@ from .core.contract import (
     has_classification_metadata,
 )
 from .errors import EdgeEmbedderError, ModelLoadError
+from .metadata.checksum import verify_checksum
 
 __all__ = ["inspect_model"]
 
@@ -36,13 +37,18 @@ def inspect_model(path: Union[str, "os.PathLike[str]"]) -> dict[str, Any]:
     ``report["contract"]["ok"]`` is False (with ``error_type`` and ``error``)
     when the model loads but breaks it.
 
+    ``report["checksum"]`` says whether the file's own checksum was verified.
+
     Raises:
-      ModelLoadError: the file is missing, empty, or not a loadable model.
+      ModelLoadError: the file is missing, empty, not a loadable model, or its checksum does not match.
       BackendUnavailableError: the runtime for its format is not installed.
       MetadataError: the metadata cannot be parsed.
     """
     data = read_model_bytes(path)
     report: dict[str, Any] = {"file": os.fspath(path), "size_bytes": len(data)}
+    digest = verify_checksum(data, os.fspath(path))
+    report["checksum"] = ({"verified": True, "scheme": "edge_embedder.checksum/1 chunked-crc32", "digest": digest}
+                          if digest is not None else {"verified": False, "reason": "the file carries no checksum record"})
     backend = open_backend(data, num_threads=1, source=os.fspath(path))
     try:
         report["format"] = backend.name

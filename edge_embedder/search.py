@@ -26,6 +26,23 @@ the vectors in and out; nothing is copied into anonymous memory but one chunk).
   ``benchmarks/results/search.md``). Its graph is stored next to the index
   (``INDEX.usearch`` + ``INDEX.usearch.json``) and memory-mapped too;
   candidates it returns are re-scored exactly against the stored vectors.
+* **Rows are checked**, never trusted: a row with NaN or infinite values,
+  an all-zero row (no direction: its cosine is undefined), a row whose norm
+  is outside :data:`NORM_RANGE` (float32 scores would overflow or lose their
+  precision), or a row of an index that says its vectors are L2-normalised
+  but whose norm is not 1, is an :class:`~edge_embedder.errors.IndexFormatError`
+  naming the rows. :meth:`EmbeddingIndex.load` checks every row, in chunks,
+  when it opens the file (an index answered by its HNSW graph checks each
+  chunk or candidate row the first time it is read instead: opening such an
+  index still reads a few kilobytes); no index file is written with a bad row;
+  every score is checked too, so nothing outside [-1, 1] is ever returned.
+* **Queries** are read only when they are unambiguous: a vector (or a
+  ``(1, D)`` row) for :meth:`EmbeddingIndex.search`, a ``(Q, D)`` matrix for
+  :meth:`EmbeddingIndex.search_batch`; int8 vectors are quantized embeddings;
+  a uint8 array (MediaPipe's int8 bits, or unsigned values?) is refused.
+* **close()** (or ``with``): searches already running finish, later calls
+  raise :class:`~edge_embedder.errors.EmbedderClosedError`, and the memory
+  maps, file handle and threads are released.
 * **Embedding spaces**: every index records the embedding-space id of the
   model and head that made it (:func:`embedding_space_id`); queries from an
   ``ImageEmbedder``, a text embedder, or a raw vector with ``space=`` are
@@ -42,6 +59,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 import uuid
 import warnings
 import zipfile
@@ -51,8 +69,9 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .containers import QUANTIZATION_SCALE, Embedding, quantize
+from .containers import Embedding, quantize
 from .errors import (
+    EmbedderClosedError,
     EmbeddingMismatchError,
     EmbeddingSpaceMismatchError,
     IndexFormatError,
@@ -60,7 +79,7 @@ from .errors import (
     OptionsError,
 )
 from .extras import require
-from .files import atomic_write
+from .files import atomic_write, discard, publish, write_beside
 
 __all__ = [
     "EmbeddingIndex",
@@ -70,7 +89,9 @@ __all__ = [
     "INDEX_FORMAT",
     "APPROXIMATE_MIN_ELEMENTS",
     "STORAGE_DTYPES",
+    "NORM_RANGE",
     "IndexMeta",
+    "row_problems",
     "build_index_sidecar",
     "write_index_file",
     "read_index_file",
@@ -87,6 +108,15 @@ INDEX_FORMAT = "edge_embedder.index/1"
 APPROXIMATE_MIN_ELEMENTS = 50_000_000
 #: Storage types of the ``embeddings`` matrix.
 STORAGE_DTYPES = ("float32", "float16", "int8")
+#: The L2 norms a stored row may have. Outside this range a float32 score overflows to ``inf`` or
+#: underflows into subnormals (and loses its precision); embeddings have norms of about 0.1 to 1000.
+NORM_RANGE = (1e-30, 1e30)
+# How far from 1 the norm of a row of an index that says it is L2-normalised may be (float16
+# storage rounds each value by up to 2**-11, so its norms are within 5e-4 of 1).
+_UNIT_TOLERANCE = 2e-3
+# A checked index cannot score beyond +-(1 + this): scores within it are clipped to +-1 (rounding),
+# a score beyond it means the file changed under the index and is an IndexFormatError.
+_SCORE_TOLERANCE = 2e-3
 
 _ANN_SUFFIX = ".usearch"
 _ANN_FORMAT = "edge_embedder.usearch/1"
@@ -211,10 +241,18 @@ def write_index_file(
     sizes: Optional[np.ndarray] = None,
     mtimes_ns: Optional[np.ndarray] = None,
 ) -> None:
-    """Write an index (``.npz`` or ``.parquet``) atomically; ``matrix`` is already in its storage dtype."""
+    """Write an index (``.npz`` or ``.parquet``) atomically; ``matrix`` is already in its storage dtype.
+
+    Raises:
+      EmbeddingMismatchError: a row :func:`row_problems` refuses (nothing is written).
+      OptionsError: ``matrix`` is not a 2-D matrix of a storage type with at least one column.
+    """
     path = Path(path)
     if matrix.dtype.name not in STORAGE_DTYPES or matrix.ndim != 2:
         raise OptionsError(f"embeddings: expected a 2-D {'/'.join(STORAGE_DTYPES)} matrix, got {matrix.dtype} {matrix.shape}")
+    if matrix.shape[1] < 1:
+        raise OptionsError(f"embeddings: expected vectors of at least 1 dimension, got shape {matrix.shape}")
+    _check_matrix(matrix, paths, f"{path}: not written", normalized=meta.normalized, quantized=matrix.dtype == np.int8)
     strings = meta.to_strings()
     inv = _inv_norms(matrix) if matrix.dtype == np.int8 else None
     if path.suffix == ".parquet":
@@ -280,12 +318,18 @@ def _check_shapes(p: Path, s: _Stored) -> None:
         raise IndexFormatError(f"{p}: embeddings: expected a 2-D matrix, got shape {m.shape}")
     if m.dtype.name not in STORAGE_DTYPES:
         raise IndexFormatError(f"{p}: embeddings: expected {'/'.join(STORAGE_DTYPES)}, got {m.dtype}")
+    if m.shape[1] < 1:
+        raise IndexFormatError(f"{p}: embeddings: expected vectors of at least 1 dimension, got shape {m.shape}")
     if len(s.paths) != m.shape[0]:
         raise IndexFormatError(f"{p}: {len(s.paths)} paths for {m.shape[0]} embeddings")
-    for name in ("sizes", "mtimes_ns", "inv_norms"):
+    for name, kind in (("sizes", "i"), ("mtimes_ns", "i"), ("inv_norms", "f")):
         a = getattr(s, name)
-        if a is not None and a.shape != (m.shape[0],):
+        if a is None:
+            continue
+        if a.shape != (m.shape[0],):
             raise IndexFormatError(f"{p}: {name}: expected {m.shape[0]} values, got shape {a.shape}")
+        if a.dtype.kind != kind:
+            raise IndexFormatError(f"{p}: {name}: expected {'integers' if kind == 'i' else 'floats'}, got {a.dtype}")
 
 
 def _read_npz(p: Path, *, mmap: bool) -> _Stored:
@@ -362,31 +406,60 @@ def _read_parquet(p: Path) -> _Stored:
     names = set(table.column_names)
     if "embedding" not in names or not ({"path", "path_bytes"} & names):
         raise IndexFormatError(f"{p}: not an embedding index (expected 'path' and 'embedding' columns, got {sorted(names)})")
-    strings = {k.decode(): v.decode("utf-8", "replace") for k, v in (table.schema.metadata or {}).items()
+    strings = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in (table.schema.metadata or {}).items()
                if not k.startswith(b"ARROW:") and k != b"pandas"}
     fmt = strings.get("format")
     if fmt is not None and fmt != INDEX_FORMAT:
         raise IndexFormatError(f"{p}: index format {fmt!r} is not supported (expected {INDEX_FORMAT!r})")
     meta = IndexMeta.from_strings(strings)
-    if "path_bytes" in names:
-        paths = [os.fsdecode(b) for b in table.column("path_bytes").to_pylist()]
-    else:
-        paths = [str(s) for s in table.column("path").to_pylist()]
+    path_col = "path_bytes" if "path_bytes" in names else "path"
+    ptype = table.schema.field(path_col).type
+    if not (pa.types.is_binary(ptype) or pa.types.is_large_binary(ptype) or pa.types.is_string(ptype)
+            or pa.types.is_large_string(ptype)):
+        raise IndexFormatError(f"{p}: {path_col} column: expected strings or bytes, got {ptype}")
+    if table.column(path_col).null_count:
+        raise IndexFormatError(f"{p}: {path_col} column: {table.column(path_col).null_count} null paths")
+    raw_paths = table.column(path_col).to_pylist()
+    paths = [os.fsdecode(b) if isinstance(b, bytes) else str(b) for b in raw_paths]
     col = table.column("embedding").combine_chunks()
     n = len(col)
     if not (pa.types.is_fixed_size_list(col.type) or pa.types.is_list(col.type) or pa.types.is_large_list(col.type)):
         raise IndexFormatError(f"{p}: embedding column: expected a list of numbers, got {col.type}")
     if col.null_count:
         raise IndexFormatError(f"{p}: embedding column: {col.null_count} null rows")
-    values = col.flatten().to_numpy(zero_copy_only=False)
-    if n and values.size % n:
-        raise IndexFormatError(f"{p}: embedding column: rows of different lengths")
-    dim = values.size // n if n else (col.type.list_size if pa.types.is_fixed_size_list(col.type) else 0)
+    if pa.types.is_fixed_size_list(col.type):
+        dim = col.type.list_size
+    else:
+        # Every row must have the same length: rows of different lengths whose total happens to divide
+        # by the row count would otherwise be reshaped across rows (one path getting part of another's vector).
+        import pyarrow.compute as pc
+
+        lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
+        dim = int(lengths[0]) if n else 0
+        if n and (lengths != dim).any():
+            bad = np.flatnonzero(lengths != dim)
+            raise IndexFormatError(
+                f"{p}: embedding column: rows of different lengths (row 0 has {dim} values, row {int(bad[0])} "
+                f"({display_path(paths[int(bad[0])])}) has {int(lengths[bad[0]])}; {len(bad)} rows differ from row 0)")
+    flat = col.flatten()
+    if flat.null_count:
+        raise IndexFormatError(f"{p}: embedding column: {flat.null_count} null values inside the vectors")
+    if not (pa.types.is_floating(flat.type) or pa.types.is_int8(flat.type)):
+        raise IndexFormatError(f"{p}: embedding column: expected float or int8 values, got {flat.type}")
+    values = flat.to_numpy(zero_copy_only=False)
+    if values.size != n * dim:
+        raise IndexFormatError(f"{p}: embedding column: {values.size} values for {n} rows of {dim}")
     matrix = values.reshape(n, dim)
     if matrix.dtype == np.float64:
-        matrix = matrix.astype(np.float32)
+        with np.errstate(over="ignore"):
+            matrix = matrix.astype(np.float32)  # values beyond float32 become inf: refused by the row checks
     sizes = mtimes = None
     if {"size", "mtime_ns"} <= names:
+        for name in ("size", "mtime_ns"):
+            if not pa.types.is_integer(table.schema.field(name).type):
+                raise IndexFormatError(f"{p}: {name} column: expected integers, got {table.schema.field(name).type}")
+            if table.column(name).null_count:
+                raise IndexFormatError(f"{p}: {name} column: {table.column(name).null_count} null values")
         sizes = table.column("size").to_numpy().astype(np.int64)
         mtimes = table.column("mtime_ns").to_numpy().astype(np.int64)
     stored = _Stored(paths, matrix, meta, sizes, mtimes, None)
@@ -481,6 +554,61 @@ def _inv_norms(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
+def row_problems(rows: np.ndarray, *, normalized: Optional[bool] = None,
+                 quantized: bool = False) -> tuple[np.ndarray, dict[int, str]]:
+    """Check stored rows (float32, one vector per row): ``(squared norms in float64, {row: reason})``.
+
+    A row is refused when it holds NaN or infinite values, is all zeros (no
+    direction: its cosine is undefined), has a norm outside :data:`NORM_RANGE`,
+    or, for float rows of an index that says it is L2-normalised
+    (``normalized=True``), a norm further than 2e-3 from 1. ``quantized`` rows
+    (int8 storage) are divided by their own norm, so only the all-zero rule applies.
+    """
+    rows = np.asarray(rows)
+    finite = np.isfinite(rows).all(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = np.einsum("ij,ij->i", rows, rows, dtype=np.float64)
+    norm = np.sqrt(sq)
+    bad = ~finite | (norm == 0)
+    if not quantized:
+        bad |= (norm < NORM_RANGE[0]) | (norm > NORM_RANGE[1])
+        if normalized:
+            bad |= np.abs(norm - 1.0) > _UNIT_TOLERANCE
+    problems: dict[int, str] = {}
+    for i in np.flatnonzero(bad).tolist():
+        if not finite[i]:
+            n_nan = int(np.isnan(rows[i]).sum())
+            n_inf = int((~np.isfinite(rows[i])).sum()) - n_nan
+            total = n_nan + n_inf
+            problems[i] = " and ".join(f"{c} {k}" for c, k in ((n_nan, "NaN"), (n_inf, "infinite")) if c) + \
+                f" value{'s' if total > 1 else ''}"
+        elif norm[i] == 0:
+            problems[i] = "all zeros (no direction: its cosine is undefined)"
+        elif not (NORM_RANGE[0] <= norm[i] <= NORM_RANGE[1]):
+            problems[i] = f"norm {norm[i]:.3g} outside [{NORM_RANGE[0]:g}, {NORM_RANGE[1]:g}] (float32 scores would be wrong)"
+        else:
+            problems[i] = f"norm {norm[i]:.6g}, but the index says its vectors are L2-normalised (norm 1)"
+    return sq, problems
+
+
+def _check_matrix(matrix: np.ndarray, paths: Any, what: str, *, normalized: Optional[bool] = None,
+                  quantized: bool = False) -> None:
+    """:func:`row_problems` over ``matrix`` in chunks (no full-size copy); EmbeddingMismatchError naming the rows."""
+    step = max(16, _CHUNK_BYTES // max(1, 8 * matrix.shape[1]))
+    for a in range(0, matrix.shape[0], step):
+        _, problems = row_problems(matrix[a : a + step], normalized=normalized, quantized=quantized)
+        if problems:
+            raise EmbeddingMismatchError(f"{what}: {_problem_text(problems, paths, a)}")
+
+
+def _problem_text(problems: dict[int, str], paths: Any, offset: int = 0, limit: int = 3) -> str:
+    """``row 7 (a.jpg): NaN values; ...`` for the first ``limit`` problems."""
+    items = sorted(problems.items())
+    shown = "; ".join(f"row {offset + i} ({display_path(str(paths[offset + i]))}): {why}" for i, why in items[:limit])
+    more = f"; and {len(items) - limit} more" if len(items) > limit else ""
+    return shown + more
+
+
 def _normalize_rows(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, np.float32)
     norms = np.linalg.norm(v.astype(np.float64), axis=1, keepdims=True)
@@ -501,26 +629,62 @@ def to_storage(vectors: np.ndarray, dtype: str) -> np.ndarray:
     return quantize(v).reshape(v.shape)
 
 
-def _query_matrix(query: Any, dim: int) -> np.ndarray:
-    """One or more query vectors as L2-normalised float32 rows; int8 (quantized) queries are dequantized."""
+def _query_matrix(query: Any, dim: int, *, single: bool) -> np.ndarray:
+    """Query vectors as L2-normalised float32 rows ``(Q, dim)``, read only when that is unambiguous.
+
+    ``single``: one vector, shape ``(D,)`` or ``(1, D)`` (``search``); else
+    ``(Q, D)`` or one ``(D,)`` vector (``search_batch``). int8 vectors (and
+    bytes) are quantized embeddings; uint8 arrays are refused (MediaPipe hands
+    out int8 values in uint8 arrays, so their meaning is ambiguous).
+
+    Raises:
+      EmbeddingMismatchError
+    """
+    what = "query" if single else "queries"
     if isinstance(query, Embedding):
         query = query.embedding
     if isinstance(query, (bytes, bytearray, memoryview)):
         query = np.frombuffer(bytes(query), np.int8)
-    q = np.asarray(query)
+    try:
+        q = np.asarray(query)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, ...
+        raise EmbeddingMismatchError(f"{what}: expected a numeric vector, got {type(query).__name__} ({exc})") from None
+    if q.dtype == np.uint8:
+        raise EmbeddingMismatchError(
+            f"{what}: a uint8 array is ambiguous: MediaPipe hands out quantized embeddings as uint8 arrays holding "
+            "int8 values (pass q.view(np.int8)), other uint8 data are unsigned values (pass q.astype(np.float32))")
     if q.dtype.kind not in "fiu":
-        raise EmbeddingMismatchError(f"query: expected a numeric vector, got dtype {q.dtype}")
-    if q.dtype in (np.int8, np.uint8):
-        q = q.view(np.int8).astype(np.float32) / QUANTIZATION_SCALE
-    q = q.astype(np.float32).reshape(-1, q.shape[-1]) if q.ndim else q.reshape(1, 1)
+        raise EmbeddingMismatchError(f"{what}: expected a numeric vector, got dtype {q.dtype}")
+    if q.ndim == 0:
+        raise EmbeddingMismatchError(f"{what}: expected a vector of {dim} values, got a scalar")
+    if single:
+        if q.ndim == 2 and q.shape[0] == 1:
+            q = q[0]
+        if q.ndim != 1:
+            raise EmbeddingMismatchError(f"query: expected one vector, shape ({dim},) or (1, {dim}), got shape "
+                                         f"{q.shape}; use search_batch() for several queries")
+    if q.ndim == 1:
+        q = q[None]
+    if q.ndim != 2:
+        raise EmbeddingMismatchError(f"queries: expected a (Q, {dim}) matrix, got shape {q.shape}")
+    if q.shape[1] == 0 and (single or q.shape[0]):
+        raise EmbeddingMismatchError(f"{what}: expected a vector of {dim} values, got an empty one")
+    if q.shape[0] == 0:
+        return np.zeros((0, dim), np.float32)
     if q.shape[1] != dim:
-        raise EmbeddingMismatchError(f"query has {q.shape[1]} dimensions, the index has {dim}")
-    if not np.all(np.isfinite(q)):
-        raise EmbeddingMismatchError("query contains NaN or infinite values")
-    norms = np.linalg.norm(q.astype(np.float64), axis=1)
-    if np.any(norms == 0):
-        raise EmbeddingMismatchError("cannot search with a zero-norm query vector")
-    return (q / norms[:, None]).astype(np.float32)
+        raise EmbeddingMismatchError(f"{what} has {q.shape[1]} dimensions, the index has {dim}")
+    q64 = q.astype(np.float64)
+    finite = np.isfinite(q64).all(axis=1)
+    if not finite.all():
+        row = "" if single else f" (row {int(np.flatnonzero(~finite)[0])})"
+        raise EmbeddingMismatchError(f"{what} contains NaN or infinite values{row}")
+    scale = np.abs(q64).max(axis=1)  # normalise in two steps: no overflow or underflow in the sum of squares
+    if np.any(scale == 0):
+        row = "" if single else f" (row {int(np.flatnonzero(scale == 0)[0])})"
+        raise EmbeddingMismatchError(f"cannot search with a zero-norm query vector{row}")
+    q64 /= scale[:, None]
+    q64 /= np.linalg.norm(q64, axis=1, keepdims=True)
+    return q64.astype(np.float32)
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -542,6 +706,33 @@ def _check_k(k: object) -> int:
 # -- the index --------------------------------------------------------------------
 
 
+class _InUse:
+    """One call into an :class:`EmbeddingIndex` (see ``EmbeddingIndex._use``)."""
+
+    __slots__ = ("index", "me")
+
+    def __init__(self, index: "EmbeddingIndex") -> None:
+        self.index = index
+        self.me = threading.get_ident()
+
+    def __enter__(self) -> None:
+        ix = self.index
+        with ix._state:
+            if ix._closed:
+                raise EmbedderClosedError("the EmbeddingIndex is closed; load it again")
+            ix._active[self.me] = ix._active.get(self.me, 0) + 1
+
+    def __exit__(self, *exc: object) -> None:
+        ix = self.index
+        with ix._state:
+            n = ix._active[self.me] - 1
+            if n:
+                ix._active[self.me] = n
+            else:
+                del ix._active[self.me]
+            ix._state.notify_all()
+
+
 class EmbeddingIndex:
     """Top-k cosine search over stored embeddings (see the module docstring).
 
@@ -557,24 +748,105 @@ class EmbeddingIndex:
                 print(hit.rank, hit.score, hit.path)
     """
 
-    def __init__(self, stored: _Stored, *, source: Optional[str] = None) -> None:
-        # Internal: use load() or from_arrays().
+    def __init__(self, stored: _Stored, *, source: Optional[str] = None, lazy_checks: bool = False) -> None:
+        # Internal: use load() or from_arrays(). ``lazy_checks``: check each chunk when it is first read
+        # (an index answered by its HNSW graph) instead of every row now.
         self._paths = stored.paths
         self._vectors = stored.matrix
         self._meta = stored.meta
         self._sizes, self._mtimes = stored.sizes, stored.mtimes_ns
-        self._source = source
-        inv = stored.inv_norms
-        if inv is None and (self._vectors.dtype == np.int8 or not self._meta.normalized):
-            inv = _inv_norms(self._vectors) if len(self._vectors) else np.zeros(0, np.float32)
-            if self._vectors.dtype != np.int8 and inv.size and np.allclose(inv, 1.0, atol=1e-5):
-                inv = None  # already normalised (an older file that did not say so)
-        self._inv = inv
+        self._source = source or "<index>"
+        self._shape = (int(stored.matrix.shape[0]), int(stored.matrix.shape[1]))
+        self._dtype = stored.matrix.dtype.name
+        self._quantized = stored.matrix.dtype == np.int8
+        self._chunk = _chunk_rows(stored.matrix)
+        self._checked = np.zeros(-(-self._shape[0] // self._chunk), bool)
+        self._stored_inv = stored.inv_norms
+        # 1 / norm of every row, when rows are not stored normalised (raw embed-dir output, int8).
+        self._inv: Optional[np.ndarray] = None
+        if self._quantized or not self._meta.normalized:
+            self._inv = stored.inv_norms if stored.inv_norms is not None else np.empty(self._shape[0], np.float32)
+        if not lazy_checks or (self._inv is not None and stored.inv_norms is None):
+            self._check_rows(0, self._shape[0])
+            if (not self._quantized and self._inv is not None and self._inv.size
+                    and np.allclose(self._inv, 1.0, atol=1e-5)):
+                self._inv = None  # already normalised (an older file that did not say so)
+        self._state = threading.Condition()
+        self._active: dict[int, int] = {}  # thread id -> calls in progress
+        self._closed = False
         self._executor: Any = None
         self._fd: Optional[int] = None
         self._ann: Any = None
         self._ann_info: dict[str, Any] = {}
         self._use_ann = False
+
+    # -- row checks ----------------------------------------------------------------
+    def _check_rows(self, start: int, stop: int) -> None:
+        """Check every not yet checked chunk overlapping rows ``[start, stop)`` (:func:`row_problems`).
+
+        Fills in the inverse norms of raw rows; compares stored ones (int8) with the rows.
+
+        Raises:
+          IndexFormatError: a bad row (named, with its path).
+        """
+        if start >= stop:
+            return
+        c = self._chunk
+        for ci in range(start // c, -(-stop // c)):
+            if self._checked[ci]:
+                continue
+            a, b = ci * c, min(self._shape[0], (ci + 1) * c)
+            _, _, rows = next(iter(_iter_chunks(self._vectors, a, b)))
+            sq, problems = row_problems(rows, normalized=self._meta.normalized and not self._quantized,
+                                        quantized=self._quantized)
+            if problems:
+                raise IndexFormatError(f"{self._source}: {len(problems)} unusable row{'s' if len(problems) > 1 else ''}: "
+                                       f"{_problem_text(problems, self._paths, a)} (the file is damaged, or was written "
+                                       "by a tool that does not check its rows: rebuild it; embed-dir --resume "
+                                       "re-embeds bad rows)")
+            if self._inv is not None:
+                inv = (1.0 / np.sqrt(sq)).astype(np.float32)
+                if self._stored_inv is not None:
+                    stored = self._stored_inv[a:b]
+                    wrong = ~(np.abs(stored - inv) <= 1e-4 * inv)
+                    if wrong.any():
+                        i = int(np.flatnonzero(wrong)[0])
+                        raise IndexFormatError(
+                            f"{self._source}: inv_norms: row {a + i} ({display_path(str(self._paths[a + i]))}) records "
+                            f"{float(stored[i]):.6g}, its vector has 1 / norm {float(inv[i]):.6g} (the file is damaged)")
+                else:
+                    self._inv[a:b] = inv
+            self._checked[ci] = True
+
+    def _check_scores(self, scores: np.ndarray, rows: Optional[np.ndarray] = None) -> np.ndarray:
+        """Scores of checked rows lie in [-1, 1] up to rounding (clipped); anything else means the file changed.
+
+        ``rows``: the row ids of ``scores``' last axis (None: all rows).
+        """
+        bad = ~(np.abs(scores) <= 1.0 + _SCORE_TOLERANCE)
+        if bad.any():
+            col = int(np.flatnonzero(bad.any(axis=0) if scores.ndim == 2 else bad)[0])
+            row = int(rows[col]) if rows is not None else col
+            value = float(scores.reshape(-1, scores.shape[-1])[:, col].max())
+            raise IndexFormatError(
+                f"{self._source}: row {row} ({display_path(str(self._paths[row]))}) scores {value!r}, which no cosine "
+                "can be: the file changed after the index was opened (or is damaged); load it again")
+        return np.clip(scores, -1.0, 1.0, out=scores)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def _use(self) -> "_InUse":
+        """A context for one call: EmbedderClosedError after close(); close() waits for the calls in progress."""
+        return _InUse(self)
+
+    def __enter__(self) -> "EmbeddingIndex":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # -- construction --------------------------------------------------------------
     @classmethod
@@ -594,13 +866,16 @@ class EmbeddingIndex:
         rows are taken as already quantized embeddings.
 
         Raises:
-          OptionsError: ``paths`` and ``vectors`` disagree, unknown ``dtype``.
-          EmbeddingMismatchError: NaN or infinite values.
+          OptionsError: ``paths`` and ``vectors`` disagree, unknown ``dtype``, no dimension.
+          EmbeddingMismatchError: a row with NaN or infinite values, all zeros, or a norm outside
+            :data:`NORM_RANGE` (the message names the rows).
         """
         v = np.asarray(vectors)
         paths = [os.fspath(p) for p in paths]
         if v.ndim != 2:
             raise OptionsError(f"vectors: expected a 2-D matrix (one row per path), got shape {v.shape}")
+        if v.shape[1] < 1:
+            raise OptionsError(f"vectors: expected at least 1 dimension, got shape {v.shape}")
         if len(paths) != v.shape[0]:
             raise OptionsError(f"paths: expected {v.shape[0]} (one per row), got {len(paths)}")
         if v.dtype == np.int8:
@@ -610,11 +885,12 @@ class EmbeddingIndex:
         else:
             if v.dtype.kind != "f":
                 raise OptionsError(f"vectors: expected float or int8 values, got {v.dtype}")
-            if not np.all(np.isfinite(v)):
-                raise EmbeddingMismatchError("vectors contain NaN or infinite values")
+            _check_matrix(v, paths, "vectors")
             matrix = to_storage(v, dtype)
+        # int8 rows given as they are; float16 rows whose values underflowed
+        _check_matrix(matrix, paths, "vectors", quantized=matrix.dtype == np.int8)
         meta = IndexMeta(model_sha256=model_sha256, head_name=head_name, embedding_space=space, normalized=True)
-        return cls(_Stored(paths, matrix, meta, None, None, None))
+        return cls(_Stored(paths, matrix, meta, None, None, None), source="<from_arrays>")
 
     @classmethod
     def load(
@@ -633,20 +909,29 @@ class EmbeddingIndex:
             :data:`APPROXIMATE_MIN_ELEMENTS` elements; ``"always"``: use it
             (build one in memory when there is none); ``"never"``: exact only.
 
+        Every row is checked (:func:`row_problems`), in chunks; an index that
+        will answer with its HNSW graph checks each chunk or row the first
+        time a query reads it instead.
+
         Raises:
-          IndexFormatError: missing, truncated or corrupt file, or not an index.
+          IndexFormatError: missing, truncated or corrupt file, not an index, or a bad row (NaN or
+            infinite values, all zeros, a norm out of range or not 1 when the file says normalised;
+            ragged Parquet rows; columns of the wrong type).
           MissingDependencyError: ``approximate="always"`` without the ``[search]`` extra.
           OptionsError: a bad ``approximate`` value.
         """
         if approximate not in ("auto", "always", "never"):
             raise OptionsError(f"approximate: expected 'auto', 'always' or 'never', got {approximate!r}")
         p = Path(path)
-        index = cls(read_index_file(p, mmap=mmap), source=str(p))
+        stored = read_index_file(p, mmap=mmap)
+        big = stored.matrix.shape[0] * max(1, stored.matrix.shape[1]) >= APPROXIMATE_MIN_ELEMENTS
+        sidecar = Path(str(p) + _ANN_SUFFIX)
+        graph = approximate == "always" or (approximate == "auto" and big and sidecar.exists())
+        # An index answered by its graph reads few rows per query: its rows are checked when read, not all now.
+        index = cls(stored, source=str(p), lazy_checks=graph and isinstance(stored.matrix, np.memmap))
         if approximate == "never":
             return index
-        big = index.size * max(1, index.dim) >= APPROXIMATE_MIN_ELEMENTS
-        sidecar = Path(str(p) + _ANN_SUFFIX)
-        if approximate == "always" or (big and sidecar.exists()):
+        if graph:
             loaded = index._load_approximate(sidecar, required=approximate == "always")
             if not loaded and approximate == "always":
                 index.build_approximate()
@@ -657,19 +942,19 @@ class EmbeddingIndex:
     @property
     def size(self) -> int:
         """Number of stored vectors."""
-        return int(self._vectors.shape[0])
+        return self._shape[0]
 
     def __len__(self) -> int:
         return self.size
 
     @property
     def dim(self) -> int:
-        return int(self._vectors.shape[1])
+        return self._shape[1]
 
     @property
     def dtype(self) -> str:
         """Storage type: ``float32``, ``float16`` or ``int8``."""
-        return self._vectors.dtype.name
+        return self._dtype
 
     @property
     def space(self) -> Optional[str]:
@@ -703,21 +988,34 @@ class EmbeddingIndex:
         return isinstance(self._vectors, np.memmap)
 
     def path(self, i: int) -> str:
-        return str(self._paths[i])
+        with self._use():
+            return str(self._paths[i])
 
     @property
     def paths(self) -> list[str]:
-        return [str(p) for p in self._paths]
+        with self._use():
+            return [str(p) for p in self._paths]
 
     def vector(self, i: int) -> np.ndarray:
-        """Row ``i`` as a unit-norm float32 vector."""
-        v = self._vectors[i].astype(np.float32)
-        if self._inv is not None:
-            v = v * self._inv[i]
-        return v
+        """Row ``i`` as a unit-norm float32 vector.
+
+        Raises:
+          IndexFormatError: the row is unusable (see :meth:`load`).
+          EmbedderClosedError: after :meth:`close`.
+        """
+        with self._use():
+            i = int(i)
+            if not -self.size <= i < self.size:
+                raise OptionsError(f"i: expected a row from 0 to {self.size - 1}, got {i}")
+            i %= self.size
+            self._check_rows(i, i + 1)
+            v = self._vectors[i].astype(np.float32)
+            if self._inv is not None:
+                v = v * self._inv[i]
+            return v
 
     def __repr__(self) -> str:
-        mode = "approximate" if self._use_ann else "exact"
+        mode = "closed" if self._closed else "approximate" if self._use_ann else "exact"
         return f"EmbeddingIndex({self.size} x {self.dim} {self.dtype}, {mode}, space={self.space!r})"
 
     # -- queries -------------------------------------------------------------------
@@ -732,7 +1030,10 @@ class EmbeddingIndex:
         """The ``k`` stored vectors closest to ``query`` by cosine, best first.
 
         Args:
-          query: a float vector, an int8 (quantized) vector or an :class:`Embedding`.
+          query: one vector: shape ``(D,)`` or ``(1, D)``, float or integer
+            values, int8 (a quantized embedding, as ``bytes`` too) or an
+            :class:`Embedding`. uint8 arrays are refused (ambiguous: MediaPipe's
+            quantized embeddings are int8 values in uint8 arrays).
           k: number of results (fewer when the index is smaller).
           space: the query's embedding-space id; refused when it differs from
             the index's. Without it, matching spaces are the caller's responsibility.
@@ -741,22 +1042,34 @@ class EmbeddingIndex:
 
         Raises:
           EmbeddingSpaceMismatchError: ``space`` differs from the index's.
-          EmbeddingMismatchError: wrong dimension, zero norm, NaN.
+          EmbeddingMismatchError: an empty, ambiguous (uint8), non-numeric or
+            several-row query, wrong dimension, zero norm, NaN.
           OptionsError: bad ``k``.
           MissingDependencyError: ``exact=False`` without an approximate index.
+          IndexFormatError: a stored row turned out unusable (see :meth:`load`).
+          EmbedderClosedError: after :meth:`close`.
         """
-        if space is not None:
-            self.check_space(space)
-        return self.search_batch(_query_matrix(query, self.dim)[:1], k, exact=exact)[0]
+        with self._use():
+            k = _check_k(k)
+            if space is not None:
+                self.check_space(space)
+            return self._search(_query_matrix(query, self.dim, single=True), k, exact)[0]
 
     def search_batch(self, queries: Any, k: int = 10, *, space: Optional[str] = None,
                      exact: Optional[bool] = None) -> list[list[SearchResult]]:
-        """:meth:`search` for each row of a ``(Q, D)`` matrix (one matrix product for all)."""
-        k = _check_k(k)
-        if space is not None:
-            self.check_space(space)
-        q = _query_matrix(queries, self.dim)
-        if self.size == 0:
+        """:meth:`search` for each row of a ``(Q, D)`` matrix (one matrix product for all).
+
+        A single ``(D,)`` vector counts as one query; ``(0, D)`` gives ``[]``.
+        Raises what :meth:`search` raises (a 3-D array is refused).
+        """
+        with self._use():
+            k = _check_k(k)
+            if space is not None:
+                self.check_space(space)
+            return self._search(_query_matrix(queries, self.dim, single=False), k, exact)
+
+    def _search(self, q: np.ndarray, k: int, exact: Optional[bool]) -> list[list[SearchResult]]:
+        if self.size == 0 or len(q) == 0:
             return [[] for _ in range(len(q))]
         use_ann = self._use_ann if exact is None else not exact
         if use_ann:
@@ -765,7 +1078,7 @@ class EmbeddingIndex:
             rows = self._search_ann(q, k)
         else:
             rows = self._search_exact(q, k)
-        return [[SearchResult(r + 1, self.path(int(i)), float(s), int(i)) for r, (i, s) in enumerate(hits)]
+        return [[SearchResult(r + 1, str(self._paths[int(i)]), float(s), int(i)) for r, (i, s) in enumerate(hits)]
                 for hits in rows]
 
     def search_image(self, embedder: Any, image: Any, k: int = 10, *, head: int = 0,
@@ -775,7 +1088,10 @@ class EmbeddingIndex:
         Raises:
           EmbeddingSpaceMismatchError: the embedder's model / head is not the index's.
           ImageError: the image cannot be decoded.
+          ModelOutputError: the model's vector is NaN / infinite.
+          EmbedderClosedError: the index (or the embedder) is closed.
         """
+        self._require_open()
         self.check_embedder(embedder, head)
         result = embedder.embed(image, image_processing_options)
         if head >= len(result.embeddings):
@@ -792,7 +1108,10 @@ class EmbeddingIndex:
         Raises:
           OptionsError: ``text_embedder`` is not a text embedder.
           EmbeddingSpaceMismatchError: its space is not the index's (or the index has none recorded).
+          TextInputError: ``text`` is not a str, or not valid Unicode.
+          EmbedderClosedError: the index (or the embedder) is closed.
         """
+        self._require_open()
         sid = getattr(text_embedder, "embedding_space_id", None)
         if not hasattr(text_embedder, "embed") or sid is None:
             raise OptionsError(
@@ -855,7 +1174,7 @@ class EmbeddingIndex:
         group = 16  # queries per pass: the score buffer is group x N float32
         for g in range(0, len(q), group):
             qg = q[g : g + group]
-            scores = self._scores(qg)
+            scores = self._check_scores(self._scores(qg))
             for row in scores:
                 top = _top_k(row, k)
                 out.append([(int(i), float(row[i])) for i in top])
@@ -868,6 +1187,8 @@ class EmbeddingIndex:
         qt = np.ascontiguousarray(q.T)
 
         def part(start: int, stop: int) -> None:
+            if not self._all_checked:
+                self._check_rows(start, stop)
             for a, b, chunk in _iter_chunks(self._vectors, start, stop):
                 if len(q) == 1:
                     np.matmul(chunk, qt[:, 0], out=scores[0, a:b])
@@ -887,14 +1208,22 @@ class EmbeddingIndex:
         return scores
 
     def _pool(self, threads: int) -> Any:
-        pool = self._executor
-        if pool is None or pool._max_workers != threads:
-            from concurrent.futures import ThreadPoolExecutor
+        """The thread pool of ``threads`` workers (one per size in use; all shut down by close())."""
+        with self._state:
+            pools = self._executor if self._executor is not None else {}
+            pool = pools.get(threads)
+            if pool is None:
+                from concurrent.futures import ThreadPoolExecutor
 
-            if pool is not None:
-                pool.shutdown(wait=False)
-            pool = self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="edge_embedder-search")
-        return pool
+                pool = pools[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="edge_embedder-search")
+                self._executor = pools
+            return pool
+
+    @property
+    def _all_checked(self) -> bool:
+        if self._checked.size and not self._checked[-1]:
+            return False
+        return bool(self._checked.all())
 
     #: Threads of exact search (numpy releases the GIL in matmul): the machine's cores, at most 4.
     threads = min(4, os.cpu_count() or 1)
@@ -920,7 +1249,15 @@ class EmbeddingIndex:
 
         Raises:
           MissingDependencyError: usearch is not installed (``[search]`` extra).
+          IndexFormatError: a stored row is unusable (see :meth:`load`).
+          EmbedderClosedError: after :meth:`close`.
         """
+        with self._use():
+            self._check_rows(0, self.size)
+            self._build_approximate(connectivity, expansion_add, expansion_search, dtype, threads)
+
+    def _build_approximate(self, connectivity: int, expansion_add: int, expansion_search: int, dtype: Optional[str],
+                           threads: int) -> None:
         ui = _import_usearch()
         dtype = dtype or ("i8" if self.dtype == "int8" else "f16")
         if dtype not in ("f32", "f16", "i8"):
@@ -943,6 +1280,7 @@ class EmbeddingIndex:
 
     def set_search_mode(self, approximate: bool) -> None:
         """Make :meth:`search` approximate (needs a graph) or exact by default."""
+        self._require_open()
         if approximate and self._ann is None:
             raise MissingDependencyError("no approximate index: call build_approximate() first")
         self._use_ann = bool(approximate)
@@ -970,13 +1308,34 @@ class EmbeddingIndex:
         out = []
         for qi in range(len(q)):
             cand = np.sort(np.asarray(keys[qi][: counts[qi]], np.int64))
+            if cand.size and (cand[0] < 0 or cand[-1] >= self.size):
+                raise IndexFormatError(f"{self._source}{_ANN_SUFFIX}: the graph returned row {int(cand[-1])}, the index has "
+                                       f"{self.size} rows (a damaged graph: rebuild it with edge-embedder index --resume)")
             rows = self._rows(cand)
+            if not self._all_checked:
+                self._check_candidates(cand, rows)
             s = rows @ q[qi]
             if self._inv is not None:
                 s *= self._inv[cand]
+            s = self._check_scores(s, cand)
             top = _top_k(s, k)
             out.append([(int(cand[i]), float(s[i])) for i in top])
         return out
+
+    def _check_candidates(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        """:func:`row_problems` of rows read one by one (an index answered by its graph); stored inverse norms too."""
+        sq, problems = row_problems(rows, normalized=self._meta.normalized and not self._quantized,
+                                    quantized=self._quantized)
+        if problems:
+            named = {int(ids[i]): why for i, why in problems.items()}
+            raise IndexFormatError(f"{self._source}: {_problem_text(named, self._paths)} (the file is damaged: rebuild it)")
+        if self._inv is not None and self._stored_inv is not None:
+            inv = (1.0 / np.sqrt(sq)).astype(np.float32)
+            wrong = ~(np.abs(self._stored_inv[ids] - inv) <= 1e-4 * inv)
+            if wrong.any():
+                row = int(ids[np.flatnonzero(wrong)[0]])
+                raise IndexFormatError(f"{self._source}: inv_norms: row {row} ({display_path(str(self._paths[row]))}) does "
+                                       "not match its vector (the file is damaged)")
 
     def _rows(self, ids: np.ndarray) -> np.ndarray:
         """Stored rows ``ids`` (sorted) as float32.
@@ -989,22 +1348,45 @@ class EmbeddingIndex:
         v = self._vectors
         if not isinstance(v, np.memmap) or getattr(v, "filename", None) is None or not v.flags.c_contiguous:
             return np.asarray(v[ids], np.float32)
-        if self._fd is None:
-            self._fd = os.open(str(v.filename), os.O_RDONLY)
+        with self._state:
+            if self._fd is None:
+                self._fd = os.open(str(v.filename), os.O_RDONLY)
+            fd = self._fd
         row = v.dtype.itemsize * v.shape[1]
-        buf = b"".join(os.pread(self._fd, row, v.offset + int(i) * row) for i in ids)
+        buf = b"".join(os.pread(fd, row, v.offset + int(i) * row) for i in ids)
         if len(buf) != row * len(ids):
             raise IndexFormatError(f"{v.filename}: short read (the file changed or was truncated after it was opened)")
         return np.frombuffer(buf, v.dtype).reshape(len(ids), v.shape[1]).astype(np.float32)
 
     def close(self) -> None:
-        """Release the file handle and threads (the memory maps go with the object)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+        """Close the index: calls already running finish first, later ones raise EmbedderClosedError. Idempotent.
+
+        Releases the memory maps, the file handle and the search threads. Metadata
+        (``size``, ``dim``, ``dtype``, ``space``...) stays readable.
+        """
+        state = getattr(self, "_state", None)
+        if state is None:  # __init__ failed before the lifecycle existed
+            return
+        me = threading.get_ident()
+        with state:
+            self._closed = True
+            # A call of this thread that is in progress (close() from inside a callback) is not waited for.
+            while sum(n for t, n in self._active.items() if t != me):
+                state.wait()
+            fd, self._fd = self._fd, None
+            pools, self._executor = self._executor, None
+            if not self._active:
+                self._vectors = np.zeros((0, self._shape[1]), self._dtype)  # drop the memory maps
+                self._paths = []
+                self._ann = None
+        if fd is not None:
+            os.close(fd)
+        for pool in (pools or {}).values():
+            pool.shutdown(wait=True)
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise EmbedderClosedError("the EmbeddingIndex is closed; load it again")
 
     def __del__(self) -> None:
         try:
@@ -1051,8 +1433,17 @@ class EmbeddingIndex:
 
         Args:
           dtype: convert the stored vectors (``float32``, ``float16``, ``int8``).
+
+        Raises:
+          OptionsError: a bad file name or ``dtype``.
+          IndexFormatError: a stored row is unusable (see :meth:`load`): nothing is written.
+          EmbedderClosedError: after :meth:`close`.
         """
-        path = Path(path)
+        with self._use():
+            self._check_rows(0, self.size)
+            return self._save(Path(path), dtype)
+
+    def _save(self, path: Path, dtype: Optional[str]) -> Path:
         if path.suffix not in (".npz", ".parquet"):
             raise OptionsError(f"path: expected a .npz or .parquet file name, got {path.name!r}")
         matrix = self._vectors
@@ -1076,13 +1467,15 @@ def save_approximate(ann: Any, index_path: Union[str, "os.PathLike[str]"], build
                      count: int, dim: int, info: Mapping[str, Any]) -> Path:
     """Write a usearch graph next to ``index_path`` (``INDEX.usearch`` + ``.json``), atomically."""
     sidecar = Path(str(index_path) + _ANN_SUFFIX)
-    tmp = sidecar.with_name(f".{sidecar.name}.{uuid.uuid4().hex}.tmp")
+    # A locked temporary file (edge_embedder.files): usearch writes into it by name; a killed run's leftover
+    # is removed by the next write.
+    tmp = write_beside(sidecar, b"")
     try:
         ann.save(str(tmp))
-        os.replace(tmp, sidecar)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    except BaseException:
+        discard(tmp)
+        raise
+    publish(tmp, sidecar)
     meta = {**dict(info), "format": _ANN_FORMAT, "build_id": build_id, "count": count, "dim": dim}
     atomic_write(Path(str(sidecar) + ".json"), (json.dumps(meta, indent=1) + "\n").encode())
     return sidecar

@@ -37,6 +37,7 @@ from .containers import Embedding
 from .core.base_options import BaseOptions
 from .errors import EmbeddingMismatchError, EmbeddingSpaceMismatchError, MetadataError, OptionsError
 from .text.text_embedder import TextEmbedder, TextEmbedderOptions
+from .text.tokenizer import check_text
 from .vision import ImageEmbedder, ImageEmbedderOptions, ImageLike, ImageProcessingOptions
 
 __all__ = [
@@ -65,6 +66,7 @@ def _check_templates(templates: Any, what: str) -> tuple[str, ...]:
     for t in templates:
         if not isinstance(t, str):
             raise OptionsError(f"{what}: expected str templates, got {type(t).__name__} {t!r}")
+        check_text(t, what)
         try:
             filled = t.format("\x00")
         except (IndexError, KeyError, ValueError) as exc:
@@ -81,6 +83,8 @@ def _check_labels(labels: Any) -> list[str]:
     bad = [x for x in labels if not isinstance(x, str)]
     if bad:
         raise OptionsError(f"candidate_labels: expected str labels, got {bad[:3]!r}")
+    for i, label in enumerate(labels):
+        check_text(label, f"candidate_labels[{i}]")
     return list(labels)
 
 
@@ -106,8 +110,12 @@ def zero_shot_scores(image_embedding: Union[Embedding, np.ndarray], label_embedd
       EmbeddingMismatchError: sizes differ, or a vector has zero norm.
     """
     v = image_embedding.embedding if isinstance(image_embedding, Embedding) else image_embedding
-    if v.dtype == np.int8:
-        raise EmbeddingMismatchError("zero-shot scores need a float image embedding, got a quantized one")
+    v = np.asarray(v)
+    if v.dtype in (np.int8, np.uint8):  # uint8: MediaPipe's quantized embeddings are int8 values in uint8 arrays
+        raise EmbeddingMismatchError(f"zero-shot scores need a float image embedding, got {v.dtype} "
+                                     "(a quantized one?)")
+    if v.ndim != 1 and not (v.ndim == 2 and v.shape[0] == 1):
+        raise EmbeddingMismatchError(f"image_embedding: expected one vector, got shape {v.shape}")
     img = _unit(v)
     labels = np.asarray(label_embeddings, np.float64)
     if labels.ndim != 2 or labels.shape[1] != img.size:

@@ -21,7 +21,7 @@ DOCUMENTED = {
     "ImageClassifier", "ImageClassifierOptions", "Category", "Classifications", "ClassificationResult",
     "ImageClassifierResult", "ClassifierSpec", "ClassificationHeadSpec",
     "TextEmbedder", "TextEmbedderOptions", "ZeroShotImageClassifier", "ZeroShotImageClassifierOptions",
-    "EdgeEmbedderError", "ModelError", "ModelLoadError", "MetadataError", "ModelContractError",
+    "EdgeEmbedderError", "ModelError", "ModelLoadError", "ModelOutputError", "MetadataError", "ModelContractError",
     "InputContractError", "OutputContractError", "BackendUnavailableError", "MissingDependencyError",
     "ImageError", "ImageDecodeError", "UnsupportedImageError", "TextInputError", "OptionsError",
     "EmbeddingMismatchError", "EmbeddingSpaceMismatchError", "EmbedderClosedError",
@@ -57,7 +57,8 @@ def test_import_does_not_import_heavy_tools():
 
 
 def test_error_tree_derives_from_builtins():
-    assert issubclass(ee.TextInputError, TypeError)
+    assert issubclass(ee.TextInputError, TypeError) and issubclass(ee.TextInputError, ValueError)
+    assert issubclass(ee.ModelOutputError, ee.ModelError) and issubclass(ee.ModelOutputError, RuntimeError)
     assert issubclass(ee.EmbeddingSpaceMismatchError, ee.EmbeddingMismatchError)
     assert issubclass(ee.ModelContractError, ValueError)
     assert issubclass(ee.InputContractError, ee.ModelContractError)

@@ -67,7 +67,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.base_options import BaseOptions
-    from ..errors import ImageError
+    from ..errors import ImageError, ModelOutputError
     from ..resources import default_classifier_path
     from ..vision import ImageClassifier, ImageClassifierOptions
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.images:
             try:
                 res = clf.classify(path, ipo)
-            except ImageError as exc:
+            except (ImageError, ModelOutputError) as exc:
                 report.skip(path, exc)
                 continue
             report.add(path, classifications=[

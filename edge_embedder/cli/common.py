@@ -224,28 +224,41 @@ class InputReport:
 
     ``kind`` is ``"image"`` or ``"text"``. Skipped inputs are also noted on stderr.
     :meth:`exit_code` is 1 (partial) when some were skipped; it raises CliError
-    (exit 4) when none could be used.
+    (exit 4) when none could be used, (exit 3) when the model made every one unusable.
     """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.records: list[dict[str, Any]] = []
         self.skipped: list[tuple[str, str]] = []  # (input, reason)
+        self.model_errors = 0  # of the skipped: inputs the model made NaN / infinite (ModelOutputError)
+
+    def _shown(self, source: str) -> str:
+        # An image path that is not UTF-8 is shown with \xNN escapes: printing it must not fail.
+        from ..search import display_path
+
+        return display_path(source) if self.kind == "image" else source
 
     def add(self, source: str, **result: Any) -> None:
-        self.records.append({self.kind: source, **result})
+        self.records.append({self.kind: self._shown(source), **result})
 
     def skip(self, source: str, exc: BaseException) -> None:
+        from ..errors import ModelOutputError
+
         reason = str(getattr(exc, "reason", None) or exc)
         self.skipped.append((source, reason))
-        self.records.append({self.kind: source, "error": {"type": type(exc).__name__, "reason": reason}})
-        print(f"edge-embedder: skipped {source}: {reason}", file=sys.stderr)
+        self.model_errors += isinstance(exc, ModelOutputError)
+        self.records.append({self.kind: self._shown(source), "error": {"type": type(exc).__name__, "reason": reason}})
+        print(f"edge-embedder: skipped {self._shown(source)}: {reason}", file=sys.stderr)
 
     @property
     def used(self) -> int:
         return len(self.records) - len(self.skipped)
 
     def exit_code(self, verb: str = "used") -> int:
+        if not self.used and self.skipped and self.model_errors == len(self.skipped):
+            raise CliError(f"the model returned unusable values for every {self.kind} ({self.skipped[0][1]})",
+                           ExitCode.MODEL)
         if not self.used:
             raise CliError(f"no {self.kind} could be {verb} ({len(self.skipped)} skipped)", ExitCode.INPUT)
         return ExitCode.PARTIAL if self.skipped else ExitCode.OK
@@ -277,6 +290,9 @@ def embed_folder(args: argparse.Namespace, *, l2: bool, storage: str = "float32"
             print(f"edge-embedder: interrupted: {r.total} images embedded, checkpoint {r.checkpoint}; "
                   "rerun with --resume to continue", file=sys.stderr)
             return None, 0
+        if report.total == 0 and report.model_errors and report.model_errors == len(report.skipped):
+            raise CliError(f"the model returned an unusable vector for every image ({report.model_errors}, listed in "
+                           f"{report.output.name}.skipped.tsv): is the model file damaged?", ExitCode.MODEL)
         return report, embedder.model_spec.head(args.head).size
 
 

@@ -56,7 +56,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ImageError
+    from ..errors import ImageError, ModelOutputError
 
     if args.format in ("npy", "npz") and not args.out:
         raise CliError(f"--format {args.format} needs -o FILE.{args.format}", ExitCode.USAGE)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.images:
             try:
                 res = embedder.embed(path, ipo)
-            except ImageError as exc:
+            except (ImageError, ModelOutputError) as exc:
                 report.skip(path, exc)
                 continue
             rows.append(res.embeddings[head.index].embedding)

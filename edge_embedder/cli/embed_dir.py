@@ -29,5 +29,7 @@ def run(args: argparse.Namespace) -> int:
     rate = report.embedded / report.seconds if report.seconds > 0 else 0.0
     print(f"embedded {report.embedded} images ({report.resumed} resumed) into {report.output} "
           f"in {report.seconds:.1f} s ({rate:.1f} img/s); skipped {len(report.skipped)}"
-          + (f", listed in {report.output.name}.skipped.tsv" if report.skipped else ""), file=sys.stderr)
+          + (f", listed in {report.output.name}.skipped.tsv" if report.skipped else "")
+          + (f"; {report.repaired} damaged rows of the earlier output embedded again" if report.repaired else ""),
+          file=sys.stderr)
     return ExitCode.PARTIAL if report.skipped else ExitCode.OK

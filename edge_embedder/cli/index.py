@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         f"indexed {report.total} images into {report.output} ({args.dtype}{graph}): {report.embedded} embedded "
         f"({report.changed} changed), {report.resumed} unchanged, {report.removed} removed, in "
         f"{report.seconds:.1f} s ({rate:.1f} img/s); skipped {len(report.skipped)}"
-        + (f", listed in {report.output.name}.skipped.tsv" if report.skipped else ""),
+        + (f", listed in {report.output.name}.skipped.tsv" if report.skipped else "")
+        + (f"; {report.repaired} damaged rows of the earlier index embedded again" if report.repaired else ""),
         file=sys.stderr,
     )
     return ExitCode.PARTIAL if report.skipped else ExitCode.OK

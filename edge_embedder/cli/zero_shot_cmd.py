@@ -70,7 +70,7 @@ def _labels(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ImageError
+    from ..errors import ImageError, ModelOutputError
     from ..zero_shot import (
         DEFAULT_HYPOTHESIS_TEMPLATE,
         OPENAI_IMAGENET_TEMPLATES,
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.images:
             try:
                 scores = zs.classify(path, labels, image_processing_options=ipo)
-            except ImageError as exc:
+            except (ImageError, ModelOutputError) as exc:
                 report.skip(path, exc)
                 continue
             report.add(path, results=scores[: args.top_k] if args.top_k else scores)

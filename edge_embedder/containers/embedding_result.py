@@ -5,6 +5,11 @@ quantization parameters; ``l2_normalize`` multiplies by ``1 / sqrt(sum(v*v))``
 (an all-zero vector is left as it is); ``quantize`` (after L2 when both) maps
 each value with ``clamp(round(v * 128), -128, 127)``, halves away from zero,
 and returns int8 values.
+
+Every raw output is checked first: a NaN or infinite value (a damaged model
+file, or an input that drives the model out of range) raises
+:class:`~edge_embedder.errors.ModelOutputError`; it is never normalized,
+quantized or handed back.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import EmbeddingMismatchError
+from ..errors import EmbeddingMismatchError, ModelOutputError
 
 __all__ = [
     "Embedding",
@@ -23,6 +28,7 @@ __all__ = [
     "TextEmbedderResult",
     "VectorLike",
     "head_embeddings",
+    "check_finite_output",
     "cosine_similarity",
     "dequantize",
     "l2_normalize",
@@ -108,12 +114,36 @@ def quantize(v: np.ndarray) -> np.ndarray:
     return np.clip(r, -128, 127).astype(np.int8)
 
 
+def check_finite_output(values: np.ndarray, head_index: int, head_name: Optional[str], what: str = "output",
+                        cause: Optional[str] = None) -> None:
+    """Raise :class:`ModelOutputError` when ``values`` (one head's output) hold NaN or infinite values.
+
+    ``what`` names the values in the message ("output", "calibrated scores"),
+    ``cause`` replaces the default explanation (a damaged file or an input out of range).
+    """
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    n_nan = int(np.isnan(values).sum())
+    n_inf = int(values.size - finite.sum()) - n_nan
+    first = int(np.flatnonzero(~finite.reshape(-1))[0])
+    head = f"head {head_index}" + (f" ({head_name!r})" if head_name else "")
+    parts = [f"{n} {kind}" for n, kind in ((n_nan, "NaN"), (n_inf, "infinite")) if n]
+    cause = cause or "the model file is damaged, or the input drives the model out of its numeric range"
+    reason = (f"the model's {what} of {head}: {' and '.join(parts)} value{'s' if n_nan + n_inf > 1 else ''} "
+              f"of {values.size} (first at index {first}); {cause}")
+    raise ModelOutputError(reason, reason=reason, head_index=head_index)
+
+
 def head_embeddings(raw: Sequence[np.ndarray], heads: Iterable[Any], l2: bool, q: bool) -> list[Embedding]:
     """One :class:`Embedding` per head from a model's raw batch-1 outputs (every embedding task's postprocessing).
 
     ``heads`` are the model spec's output specs (``index``, ``name``, ``dtype``,
     ``scale``, ``zero_point``): uint8 outputs are dequantized, then optional L2
     normalization, then optional scalar quantization.
+
+    Raises:
+      ModelOutputError: an output holds NaN or infinite values.
     """
     out = []
     for head in heads:
@@ -122,6 +152,7 @@ def head_embeddings(raw: Sequence[np.ndarray], heads: Iterable[Any], l2: bool, q
             v = dequantize(t, head.scale, head.zero_point)
         else:
             v = t.reshape(-1).astype(np.float32, copy=False)
+            check_finite_output(v, head.index, head.name)
         if l2:
             v = l2_normalize(v)
         if q:

@@ -6,10 +6,18 @@ one arrives, the older pending frame is dropped and ``dropped`` is counted:
 a live stream wants the freshest frame, not a growing backlog. Results reach
 the user's ``result_callback(result, image, timestamp_ms)`` on the worker
 thread, in timestamp order. A callback that raises is logged and counted; the
-stream goes on. ``close()`` drops the pending frame (counted in ``dropped``),
-lets the frame in flight finish and deliver its callback, and returns only
-when no callback can fire any more. Every submitted frame ends up counted
-once: ``submitted == processed + dropped + failed`` after ``close()``.
+stream goes on.
+
+``close()`` works as MediaPipe's does (it waits until the graph has finished
+what it was given): every frame already accepted (the one in flight and the
+one pending) is processed and its callback has run before ``close()``
+returns; no callback fires after that, and a frame submitted once ``close()``
+has begun is refused with ``EmbedderClosedError``. Every submitted frame ends
+up counted once: ``submitted == processed + dropped + failed`` after
+``close()`` (a refused frame is not submitted). ``close()`` called from
+inside a callback cannot wait for its own thread: it returns at once, the
+frame still pending is dropped (counted), and the stream stops after that
+callback.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ class LiveStreamStats:
 
     submitted: int = 0
     processed: int = 0  # frames whose callback was called with a result
-    dropped: int = 0  # older pending frames replaced by newer ones (or cancelled by close)
+    dropped: int = 0  # older pending frames replaced by newer ones (or cancelled by close() from a callback)
     failed: int = 0  # frames whose embedding raised (bad image); logged
     callback_errors: int = 0  # callbacks that raised; logged
 
@@ -54,7 +62,12 @@ class LiveStreamWorker:
             return LiveStreamStats(**self._counts)
 
     def submit(self, frame: Any, image: Any, timestamp_ms: int) -> None:
+        """Queue a frame (replacing a pending one); EmbedderClosedError once close() has begun."""
         with self._cond:
+            if self._closing:
+                from ..errors import EmbedderClosedError
+
+                raise EmbedderClosedError("the live stream is closed (close() has begun); create a new task")
             self._counts["submitted"] += 1
             if self._pending is not None:
                 self._counts["dropped"] += 1
@@ -62,29 +75,26 @@ class LiveStreamWorker:
             self._cond.notify()
 
     def close(self) -> None:
+        """Deliver every accepted frame's result, then stop; idempotent (see the module docstring)."""
+        inside = threading.current_thread() is self._thread
         with self._cond:
-            if self._closing:
-                already = True
-            else:
-                already = False
-                self._closing = True
-                if self._pending is not None:
-                    self._pending = None
-                    self._counts["dropped"] += 1
-                self._cond.notify()
-        if threading.current_thread() is self._thread:
+            self._closing = True
+            if inside and self._pending is not None:  # cannot be delivered before this close() returns
+                self._pending = None
+                self._counts["dropped"] += 1
+            self._cond.notify()
+        if inside:
             return  # close() from inside a callback: the loop ends after it returns
-        if not already or self._thread.is_alive():
-            self._thread.join()
+        self._thread.join()
 
     def _loop(self) -> None:
         while True:
             with self._cond:
                 while self._pending is None and not self._closing:
                     self._cond.wait()
-                if self._closing:
+                if self._pending is None:  # closing, and nothing left to deliver
                     return
-                frame, image, ts = self._pending  # type: ignore[misc]
+                frame, image, ts = self._pending
                 self._pending = None
             try:
                 result = self._process(frame)
@@ -95,12 +105,9 @@ class LiveStreamWorker:
                 continue
             with self._cond:
                 self._counts["processed"] += 1
-                closing = self._closing
             try:
                 self._callback(result, image, ts)
             except Exception as exc:
                 log.warning("live stream: result_callback raised at %d ms: %r", ts, exc)
                 with self._cond:
                     self._counts["callback_errors"] += 1
-            if closing:
-                return  # the frame in flight when close() began: delivered, then stop

@@ -16,21 +16,23 @@ makes of the model's raw outputs. :class:`BaseTask` owns the rest:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 import time
-from typing import Any, Callable, Generic, Optional, TypeVar
+from typing import Any, Callable, Generic, Iterator, Optional, TypeVar
 
-from ..errors import EmbedderClosedError, OptionsError
+from ..errors import EdgeEmbedderError, EmbedderClosedError, ModelOutputError, OptionsError, first_line
 from ..metadata import ModelMetadata
+from ..metadata.checksum import verify_checksum
 from .backends import Backend, open_backend, read_model_bytes
 from .base_options import BaseOptions
 from .live_stream import LiveStreamStats, LiveStreamWorker
 from .running_mode import RunningMode, check_timestamp
 from .timing import Timings
 
-__all__ = ["BaseTask", "open_model", "embedding_space_id"]
+__all__ = ["BaseTask", "open_model", "embedding_space_id", "interpreter_errors"]
 
 SpecT = TypeVar("SpecT")
 TaskT = TypeVar("TaskT", bound="BaseTask[Any]")
@@ -48,8 +50,25 @@ def embedding_space_id(model_sha256: str, declared: Optional[str], head: int = 0
     return base if head == 0 else f"{base}#{head}"
 
 
+@contextlib.contextmanager
+def interpreter_errors() -> Iterator[None]:
+    """Turn an interpreter's own exception during a run (LiteRT's RuntimeError, ONNX Runtime's types) into
+    :class:`~edge_embedder.errors.ModelOutputError`; the project's own errors pass through."""
+    try:
+        yield
+    except EdgeEmbedderError:
+        raise
+    except Exception as exc:
+        reason = f"the model failed to run ({type(exc).__name__}: {first_line(exc)})"
+        raise ModelOutputError(reason, reason=reason) from exc
+
+
 def open_model(base: BaseOptions, check: Callable[[Backend], SpecT]) -> tuple[Backend, SpecT]:
     """Open ``base``'s model and check it with ``check(backend) -> spec``.
+
+    The checksum the file carries (``edge_embedder.metadata.checksum``) is
+    verified while the interpreter is built and before anything runs on it;
+    files without one load as they are.
 
     Raises:
       ModelLoadError, ModelContractError (and subclasses), BackendUnavailableError, OptionsError.
@@ -59,12 +78,53 @@ def open_model(base: BaseOptions, check: Callable[[Backend], SpecT]) -> tuple[Ba
         data = read_model_bytes(source)
     else:
         source, data = "<model_asset_buffer>", bytes(base.model_asset_buffer or b"")
-    backend = open_backend(data, num_threads=base.resolved_num_threads, providers=base.providers, source=source)
+    verifier = _ChecksumVerifier(data, source)
     try:
+        backend = open_backend(data, num_threads=base.resolved_num_threads, providers=base.providers, source=source)
+    except BaseException:
+        verifier.result()  # a damaged file: say so, rather than what the interpreter made of it
+        raise
+    try:
+        verifier.result()  # before the contract check, any inference or any result
         return backend, check(backend)
     except BaseException:
         backend.close()
         raise
+
+
+class _ChecksumVerifier:
+    """Verifies the file's checksum on a thread while the interpreter is built (both release the GIL).
+
+    The interpreter parses the bytes with its own flatbuffer / protobuf verifier
+    meanwhile, but nothing runs on them until :meth:`result` has passed: a
+    damaged file is a ModelLoadError before any contract check or inference.
+    Files under 1 MiB are verified on the spot.
+    """
+
+    def __init__(self, data: bytes, source: str) -> None:
+        self._error: Optional[BaseException] = None
+        self._thread: Optional[threading.Thread] = None
+        if len(data) < (1 << 20):
+            verify_checksum(data, source)
+            return
+
+        def run() -> None:
+            try:
+                verify_checksum(data, source)
+            except BaseException as exc:  # handed to the caller's thread by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="edge_embedder-verify", daemon=True)
+        self._thread.start()
+
+    def result(self) -> None:
+        """Wait for the verification; raise its ModelLoadError (once)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
 
 
 class BaseTask(Generic[SpecT]):
@@ -144,10 +204,13 @@ class BaseTask(Generic[SpecT]):
     def close(self) -> None:
         """Stop the live stream (if any) and release the interpreter. Idempotent.
 
-        In LIVE_STREAM mode a frame that is still *pending* (queued, not yet
-        started) is dropped and counted in ``live_stream_stats.dropped``; the
-        frame in flight finishes and its callback runs before ``close()``
-        returns; no callback fires after that.
+        In LIVE_STREAM mode, as MediaPipe's ``close()``: every frame already
+        accepted (the one in flight and the one still pending) is processed
+        and its callback has run before ``close()`` returns; no callback fires
+        after that, and a frame sent once ``close()`` has begun raises
+        ``EmbedderClosedError``. (Called from inside a callback, ``close()``
+        cannot wait for its own thread: the pending frame is dropped and
+        counted in ``live_stream_stats.dropped``.)
         """
         if self._stream is not None:
             self._stream.close()
@@ -205,7 +268,8 @@ class BaseTask(Generic[SpecT]):
         with self._lock:
             backend = self._require_open()
             t0 = time.perf_counter_ns()
-            raw = backend.run(write)
+            with interpreter_errors():
+                raw = backend.run(write)
             t2 = time.perf_counter_ns()
         result = postprocess(raw)
         t3 = time.perf_counter_ns()

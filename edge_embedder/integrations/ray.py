@@ -106,7 +106,8 @@ class EmbedImages:
     Each batch comes back with its other columns unchanged (the ``bytes`` /
     ``image`` column is dropped to keep the result small), plus
     ``embedding`` (``(n, dim)`` float32; NaN rows for bad images) and
-    ``error`` (empty, or the reason the row's image could not be used).
+    ``error`` (empty, or the reason the row's image could not be used: it
+    could not be decoded, or the model made its vector NaN, infinite or all zeros).
     """
 
     def __init__(self, model: Any, *, column: Optional[str] = None, head: int = 0, l2_normalize: bool = True,
@@ -145,6 +146,8 @@ class EmbedImages:
                     continue
                 img.source = source
                 inputs.append(img)
+        from ..search import row_problems
+
         embeddings = np.full((n, self._dim), np.nan, np.float32)
         errors = [""] * n
         good = [i for i, d in enumerate(inputs) if not isinstance(d, ImageError)]
@@ -158,7 +161,12 @@ class EmbedImages:
                 err = item.error
                 errors[row] = f"{sources[row]}: {err.reason if isinstance(err, ImageError) else err}"
             else:
-                embeddings[row] = item.result.embeddings[self._head].embedding.astype(np.float32, copy=False)
+                vec = item.result.embeddings[self._head].embedding.astype(np.float32, copy=False)
+                _, problem = row_problems(vec[None])
+                if problem:  # e.g. an all-zero vector: no cosine can be computed with it
+                    errors[row] = f"{sources[row]}: the model's vector is {problem[0]}"
+                else:
+                    embeddings[row] = vec
         out = {k: v for k, v in batch.items() if k not in ("bytes", "image")}
         out["embedding"] = embeddings
         out["error"] = np.array(errors, dtype=object)
@@ -216,7 +224,10 @@ def write_index_parquet(
     """Stream the output of :class:`EmbedImages` into one Parquet file that ``EmbeddingIndex`` loads.
 
     Rows whose ``error`` is set are not written to the index; they are listed
-    in the report and in ``PATH.skipped.tsv`` (as ``embed-dir`` does). The
+    in the report and in ``PATH.skipped.tsv`` (as ``embed-dir`` does). So are
+    rows without an error whose vector cannot be stored (NaN or infinite
+    values, all zeros, a norm outside ``search.NORM_RANGE``, or not 1 with
+    ``normalized=True``; :func:`~edge_embedder.search.row_problems`). The
     file is written to a temporary name and renamed.
 
     Args:
@@ -232,7 +243,7 @@ def write_index_parquet(
       MissingDependencyError: the ray extra (Ray Data, pyarrow) is not installed.
     """
     from ..files import atomic_write
-    from ..search import IndexMeta, _import_pyarrow, display_path
+    from ..search import IndexMeta, _import_pyarrow, display_path, row_problems
 
     out = Path(path)
     if out.suffix != ".parquet":
@@ -260,6 +271,11 @@ def write_index_parquet(
                     raise OptionsError(f"embedding column: expected (n, {info.dim}) vectors, got shape {emb.shape}")
                 ok = np.array([not e for e in batch["error"]], bool)
                 report.errors.extend((p, str(e)) for p, e in zip(paths, batch["error"]) if e)
+                unit = np.eye(1, info.dim, dtype=np.float32)  # stands in for the rows already refused
+                _, problems = row_problems(np.where(ok[:, None], emb, unit), normalized=normalized)
+                for i, why in sorted(problems.items()):
+                    ok[i] = False
+                    report.errors.append((paths[i], f"vector not stored: {why}"))
                 if not ok.any():
                     continue
                 good = [p for p, keep in zip(paths, ok) if keep]

@@ -6,6 +6,8 @@
   :func:`populate_tflite_metadata` / :class:`MetadataWriter` (the ``M001``
   metadata flatbuffer of TFLite Support, with plain ``flatbuffers``);
 * ONNX: :func:`to_onnx_props` / :func:`from_onnx_props` (``metadata_props``);
+* the checksum a file carries of itself (:mod:`.checksum`): :func:`seal_checksum`,
+  :func:`verify_checksum` (every task verifies it when it opens a file);
 * label and score-calibration files (:mod:`.labels`): :func:`parse_label_file`,
   :func:`format_label_file`, :func:`parse_score_calibration`,
   :func:`format_score_calibration`.
@@ -19,6 +21,15 @@ per-locale display names, score calibration, tokenizers) and subgraph custom
 metadata. Fields we do not model are ignored on read.
 """
 
+from .checksum import (
+    CHECKSUM_KEY,
+    CHECKSUM_PLACEHOLDER,
+    CHECKSUM_RECORD_PREFIX,
+    find_checksum_record,
+    model_checksum,
+    seal_checksum,
+    verify_checksum,
+)
 from .labels import (
     CalibrationParams,
     format_label_file,
@@ -78,4 +89,11 @@ __all__ = [
     "TOKENIZER_KEY",
     "EMBEDDING_SPACE_KEY",
     "LOGIT_SCALE_KEY",
+    "CHECKSUM_KEY",
+    "CHECKSUM_PLACEHOLDER",
+    "CHECKSUM_RECORD_PREFIX",
+    "seal_checksum",
+    "verify_checksum",
+    "find_checksum_record",
+    "model_checksum",
 ]

@@ -23,13 +23,26 @@ ONNX_PROPS_PREFIX = "edge_embedder."
 _FILE_PREFIX = ONNX_PROPS_PREFIX + "file/"
 
 
-def to_onnx_props(md: ModelMetadata) -> dict[str, str]:
-    """Flatten ``md`` into ONNX ``metadata_props`` (string to string)."""
+def to_onnx_props(md: ModelMetadata, *, checksum: bool = False) -> dict[str, str]:
+    """Flatten ``md`` into ONNX ``metadata_props`` (string to string).
+
+    A checksum entry in ``md`` (:data:`~edge_embedder.metadata.CHECKSUM_KEY`,
+    e.g. read from another file) is not copied: it belongs to the file it was
+    computed for. ``checksum=True`` writes a placeholder record instead; call
+    :func:`~edge_embedder.metadata.seal_checksum` on the serialized model after
+    writing the props (the converters do).
+    """
     named = [f.name for f in md.all_associated_files()]
     contents = dict(md.files)
     missing = [n for n in named if n not in contents]
     if missing:
         raise MetadataError(f"associated files {missing} are named in the metadata but their bytes are not in md.files")
+    from .checksum import CHECKSUM_KEY, CHECKSUM_PLACEHOLDER
+
+    custom = [(k, v) for k, v in md.custom_metadata if k != CHECKSUM_KEY]
+    if checksum:  # the digest of the new file is filled in by seal_checksum()
+        custom.append((CHECKSUM_KEY, CHECKSUM_PLACEHOLDER))
+    md = replace(md, custom_metadata=tuple(custom))
     props = {ONNX_PROPS_PREFIX + "metadata": json.dumps(md.to_dict(), sort_keys=True)}
     for name in named:
         props[_FILE_PREFIX + name] = base64.b64encode(contents[name]).decode("ascii")

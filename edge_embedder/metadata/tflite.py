@@ -21,6 +21,7 @@ import io
 import json
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -170,15 +171,50 @@ def _read_files(tables: list[FlatTable]) -> tuple[AssociatedFile, ...]:
     return tuple(out)
 
 
-def read_packed_files(model: bytes) -> dict[str, bytes]:
-    """The files of the zip archive appended to a TFLite flatbuffer (empty when there is none)."""
+#: The largest associated file read from a model (a tokenizer.json is a few MB; a zip member claiming
+#: more is damage or a zip bomb).
+MAX_PACKED_FILE_BYTES = 256 << 20
+
+
+def read_packed_files(model: bytes, wanted: Sequence[str] | None = None) -> dict[str, bytes]:
+    """The files of the zip archive appended to a TFLite flatbuffer (empty when there is none).
+
+    ``wanted``: read only these members (the metadata's associated files); None reads every one.
+
+    Raises:
+      MetadataError: a zip is there but a member is damaged (CRC mismatch, truncated, encrypted,
+        an unknown compression, larger than :data:`MAX_PACKED_FILE_BYTES`), or two members have
+        the same name (which one the metadata means would be a guess).
+    """
     try:
-        with zipfile.ZipFile(io.BytesIO(model)) as z:
-            return {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
+        z = zipfile.ZipFile(io.BytesIO(model))
     except zipfile.BadZipFile:
         return {}
-    except (zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError) as exc:
-        raise MetadataError(f"the model's packed associated files cannot be read: {exc}") from None
+    except (zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError, struct.error) as exc:
+        raise MetadataError(f"the model's packed associated files cannot be read (the zip is damaged): {exc}") from None
+    out: dict[str, bytes] = {}
+    with z:
+        infos = [i for i in z.infolist() if not i.is_dir()]
+        names = [i.filename for i in infos]
+        dupes = sorted({n for n in names if names.count(n) > 1 and (wanted is None or n in wanted)})
+        if dupes:
+            raise MetadataError(f"the model's packed zip holds more than one file named {dupes}: the metadata's "
+                                "file is ambiguous (the model file was edited or damaged)")
+        for info in infos:
+            if wanted is not None and info.filename not in wanted:
+                continue
+            if info.file_size > MAX_PACKED_FILE_BYTES:
+                raise MetadataError(f"the packed file {info.filename!r} claims {info.file_size} bytes, more than "
+                                    f"{MAX_PACKED_FILE_BYTES} (the model file is damaged)")
+            try:
+                out[info.filename] = z.read(info)
+            except zipfile.BadZipFile as exc:  # "Bad CRC-32 for file ...", bad local header
+                raise MetadataError(f"the packed file {info.filename!r} is damaged ({exc}): the model file is corrupt "
+                                    "(a bad download or storage?)") from None
+            except (RuntimeError, NotImplementedError, OSError, EOFError, ValueError, zlib.error, struct.error) as exc:
+                raise MetadataError(f"the packed file {info.filename!r} cannot be read ({type(exc).__name__}: {exc}): "
+                                    "the model file is damaged") from None
+    return out
 
 
 def parse_metadata_buffer(buf: bytes) -> ModelMetadata:
@@ -242,13 +278,27 @@ def read_tflite_metadata(model: bytes | bytearray | memoryview) -> ModelMetadata
     wanted = [f.name for f in md.all_associated_files()]
     if not wanted:
         return md
-    packed = read_packed_files(model)
+    packed = read_packed_files(model, wanted)
     missing = [n for n in wanted if n not in packed]
     if missing:
-        raise MetadataError(f"the metadata names associated files {missing} that are not packed in the model file")
+        names = _zip_names(model)
+        if names is None:
+            raise MetadataError(f"the metadata names associated files {missing}, but the model file carries no "
+                                "readable zip of packed files (a truncated or damaged file?)")
+        raise MetadataError(f"the metadata names associated files {missing} that are not packed in the model file "
+                            f"(packed: {sorted(names)})")
     from dataclasses import replace
 
     return replace(md, files=tuple((n, packed[n]) for n in wanted))
+
+
+def _zip_names(model: bytes) -> list[str] | None:
+    """The member names of the appended zip, None when there is no readable one."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(model)) as z:
+            return [i.filename for i in z.infolist() if not i.is_dir()]
+    except Exception:
+        return None
 
 
 class MetadataReader:
@@ -453,7 +503,9 @@ def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
     flatbuffer, as TFLite Support's MetadataPopulator does. The number of
     input and output tensor metadata must match the model's subgraph (as
     TFLite Support requires). Uses the TFLite schema bindings shipped with
-    ``ai-edge-litert``.
+    ``ai-edge-litert``. When ``md`` holds a checksum entry
+    (:data:`~edge_embedder.metadata.CHECKSUM_KEY`, e.g. read from a file the
+    converters wrote), it is recomputed for the new file (:func:`seal_checksum`).
     """
     try:
         from ai_edge_litert import schema_py_generated as schema
@@ -489,6 +541,14 @@ def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
     missing = [n for n in named if n not in contents]
     if missing:
         raise MetadataError(f"associated files {missing} are named in the metadata but their bytes are not in md.files")
+    from .checksum import CHECKSUM_KEY, CHECKSUM_PLACEHOLDER, seal_checksum
+
+    sealed = md.custom(CHECKSUM_KEY) is not None
+    if sealed:  # a record (maybe of the file this metadata was read from): recomputed for the new file
+        from dataclasses import replace as _replace
+
+        md = _replace(md, custom_metadata=tuple((k, CHECKSUM_PLACEHOLDER if k == CHECKSUM_KEY else v)
+                                                for k, v in md.custom_metadata))
     payload = build_metadata_buffer(md)
     data = np.frombuffer(payload, dtype=np.uint8)
     mt.metadata = mt.metadata or []
@@ -506,16 +566,16 @@ def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
     b = flatbuffers.Builder(len(model) + len(payload) + 1024)
     b.Finish(mt.Pack(b), file_identifier=TFLITE_IDENTIFIER)
     out = bytes(b.Output())  # a fresh flatbuffer: any zip the input carried is gone
-    if not named:
-        return out
-    sink = io.BytesIO()
-    sink.write(out)
-    with zipfile.ZipFile(sink, "a", compression=zipfile.ZIP_STORED) as z:
-        for name in named:
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed: byte-identical rebuilds
-            info.external_attr = 0o644 << 16
-            z.writestr(info, contents[name])
-    return sink.getvalue()
+    if named:
+        sink = io.BytesIO()
+        sink.write(out)
+        with zipfile.ZipFile(sink, "a", compression=zipfile.ZIP_STORED) as z:
+            for name in named:
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed: byte-identical rebuilds
+                info.external_attr = 0o644 << 16
+                z.writestr(info, contents[name])
+        out = sink.getvalue()
+    return seal_checksum(out) if sealed else out
 
 
 def _name(v: Any) -> str:

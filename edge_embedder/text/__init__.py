@@ -6,6 +6,15 @@ Importing this package imports nothing optional: the ``tokenizers`` package
 """
 
 from .text_embedder import TextEmbedder, TextEmbedderOptions
-from .tokenizer import TEXT_EXTRA_HINT, ClipTokenizer, Encoding, TokenizerConfig
+from .tokenizer import (
+    KNOWN_ENCODING_TEXTS,
+    TEXT_EXTRA_HINT,
+    ClipTokenizer,
+    Encoding,
+    TokenizerConfig,
+    check_text,
+    known_encodings,
+)
 
-__all__ = ["TextEmbedder", "TextEmbedderOptions", "ClipTokenizer", "Encoding", "TokenizerConfig", "TEXT_EXTRA_HINT"]
+__all__ = ["TextEmbedder", "TextEmbedderOptions", "ClipTokenizer", "Encoding", "TokenizerConfig", "TEXT_EXTRA_HINT", "check_text",
+           "known_encodings", "KNOWN_ENCODING_TEXTS"]

@@ -55,7 +55,11 @@ class TextEmbedder(BaseTask[TextModelSpec]):
     * the tokenizer inside the file: the custom metadata entry
       ``edge_embedder.tokenizer`` (``max_length`` = L, ``bos_id``, ``eos_id``,
       ``pad_id``, ``lowercase``) and the ``tokenizer.json`` it names, packed
-      as an associated file (TFLite) or a ``metadata_props`` entry (ONNX).
+      as an associated file (TFLite) or a ``metadata_props`` entry (ONNX);
+    * the tokenizer fits the model, checked when the file is opened: the
+      model accepts the largest id the tokenizer can produce (one probe
+      invoke), and the encodings recorded at conversion time
+      (``known_encodings``) come out the same; else ``MetadataError``.
 
     Every text becomes exactly L ids, as transformers' ``CLIPTokenizerFast(text,
     padding="max_length", truncation=True, max_length=L)`` makes them (with the
@@ -115,6 +119,7 @@ class TextEmbedder(BaseTask[TextModelSpec]):
         backend, spec = open_model(options.base_options, check_text_embedder)
         try:
             tokenizer = _tokenizer(spec)
+            _check_fit(tokenizer, spec, backend, options.base_options)
         except BaseException:
             backend.close()
             raise
@@ -222,6 +227,24 @@ class TextEmbedder(BaseTask[TextModelSpec]):
 
     def _result(self, raw: list[np.ndarray], enc: Encoding) -> TextEmbedderResult:
         return TextEmbedderResult(self._embeddings(raw), None, truncated=enc.truncated, token_count=enc.length)
+
+
+def _check_fit(tokenizer: ClipTokenizer, spec: TextModelSpec, backend: Any, base: BaseOptions) -> None:
+    """The load-time checks that the packed tokenizer fits the model (``tokenizer.check_against_model``)."""
+    from ..metadata import TOKENIZER_KEY
+    from .tokenizer import check_against_model
+
+    def run(ids: np.ndarray) -> None:
+        def write(buf: np.ndarray) -> None:
+            n = min(buf.shape[-1], ids.size)  # whatever the input's length: the probe's ids come first
+            buf[0, :n] = ids[:n]
+            buf[0, n:] = ids[-1]
+
+        backend.run(write)
+
+    entry = spec.metadata.custom_json(TOKENIZER_KEY) if spec.metadata is not None else None
+    source = str(base.model_asset_path) if base.model_asset_path is not None else "<model_asset_buffer>"
+    check_against_model(tokenizer, entry, spec.input_dtype, run, source)
 
 
 def _tokenizer(spec: TextModelSpec) -> ClipTokenizer:

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..errors import MetadataError, MissingDependencyError, OptionsError, TextInputError
 
-__all__ = ["ClipTokenizer", "Encoding", "TokenizerConfig", "TextInputError", "TEXT_EXTRA_HINT"]
+__all__ = ["ClipTokenizer", "Encoding", "TokenizerConfig", "TextInputError", "TEXT_EXTRA_HINT", "check_text",
+           "KNOWN_ENCODING_TEXTS", "known_encodings", "check_against_model"]
 
 TEXT_EXTRA_HINT = "pip install 'edge-embedder[text]'"
 
@@ -103,10 +104,40 @@ def _import_tokenizers() -> Any:
     return tokenizers
 
 
-def _check_text(text: Any, where: str) -> str:
+def check_text(text: Any, where: str = "text") -> str:
+    """``text`` itself when it is a ``str`` of valid Unicode; else :class:`TextInputError`.
+
+    A surrogate code point (U+D800..U+DFFF) cannot be tokenized: it is what
+    Python makes of bytes that are not UTF-8 (``errors="surrogateescape"``: a
+    command-line argument, a file name) or half of a UTF-16 pair. Such text is
+    refused, not replaced: two different byte strings would otherwise become
+    one text and one vector.
+    """
     if not isinstance(text, str):
         raise TextInputError(f"{where} must be a str, got {type(text).__name__}")
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        code = ord(bad)
+        if 0xDC80 <= code <= 0xDCFF:
+            why = (f"undecodable byte 0x{code - 0xDC00:02x} (bytes that are not UTF-8, decoded with "
+                   "errors='surrogateescape': a command-line argument or file name in another encoding?)")
+        elif 0xD800 <= code <= 0xDBFF and exc.start + 1 < len(text) and 0xDC00 <= ord(text[exc.start + 1]) <= 0xDFFF:
+            why = ("half of a UTF-16 surrogate pair (join the pair first: "
+                   "s.encode('utf-16', 'surrogatepass').decode('utf-16'))")
+        else:
+            why = "a lone surrogate: not a character"
+        context = text[max(0, exc.start - 10) : exc.start + 10].encode("utf-8", "backslashreplace").decode("ascii", "replace")
+        raise TextInputError(f"{where} is not valid Unicode text: U+{code:04X} at position {exc.start} is {why}; "
+                             f"near {context!r}. Decode the bytes with their real encoding (or with errors='replace') "
+                             "before embedding") from None
     return text
+
+
+_check_text = check_text
 
 
 class ClipTokenizer:
@@ -155,6 +186,11 @@ class ClipTokenizer:
             raise MetadataError(f"tokenizer.json cannot be parsed: {exc}") from exc
 
         vocab_size = tok.get_vocab_size(with_added_tokens=True)
+        ids = tok.get_vocab(with_added_tokens=True).values()
+        max_id = max(ids, default=-1)
+        if max_id >= 2**31:
+            raise MetadataError(f"the tokenizer's ids go up to {max_id}: beyond the int32 token ids the runtime feeds "
+                                "(at most 2147483647); the tokenizer.json is damaged or not a text model's")
         for name in ("bos_id", "eos_id", "pad_id"):
             value = getattr(config, name)
             if value >= vocab_size:
@@ -173,6 +209,7 @@ class ClipTokenizer:
         self._tok = tok
         self._config = config
         self._vocab_size = vocab_size
+        self._max_id = max(max_id, config.pad_id)
 
     @classmethod
     def from_file(cls, path: Union[str, os.PathLike], config: TokenizerConfig | None = None) -> "ClipTokenizer":
@@ -189,6 +226,11 @@ class ClipTokenizer:
         """Vocabulary size, special tokens included (CLIP: 49408)."""
         return self._vocab_size
 
+    @property
+    def max_id(self) -> int:
+        """The largest id an encoding can hold (CLIP: 49407): the model's token table needs more rows than that."""
+        return self._max_id
+
     def encode(self, text: str) -> Encoding:
         """Tokenizes one text.
 
@@ -199,7 +241,8 @@ class ClipTokenizer:
           An :class:`Encoding` with ``config.max_length`` int32 ids.
 
         Raises:
-          TextInputError: ``text`` is not a str (a TypeError).
+          TextInputError: ``text`` is not a str, or not valid Unicode (a lone
+            surrogate: see :func:`check_text`).
         """
         text = _check_text(text, "text")
         if self._config.lowercase:
@@ -216,7 +259,8 @@ class ClipTokenizer:
           One :class:`Encoding` per text, in order.
 
         Raises:
-          TextInputError: ``texts`` is a str, or not iterable, or holds a non-str.
+          TextInputError: ``texts`` is a str, or not iterable, or holds a non-str
+            or a str that is not valid Unicode.
         """
         if isinstance(texts, (str, bytes)):
             raise TextInputError(f"texts must be a sequence of str, got a single {type(texts).__name__}; use encode()")
@@ -240,3 +284,70 @@ class ClipTokenizer:
         c = self._config
         return (f"ClipTokenizer(vocab_size={self._vocab_size}, max_length={c.max_length}, bos_id={c.bos_id}, "
                 f"eos_id={c.eos_id}, pad_id={c.pad_id}, lowercase={c.lowercase})")
+
+
+#: Texts whose ids the converters record in the tokenizer entry (``known_encodings``) and the runtime
+#: re-encodes when it opens the file: merges, case and whitespace folding, punctuation, digits,
+#: accents, CJK and emoji (byte-level fallback). A tokenizer.json that is not the one the model
+#: was trained with (other merges, an empty merge list, another normalizer) encodes them differently.
+KNOWN_ENCODING_TEXTS = (
+    "a photo of a cat",
+    "A Photo  OF\tTwo Dogs, running!",
+    "naïve café: 東京の猫 🐱",
+    "edge_embedder-2024 #checks 3.14% (x2)",
+    "photosynthesis internationalization",
+)
+
+
+def known_encodings(tokenizer: "ClipTokenizer", texts: Sequence[str] = KNOWN_ENCODING_TEXTS) -> list[list[Any]]:
+    """``[[text, ids]]`` of ``texts`` (ids up to EOS, no padding), as the converters record them."""
+    return [[t, e.ids[: e.length].tolist()] for t, e in zip(texts, tokenizer.encode_batch(list(texts)))]
+
+
+def check_against_model(tokenizer: "ClipTokenizer", entry: Any, input_dtype: Any,
+                        run: Any, source: str = "the model") -> None:
+    """What can be checked at load time that the tokenizer fits the model it is packed with.
+
+    * the ids it can produce fit the model's input type;
+    * the ``known_encodings`` the converter recorded (``[[text, ids]]`` in the
+      tokenizer entry) come out the same: another tokenizer.json (other merges,
+      an empty merge list, another normalizer) encodes them differently;
+    * the model accepts the largest id the tokenizer can produce: ``run(ids)``
+      invokes it once with ``[bos, max_id, eos, pad...]``; a token table with
+      fewer rows fails there (LiteRT and ONNX Runtime check their gather indices).
+
+    Raises:
+      MetadataError: one of them does not hold (the message says which and how).
+    """
+    import numpy as np
+
+    dtype = np.dtype(input_dtype)
+    if tokenizer.max_id > np.iinfo(dtype).max:
+        raise MetadataError(f"{source}: the tokenizer's ids go up to {tokenizer.max_id}, beyond the model's {dtype} input")
+    recorded = entry.get("known_encodings") if isinstance(entry, dict) else None
+    if recorded is not None:
+        if not isinstance(recorded, list) or not all(
+                isinstance(r, list) and len(r) == 2 and isinstance(r[0], str) and isinstance(r[1], list)
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in r[1]) for r in recorded):
+            raise MetadataError(f"{source}: tokenizer entry 'known_encodings': expected [[text, [ids]], ...], got "
+                                f"{str(recorded)[:80]}")
+        for text, ids in recorded:
+            got = known_encodings(tokenizer, [text])[0][1]
+            if got != ids:
+                raise MetadataError(
+                    f"{source}: the packed tokenizer does not encode {text!r} as the model was converted with: got "
+                    f"{got[:12]}{'...' if len(got) > 12 else ''}, recorded {ids[:12]}{'...' if len(ids) > 12 else ''} "
+                    "(another tokenizer.json: other merges or normalizer); the file was edited or damaged")
+    c = tokenizer.config
+    probe = np.full(c.max_length, c.pad_id, dtype)
+    probe[:3] = (c.bos_id, tokenizer.max_id, c.eos_id)
+    try:
+        run(probe)
+    except Exception as exc:  # the interpreter's own error (LiteRT RuntimeError, ONNX Runtime's types)
+        from ..errors import EdgeEmbedderError, first_line
+
+        if isinstance(exc, EdgeEmbedderError):
+            raise
+        raise MetadataError(
+            f"{source}: the model refuses token id {tokenizer.max_id}, which its tokenizer can produce (its token "
+            f"table is smaller than the tokenizer's vocabulary of {tokenizer.vocab_size}): {first_line(exc)}") from None

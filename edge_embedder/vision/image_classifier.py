@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Sequence, Union, cast
 
 import numpy as np
 
-from ..containers import Category, ClassificationResult, Classifications, dequantize
+from ..containers import Category, ClassificationResult, Classifications, check_finite_output, dequantize
 from ..core.base_options import BaseOptions
 from ..core.contract import ClassificationHeadSpec, ClassifierSpec, check_image_classifier
 from ..core.running_mode import RunningMode, check_running_mode_options
@@ -139,8 +139,12 @@ class _Head:
             x = dequantize(raw, self.scale, self.zero_point)
         else:
             x = raw.reshape(-1).astype(np.float32, copy=False)
+            check_finite_output(x, self.index, self.name, "scores")
         if self.calibration is not None:
             x = _calibrate(self.calibration, x)
+            check_finite_output(x, self.index, self.name, "calibrated scores",
+                                f"its {self.calibration[0]} score calibration is undefined for some raw scores (LOG "
+                                "needs scores > 0, INVERSE_LOGISTIC scores in (0, 1)): the model and its metadata disagree")
         keep = None
         if self.threshold is not None:
             keep = x >= np.float32(self.threshold)

@@ -22,9 +22,9 @@ import numpy as np
 from ..containers import BatchItem
 from ..core.contract import ModelSpec
 from ..core.running_mode import RunningMode
-from ..core.task import BaseTask
+from ..core.task import BaseTask, interpreter_errors
 from ..core.timing import Timings
-from ..errors import ImageError, OptionsError
+from ..errors import ImageError, ModelOutputError, OptionsError
 from .image import DEFAULT_MAX_IMAGE_PIXELS, Image, ImageLike, to_image
 from .preprocess import Preprocessor, ReducedDecode
 from .processing_options import ImageProcessingOptions, check_processing_options
@@ -136,7 +136,10 @@ class VisionTask(BaseTask[ModelSpec]):
         decode_workers: int,
         shrink_on_load: bool = False,
     ) -> Iterator[BatchItem[Any]]:
-        """A :class:`BatchItem` per image, in input order; a bad image is an item with ``error`` set."""
+        """A :class:`BatchItem` per image, in input order; a bad image is an item with ``error`` set.
+
+        So is an image whose outputs the model made NaN or infinite (:class:`ModelOutputError`).
+        """
         self._check_mode(RunningMode.IMAGE, method)
         check_processing_options(ipo)
         for name, value in (("batch_size", batch_size), ("decode_workers", decode_workers)):
@@ -159,7 +162,7 @@ class VisionTask(BaseTask[ModelSpec]):
             if not batched:
                 try:
                     payload = self._infer(decoded[0], ipo, decoded[1])
-                except ImageError as exc:
+                except (ImageError, ModelOutputError) as exc:
                     yield BatchItem(index, describe_source(source), None, exc)
                     continue
                 yield BatchItem(index, describe_source(source), self._result(payload, None), None)
@@ -181,12 +184,21 @@ class VisionTask(BaseTask[ModelSpec]):
         for i, (_, _, (pixels, reduced)) in enumerate(group):
             self._pre.write(pixels, ipo, batch[i : i + 1], reduced)
         t1 = time.perf_counter_ns()
-        with self._lock:
-            outputs = self._require_open().run_batch(batch)
+        try:
+            with self._lock, interpreter_errors():
+                outputs = self._require_open().run_batch(batch)
+        except ModelOutputError as exc:  # the interpreter failed on the batch: every image of it is reported
+            for index, source, _ in group:
+                yield BatchItem(index, describe_source(source), None, exc)
+            return
         t2 = time.perf_counter_ns()
-        items = []
+        items: list[BatchItem[Any]] = []
         for i, (index, source, _) in enumerate(group):
-            payload = self._postprocess([o[i : i + 1] for o in outputs])
+            try:
+                payload = self._postprocess([o[i : i + 1] for o in outputs])
+            except ModelOutputError as exc:
+                items.append(BatchItem(index, describe_source(source), None, exc))
+                continue
             items.append(BatchItem(index, describe_source(source), self._result(payload, None), None))
         self._last_timings = Timings(t1 - t0, t2 - t1, time.perf_counter_ns() - t2)
         yield from items

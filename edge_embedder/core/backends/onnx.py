@@ -68,7 +68,7 @@ class OnnxBackend(BackendBase):
         so = ort.SessionOptions()
         so.intra_op_num_threads = num_threads
         so.inter_op_num_threads = 1
-        so.log_severity_level = 3
+        so.log_severity_level = 4  # errors come back as exceptions (typed by the callers); no second copy on stderr
         try:
             self._session = ort.InferenceSession(model, sess_options=so, providers=list(requested))
         except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
