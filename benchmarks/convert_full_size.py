@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--convert-only", action="store_true", help="convert, do not measure latency")
     args = ap.parse_args(argv)
 
-    from edge_embedder.convert.architectures import get_config
-    from edge_embedder.convert.convert import convert
+    from edge_embedder.convert import convert, get_config
     from edge_embedder.convert.errors import ConversionError
     from edge_embedder.convert.photos import photo as _photo
 

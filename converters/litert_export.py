@@ -56,6 +56,9 @@ import numpy as np
 
 __all__ = [
     "export_float32",
+    "export_signatures",
+    "share_quantization_tables",
+    "short_tensor_names",
     "wrap_pixel_normalization",
     "pixel_input_range",
     "quantize_full_int8",
@@ -123,6 +126,57 @@ def export_float32(
     return _maybe_write(data, output_path)
 
 
+def export_signatures(
+    module: Any,
+    signatures: Sequence[tuple[str, Any]],
+    output_path: str | os.PathLike | None = None,
+) -> bytes:
+    """Convert ``module`` once per ``(key, sample)`` into one .tflite with one signature each; return the bytes.
+
+    Each signature is its own subgraph with the sample's static shape; the
+    weights are stored once and shared by every subgraph (litert-torch
+    deduplicates equal constant buffers), so each extra signature adds only its
+    graph (measured on a CLIP B/32 text tower: +1% for 9 signatures). The first
+    signature becomes subgraph 0, what single-signature readers (``Interpreter``
+    without ``get_signature_runner``, TFLite metadata) see.
+    """
+    import litert_torch
+
+    if not signatures:
+        raise ValueError("no signatures to export")
+    module = module.eval()
+    with tempfile.TemporaryDirectory(prefix="litert_export_") as tmp, contextlib.redirect_stdout(sys.stderr):
+        tmp_path = os.path.join(tmp, "model.tflite")
+        conv: Any = litert_torch
+        for key, sample in signatures:
+            conv = conv.signature(key, module, sample if isinstance(sample, tuple) else (sample,))
+        conv.convert().export(tmp_path)
+        data = Path(tmp_path).read_bytes()
+    return _maybe_write(short_tensor_names(data), output_path)
+
+
+def short_tensor_names(model: ModelSource) -> bytes:
+    """Subgraphs after the first get short names (``s<i>/t<j>``) for their inner tensors; unchanged with one.
+
+    litert-torch names every tensor by its module path (~500 bytes each): 0.36 MB of names per subgraph of a
+    CLIP B/32 text tower, 3.2 MB for 9 extra signatures (+5% on its 67 MB dynamic-int8 file). Subgraph 0 and
+    every subgraph's inputs and outputs keep their names; the names are unique per subgraph, so tools that key
+    tensors by name (ai-edge-quantizer's calibration) keep the subgraphs apart.
+    """
+    data = _model_bytes(model)
+    from ai_edge_litert import schema_py_generated as schema
+
+    if schema.Model.GetRootAsModel(data, 0).SubgraphsLength() < 2:
+        return data
+    m = _unpack(data)
+    for i, sg in enumerate(m.subgraphs[1:], start=1):
+        keep = {int(t) for t in list(sg.inputs) + list(sg.outputs)}
+        for j, t in enumerate(sg.tensors):
+            if j not in keep:
+                t.name = f"s{i}/t{j}"
+    return _pack(m)
+
+
 def wrap_pixel_normalization(
     module: Any,
     mean: Sequence[float] | float,
@@ -180,6 +234,11 @@ def signature_io(model: ModelSource) -> tuple[str, list[str], list[str]]:
         raise ValueError("model has no signature; export it with litert_torch")
     key = next(iter(sigs))
     return key, list(sigs[key]["inputs"]), list(sigs[key]["outputs"])
+
+
+def signature_list(model: ModelSource) -> dict[str, list[str]]:
+    """``{signature key: input names}`` in subgraph order."""
+    return {k: list(v["inputs"]) for k, v in _interpreter(model).get_signature_list().items()}
 
 
 def io_details(model: ModelSource) -> dict[str, list[dict[str, Any]]]:
@@ -471,7 +530,7 @@ def quantize_fp16_weights(
                 explicit_dequantize=True,
             ),
         )
-    data = inline_buffers(bytes(q.quantize(enable_progress_report=False).quantized_model))
+    data = share_quantization_tables(inline_buffers(bytes(q.quantize(enable_progress_report=False).quantized_model)))
     return _maybe_write(data, output_path)
 
 
@@ -485,7 +544,7 @@ def quantize_dynamic_int8(
     from ai_edge_quantizer import quantizer, recipe
 
     q = quantizer.Quantizer(_model_bytes(float_model), recipe.dynamic_wi8_afp32())
-    data = inline_buffers(bytes(q.quantize(enable_progress_report=False).quantized_model))
+    data = share_quantization_tables(inline_buffers(bytes(q.quantize(enable_progress_report=False).quantized_model)))
     return _maybe_write(data, output_path)
 
 
@@ -502,7 +561,9 @@ def quantize_int8_matmuls(
     """Static int8 for ``static_ops``, int8 weights for ``weight_only_ops``, the rest float.
 
     ``calibration_samples``: inputs exactly as the model takes them (their
-    dtype is kept: int32 token ids ``[1, L]``), or dicts input-name -> array.
+    dtype is kept: int32 token ids ``[1, L]``), or dicts input-name -> array;
+    for a model with several signatures, a mapping signature key -> such a
+    list, one entry per signature (each subgraph has its own activations).
     Graph inputs and outputs keep their types. ``range_update`` as in
     :func:`quantize_full_int8`.
     """
@@ -514,17 +575,28 @@ def quantize_int8_matmuls(
         "moving_average": qsv_utils.moving_average_update,
     }[range_update]
     model = _model_bytes(float_model)
-    key, in_names, _ = signature_io(model)
-    runs = []
-    for s in calibration_samples:
-        if isinstance(s, Mapping):
-            runs.append({k: np.asarray(v) for k, v in s.items()})
-        else:
-            if len(in_names) != 1:
-                raise ValueError(f"model has inputs {in_names}; pass calibration samples as dicts")
-            runs.append({in_names[0]: np.asarray(s)})
-    if not runs:
-        raise ValueError("no calibration samples")
+    sigs = signature_list(model)
+    per_signature = (dict(calibration_samples) if isinstance(calibration_samples, Mapping)
+                     else {next(iter(sigs)): list(calibration_samples)})
+    unknown = sorted(set(per_signature) - set(sigs))
+    if unknown:
+        raise ValueError(f"calibration samples for signatures {unknown} the model does not have ({list(sigs)})")
+    if len(per_signature) != len(sigs):
+        raise ValueError(f"the model has signatures {list(sigs)}: give calibration samples for each of them")
+    data_by_key: dict[str, list[dict[str, np.ndarray]]] = {}
+    for key, samples in per_signature.items():
+        in_names = sigs[key]
+        runs = []
+        for s in samples:
+            if isinstance(s, Mapping):
+                runs.append({k: np.asarray(v) for k, v in s.items()})
+            else:
+                if len(in_names) != 1:
+                    raise ValueError(f"signature {key!r} has inputs {in_names}; pass calibration samples as dicts")
+                runs.append({in_names[0]: np.asarray(s)})
+        if not runs:
+            raise ValueError(f"no calibration samples for signature {key!r}")
+        data_by_key[key] = runs
 
     T = qtyping.TensorQuantizationConfig
     weights = T(num_bits=8, symmetric=True, granularity=qtyping.QuantGranularity.CHANNELWISE)
@@ -543,6 +615,26 @@ def quantize_int8_matmuls(
     rm = recipe_manager.RecipeManager()
     rm.load_quantization_recipe(q.get_quantization_recipe())
     cal = calibrator.Calibrator(model, num_threads=num_threads, qsv_update_func=update)
-    cal.calibrate({key: runs}, rm)
+    cal.calibrate(data_by_key, rm)
     result = q.quantize(cal.get_model_qsvs(), enable_progress_report=False)
-    return _maybe_write(inline_buffers(bytes(result.quantized_model)), output_path)
+    return _maybe_write(share_quantization_tables(inline_buffers(bytes(result.quantized_model))), output_path)
+
+
+def share_quantization_tables(model: ModelSource) -> bytes:
+    """The model with one quantization-parameter table per shared weight buffer; unchanged with one subgraph.
+
+    With several signatures every subgraph has its own tensor for a shared
+    weight buffer, and ai-edge-quantizer gives each of them its own copy of the
+    per-channel scales and (int64) zero points: on a CLIP B/32 text tower with
+    7 signatures that was +8.8 MB (+13%) on a 64 MB dynamic-int8 file. See
+    :func:`edge_embedder.metadata.tflite.share_quantization_tables`.
+    """
+    data = _model_bytes(model)
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edge_embedder.metadata import share_quantization_tables as share
+
+    if schema.Model.GetRootAsModel(data, 0).SubgraphsLength() < 2:
+        return data
+    m = _unpack(data)
+    return _pack(m) if share(m) else data

@@ -27,7 +27,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -46,13 +46,22 @@ __all__ = [
 ]
 
 
-def export_onnx(module: Any, sample: Any, input_name: str, output_name: str, *, opset: int = 18) -> bytes:
-    """Export ``module`` (one input, one output) with a dynamic batch axis; return the bytes."""
+def export_onnx(module: Any, sample: Any, input_name: str, output_name: str, *, opset: int = 18,
+                seq_axis: Optional[tuple[int, int]] = None) -> bytes:
+    """Export ``module`` (one input, one output) with a dynamic batch axis; return the bytes.
+
+    ``seq_axis=(min, max)``: axis 1 is dynamic too (text towers' sequence axis);
+    the sample's axis 1 must lie strictly inside, not at ``max`` (the exporter
+    specialises a sample size equal to a bound it sees in the graph).
+    """
     import torch
 
     if sample.shape[0] < 2:
         sample = torch.cat([sample, sample], 0)  # the dynamo exporter needs batch >= 2 for a dynamic axis
     batch = torch.export.Dim("batch", min=1, max=1024)
+    axes: dict[int, Any] = {0: batch}
+    if seq_axis is not None:
+        axes[1] = torch.export.Dim("seq", min=seq_axis[0], max=seq_axis[1])
     with tempfile.TemporaryDirectory(prefix="onnx_export_") as tmp, contextlib.redirect_stdout(sys.stderr):
         path = os.path.join(tmp, "model.onnx")
         torch.onnx.export(
@@ -62,7 +71,7 @@ def export_onnx(module: Any, sample: Any, input_name: str, output_name: str, *, 
             dynamo=True,
             input_names=[input_name],
             output_names=[output_name],
-            dynamic_shapes=({0: batch},),
+            dynamic_shapes=(axes,),
             external_data=False,
             opset_version=opset,
             verbose=False,

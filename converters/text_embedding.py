@@ -1,11 +1,22 @@
 """The ``text-embedding`` task: token ids in, one embedding head out (CLIP text towers).
 
-Export: one int32 input ``[1, L]`` of token ids (TFLite: litert-torch; ONNX:
-torch.onnx dynamo with a dynamic batch axis, ``[batch, L]``) and one float32
-output ``[1, N]``, no attention mask: CLIP's text transformer is causal and
-pools at the end-of-text token (the first one, or ``argmax(ids)`` for configs
-with ``eos_token_id == 2``; either position is computed in the graph), so the
-padding after it cannot change the vector.
+Export: int32 token ids in, one float32 embedding ``[B, N]`` out, no
+attention mask: CLIP's text transformer is causal and pools at the
+end-of-text token (the first one, or ``argmax(ids)`` for configs with
+``eos_token_id == 2``; either position is computed in the graph), so the
+padding after it cannot change the vector, and a text can run at any length
+that holds its ids. So that short texts cost what their length costs:
+
+* TFLite: one signature per shape (:func:`tflite_shapes`): ``[1, L]`` first
+  (subgraph 0, what single-signature readers see), then ``[1, l]`` for the
+  lengths in :data:`TFLITE_LENGTHS` below L, then the batch shapes
+  :data:`TFLITE_BATCHES`; the subgraphs share one copy of the weights (about
+  +1% file size for the CLIP B/32 text tower). litert-torch 0.10 cannot
+  export a dynamic sequence or batch axis for this tower (transformers'
+  causal mask uses ``arange`` of the length: "'<=' not supported between
+  instances of 'int' and 'Node'"; a mask built without it fails in its JAX
+  lowering: "broadcast_in_dim shape must have every element be nonnegative").
+* ONNX: torch.onnx dynamo with dynamic batch and sequence axes, ``[batch, seq]``.
 
 Quantization: ``fp16`` float16 weights (fully-connected layers and the token
 table); ``dynamic-int8`` int8 weights, activations quantized at run time;
@@ -65,6 +76,18 @@ PARITY_CAPTIONS = {
     "empty": "",
 }
 
+#: The lengths (ids, start and end of text included) whose parity is checked on both sides of every
+#: bucket boundary: a text of exactly l ids and one of l + 1 (``"cat dog cat ..."``: one id per word).
+BOUNDARY_LENGTHS = (8, 12, 16, 24, 32, 48, 64, 77)
+PARITY_CAPTIONS.update({f"{n} ids": " ".join((["cat", "dog"] * 40)[: n - 2])
+                        for length in BOUNDARY_LENGTHS for n in (length, length + 1)})
+
+#: Sequence lengths a text .tflite offers at batch 1 below its full length (one signature each); the
+#: runtime runs the shortest that holds a text's ids.
+TFLITE_LENGTHS = (8, 12, 16, 24, 32, 48, 64)
+#: Batch signatures ``(batch, length)``: ``embed_batch`` and zero-shot labels run eight texts per call.
+TFLITE_BATCHES = ((8, 16), (8, 32))
+
 #: Labels for the int8 calibration captions: none of them is in a parity caption.
 _CALIBRATION_LABELS = ("airplane", "bird", "deer", "frog", "horse", "ship", "truck", "bicycle", "flower", "tree",
                        "mountain", "street", "teapot", "guitar", "bridge", "lighthouse")
@@ -101,6 +124,35 @@ def _ids(lm: LoadedTextModel, texts: list[str]) -> np.ndarray:
     return np.stack([e.ids for e in _tokenizer(lm).encode_batch(texts)]).astype(np.int32)
 
 
+def tflite_shapes(max_length: int) -> list[tuple[int, int]]:
+    """The ``(batch, length)`` of every signature of a text .tflite, subgraph 0 (``[1, L]``) first."""
+    shapes = [(1, max_length)] + [(1, n) for n in TFLITE_LENGTHS if n < max_length]
+    return shapes + [(b, n) for b, n in TFLITE_BATCHES if n <= max_length]
+
+
+def signature_key(batch: int, length: int) -> str:
+    return f"ids_{batch}x{length}"
+
+
+def _fit(ids: np.ndarray, length: int, eos: int) -> np.ndarray:
+    """``ids`` (rows of L ids) cut to ``length``; rows whose text did not fit end in end-of-text (truncation)."""
+    out = ids[:, :length].copy()
+    cut = ~(out == eos).any(axis=1)
+    out[cut, -1] = eos
+    return out
+
+
+def _shaped(ids: np.ndarray, shape: tuple[int, int], eos: int) -> list[np.ndarray]:
+    """``ids`` (``[n, L]``) as arrays of ``shape``: one row each at batch 1, ``batch`` rows per array otherwise."""
+    batch, length = shape
+    rows = _fit(ids, length, eos)
+    if batch == 1:
+        return [rows[i : i + 1] for i in range(len(rows))]
+    reps = -(-batch // len(rows))
+    rows = np.concatenate([rows] * reps) if reps > 1 else rows
+    return [rows[k : k + batch] for k in range(0, len(rows) - batch + 1, batch)]
+
+
 def _export_tflite(cfg: ArchConfig, lm: LoadedTextModel, quant: str, calib: Optional[list[np.ndarray]],
                    progress: Callable[[str], None]) -> bytes:
     import torch
@@ -108,10 +160,14 @@ def _export_tflite(cfg: ArchConfig, lm: LoadedTextModel, quant: str, calib: Opti
     from . import litert_export as le
 
     data = lm.float_exports.get("tflite")
+    eos = int(lm.tokenizer["eos_id"])
     if data is None:
-        sample = torch.from_numpy(_ids(lm, [PARITY_CAPTIONS["seed: cat"]]))
-        progress(f"exporting float32, int32 token ids [1, {lm.max_length}] (litert-torch) ...")
-        data = lm.float_exports["tflite"] = le.export_float32(lm.module, sample)
+        ids = _ids(lm, [PARITY_CAPTIONS["seed: cat"], PARITY_CAPTIONS["long"]])
+        shapes = tflite_shapes(lm.max_length)
+        progress(f"exporting float32, int32 token ids, {len(shapes)} signatures sharing the weights: "
+                 f"{', '.join(f'[{b}, {n}]' for b, n in shapes)} (litert-torch) ...")
+        signatures = [(signature_key(*shape), torch.from_numpy(_shaped(ids, shape, eos)[0])) for shape in shapes]
+        data = lm.float_exports["tflite"] = le.export_signatures(lm.module, signatures)
     if quant == "fp16":
         progress("quantizing: float16 weights, token table included (ai-edge-quantizer) ...")
         data = le.quantize_fp16_weights(data, ops=(*le._WEIGHT_OPS, "EMBEDDING_LOOKUP"))
@@ -122,7 +178,11 @@ def _export_tflite(cfg: ArchConfig, lm: LoadedTextModel, quant: str, calib: Opti
         assert calib is not None  # convert() builds the calibration captions for int8
         progress(f"quantizing: static int8 fully-connected layers, int8 token table, calibrating on {len(calib)} "
                  "captions (ai-edge-quantizer) ...")
-        data = le.quantize_int8_matmuls(data, calib)
+        ids = np.concatenate(calib)
+        # Every subgraph has its own activation ranges, each calibrated on every caption: with 16 captions
+        # for the shorter shapes the tiny tower's [1, 24] / [1, 48] rows fell to cosine 0.85-0.90.
+        per_signature = {signature_key(*shape): _shaped(ids, shape, eos) for shape in tflite_shapes(lm.max_length)}
+        data = le.quantize_int8_matmuls(data, per_signature)
     io = le.io_details(data)
     if [d["dtype"] for d in io["inputs"]] != ["int32"] or [d["dtype"] for d in io["outputs"]] != ["float32"]:
         raise ExportError(f"expected one int32 input and one float32 output, got {io}")
@@ -138,10 +198,13 @@ def _export_onnx(cfg: ArchConfig, lm: LoadedTextModel, quant: str, calib: Option
     length = lm.max_length
     data = lm.float_exports.get("onnx")
     if data is None:
-        sample = torch.from_numpy(_ids(lm, [PARITY_CAPTIONS["seed: cat"], PARITY_CAPTIONS["long"]]))
-        progress(f"exporting float32, int32 token ids [batch, {length}] (torch.onnx, dynamo, dynamic batch) ...")
-        data = oe.export_onnx(lm.module, sample, INPUT_NAME, cfg.head_name)
+        ids = _ids(lm, [PARITY_CAPTIONS["seed: cat"], PARITY_CAPTIONS["long"]])
+        sample = torch.from_numpy(_fit(ids, min(16, length - 1), int(lm.tokenizer["eos_id"])))
+        progress(f"exporting float32, int32 token ids [batch, seq <= {length}] (torch.onnx, dynamo, dynamic batch "
+                 "and sequence axes) ...")
+        data = oe.export_onnx(lm.module, sample, INPUT_NAME, cfg.head_name, seq_axis=(2, length))
         oe.check_loads(data, np.int32, (1, length))
+        oe.check_loads(data, np.int32, (1, 2))
         lm.float_exports["onnx"] = data
     if quant == "fp16":
         progress("quantizing: float16 weights ...")
@@ -185,7 +248,8 @@ def build_metadata(cfg: ArchConfig, lm: LoadedTextModel, fmt: str, quant: str, l
             name=INPUT_NAME,
             description=(f"int32 token ids [1, {lm.max_length}]: bos {tok['bos_id']}, the text's tokens, "
                          f"eos {tok['eos_id']}, then pad {tok['pad_id']}; made by the packed {TOKENIZER_FILE} "
-                         f"(truncated to {lm.max_length} ids, end-of-text kept last); no attention mask"),
+                         f"(truncated to {lm.max_length} ids, end-of-text kept last); no attention mask. "
+                         + _shapes_text(fmt, lm.max_length)),
             associated_files=[AssociatedFile(
                 name=TOKENIZER_FILE, type="UNKNOWN",
                 description=f"Hugging Face tokenizers file of the checkpoint's {lm.source.get('tokenizer', 'tokenizer')} "
@@ -198,6 +262,13 @@ def build_metadata(cfg: ArchConfig, lm: LoadedTextModel, fmt: str, quant: str, l
     )
 
 
+def _shapes_text(fmt: str, max_length: int) -> str:
+    if fmt == "tflite":
+        return ("Also runs " + ", ".join(f"[{b}, {n}]" for b, n in tflite_shapes(max_length)[1:])
+                + " (one signature each, shared weights): any length that holds the ids gives the same vector")
+    return "Dynamic batch and sequence axes: any length that holds the ids gives the same vector"
+
+
 def text_parity_report(model_path: str | os.PathLike, texts: dict[str, str], reference: TextReference,
                        floor: float, num_threads: int = 2) -> dict[str, Any]:
     """Embed ``texts`` with the model file through ``TextEmbedder``; compare ids and vectors with ``reference``."""
@@ -205,11 +276,15 @@ def text_parity_report(model_path: str | os.PathLike, texts: dict[str, str], ref
 
     opts = TextEmbedderOptions(base_options=BaseOptions(model_asset_path=str(model_path), num_threads=num_threads))
     rows = []
+    singles = []
     with TextEmbedder.create_from_options(opts) as emb:
+        shapes = emb.model_spec.shapes
+        batched = [np.asarray(r.embeddings[0].embedding, np.float32) for r in emb.embed_batch(list(texts.values()))]
         for (name, text), ref, ref_ids in zip(texts.items(), reference.vectors, reference.ids):
             enc = emb.tokenizer.encode(text)
             res = emb.embed(text)
             vec = np.asarray(res.embeddings[0].embedding, np.float32)
+            singles.append(vec)
             ids_equal = enc.ids.tolist() == list(ref_ids)
             cos, mad = compare_vectors(vec, ref)
             ok = bool(ids_equal and np.isfinite(cos) and cos >= floor)
@@ -217,7 +292,16 @@ def text_parity_report(model_path: str | os.PathLike, texts: dict[str, str], ref
                       f"{'equal' if ids_equal else 'DIFFER'}, cosine {cos:.6f}, max abs diff {mad:.3g}")
             rows.append({"name": name, "text": text, "tokens": res.token_count, "truncated": res.truncated,
                          "ids_equal": ids_equal, "cosine": cos, "max_abs_diff": mad, "detail": detail, "passed": ok})
-    return cosine_report(rows, floor, f"token ids equal the source tokenizer's and cosine >= {floor}", "texts")
+    report = cosine_report(rows, floor, f"token ids equal the source tokenizer's and cosine >= {floor}; embed_batch "
+                           "gives the same vectors", "texts")
+    # embed_batch (batch signatures / dynamic axes) against one-by-one embed and the reference.
+    batch_cos = [compare_vectors(b, r)[0] for b, r in zip(batched, reference.vectors)]
+    batch_diff = max(float(np.max(np.abs(b - v))) for b, v in zip(batched, singles))
+    batch_ok = bool(np.isfinite(batch_cos).all() and min(batch_cos) >= floor)
+    report["shapes"] = shapes.describe()
+    report["batch"] = {"min_cosine": float(min(batch_cos)), "max_abs_diff_vs_embed": batch_diff, "passed": batch_ok}
+    report["passed"] = bool(report["passed"] and batch_ok)
+    return report
 
 
 class TextEmbeddingTask(ConversionTask):
@@ -252,6 +336,10 @@ class TextEmbeddingTask(ConversionTask):
             lines.append(f"  {r['name']:<14}{r['tokens']:>7} {'yes' if r['truncated'] else 'no':>5} "
                          f"{'equal' if r['ids_equal'] else 'DIFFER':>6}{r['cosine']:>12.6f}{r['max_abs_diff']:>12.3g}"
                          f"  {'yes' if r['passed'] else 'NO'}")
+        b = report.get("batch")
+        if b:
+            lines.append(f"  embed_batch: min cosine {b['min_cosine']:.6f}, max |diff| vs embed {b['max_abs_diff_vs_embed']:.3g}"
+                         f"  {'yes' if b['passed'] else 'NO'}")
         lines.append(f"  min cosine {report['min_cosine']:.6f}: {'PASS' if report['passed'] else 'FAIL'}")
         return "\n".join(lines)
 

@@ -156,6 +156,13 @@ class FakeBackend:
     def run_batch(self, batch):
         raise AssertionError("not a dynamic-batch backend")
 
+    @property
+    def input_shapes(self):
+        return (self.input_specs[0].shape,)
+
+    def run_input(self, x):
+        raise AssertionError("image tasks write the input buffer (run)")
+
     def invoke_only(self):
         pass
 

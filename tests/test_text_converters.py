@@ -35,7 +35,9 @@ pytestmark = pytest.mark.slow
 QUANTS = ("none", "fp16", "dynamic-int8", "int8")
 FORMATS = ("tflite", "onnx")
 FLOORS = {"none": 0.9999, "fp16": 0.999, "dynamic-int8": 0.99, "int8": 0.9}  # the floors
-CAPTIONS = ("seed: cat", "seed: dog", "seed: car", "short", "punctuation", "unicode", "long", "empty")
+BOUNDARIES = (8, 12, 16, 24, 32, 48, 64, 77)
+CAPTIONS = ("seed: cat", "seed: dog", "seed: car", "short", "punctuation", "unicode", "long", "empty",
+            *(f"{n} ids" for b in BOUNDARIES for n in (b, b + 1)))
 
 
 def _metadata(path):
@@ -59,13 +61,24 @@ def test_every_format_and_quantization(clip_file, fmt, quant):
     path = clip_file("text", fmt, quant)
     contract = inspect_model(str(path))["contract"]
     assert contract["ok"] and contract["task"] == "text_embedder", contract
-    assert contract["input"] == {"sequence_length": 77, "dtype": "int32"}
+    if fmt == "tflite":  # one signature per shape, the shortest that holds a text runs it
+        assert contract["input"] == {"sequence_length": 77, "dtype": "int32", "lengths": list(BOUNDARIES),
+                                     "batch": [[8, 16], [8, 32]]}
+    else:
+        assert contract["input"] == {"sequence_length": 77, "dtype": "int32", "lengths": "any 2..77 (dynamic axis)",
+                                     "batch": "any (dynamic axis)"}
     assert contract["heads"] == [{"head_index": 0, "head_name": "text_embeds", "size": 16, "dtype": "float32"}]
     report = json.loads(path.with_name(path.name + ".parity.json").read_text())
     assert report["passed"] and report["task"] == "text-embedding" and report["floor"] == FLOORS[quant]
     assert report["format"] == fmt and report["quantization"] == quant
     assert [r["name"] for r in report["texts"]] == list(CAPTIONS)
     assert all(r["ids_equal"] and r["cosine"] >= FLOORS[quant] for r in report["texts"])
+    for n in (n for b in BOUNDARIES for n in (b, b + 1)):  # both sides of every bucket boundary
+        row = report["texts"][CAPTIONS.index(f"{n} ids")]
+        assert row["tokens"] == min(n, 77) and row["truncated"] == (n > 77), row
+    assert report["batch"]["passed"] and report["batch"]["min_cosine"] >= FLOORS[quant]
+    if quant in ("none", "fp16"):  # quantized activations are scaled per call (dynamic) or per subgraph (int8)
+        assert report["batch"]["max_abs_diff_vs_embed"] < 1e-5
     long = report["texts"][CAPTIONS.index("long")]
     assert long["truncated"] and long["tokens"] == 77
     assert report["texts"][CAPTIONS.index("empty")]["tokens"] == 2
@@ -106,13 +119,13 @@ def test_metadata_carries_the_tokenizer_space_and_scale(clip_pair, clip_file):
             assert md.custom_json("edge_embedder.source")["task"] == "text-embedding"
 
 
-def test_onnx_has_a_dynamic_batch_axis(clip_file):
+def test_onnx_has_dynamic_batch_and_sequence_axes(clip_file):
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(clip_file("text", "onnx", "none")), providers=["CPUExecutionProvider"])
     (inp,) = sess.get_inputs()
-    assert inp.name == "input_ids" and inp.type == "tensor(int32)" and inp.shape[1] == 77
-    assert not isinstance(inp.shape[0], int)
+    assert inp.name == "input_ids" and inp.type == "tensor(int32)"
+    assert not isinstance(inp.shape[0], int) and not isinstance(inp.shape[1], int)
     with TextEmbedder.create_from_model_path(clip_file("text", "onnx", "none")) as e:
         ids = np.stack([x.ids for x in e.tokenizer.encode_batch(["a photo of a cat", "", "dog " * 90])])
     batch = sess.run(None, {"input_ids": ids})[0]
@@ -184,7 +197,7 @@ def test_text_parity_failure_lists_every_caption_and_keeps_no_model(clip_file, t
     with pytest.raises(ParityError) as info:
         convert("clip", None, output=out, task="text-embedding", loaded=clip_file.loaded("text"), min_cosine=1.5,
                 progress=lambda m: None)
-    assert len(info.value.failures) == len(CAPTIONS) and "parity failed on 8 text(s)" in str(info.value)
+    assert len(info.value.failures) == len(CAPTIONS) and f"parity failed on {len(CAPTIONS)} text(s)" in str(info.value)
     assert not out.exists() and not list(tmp_path.glob("*.onnx"))
     assert json.loads((tmp_path / "text.onnx.parity.json").read_text())["passed"] is False
 

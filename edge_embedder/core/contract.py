@@ -19,7 +19,10 @@ Image input
 Text input (token ids)
   * exactly one input tensor
   * dtype int32 or int64
-  * shape [1, L]: rank 2, batch 1, a fixed sequence length L >= 2
+  * shape [1, L]: rank 2, batch 1, a fixed sequence length L >= 2, or a
+    dynamic sequence axis (ONNX; the tokenizer's max_length is then L)
+  * every other shape the file offers (``Backend.input_shapes``: TFLite
+    signatures, ONNX dynamic axes) is [B, l], rank 2, with 2 <= l <= L
 Embedding outputs
   * at least one output tensor
   * each dtype uint8 or float32; uint8 outputs carry quantization params
@@ -35,7 +38,8 @@ Metadata
   * a preprocessing recipe, when present, is valid and ends at the input size
   * text models: metadata present, with the tokenizer entry
     (``edge_embedder.tokenizer``: max_length, bos / eos / pad ids, lowercase)
-    whose max_length is L, and the tokenizer file it names packed in the model
+    whose max_length is L (or, with a dynamic sequence axis, >= 2), and the
+    tokenizer file it names packed in the model
   * an embedding-space id, when present, is a non-empty string; a logit
     scale, when present, is a finite number > 0
 """
@@ -64,7 +68,7 @@ from ..metadata import (
 from .backends.base import Backend, TensorSpec
 from .recipe import DEFAULT_RECIPE, Recipe
 
-__all__ = ["ModelSpec", "OutputSpec", "TextModelSpec", "TokenizerSpec", "check_image_embedder", "check_contract",
+__all__ = ["ModelSpec", "OutputSpec", "TextModelSpec", "TextShapes", "TokenizerSpec", "check_image_embedder", "check_contract",
            "check_text_embedder", "check_text_contract", "ClassifierSpec", "ClassificationHeadSpec", "LabelFile",
            "ScoreCalibrationSpec", "check_image_classifier", "has_classification_metadata",
            "declared_embedding_space"]
@@ -149,10 +153,38 @@ class TokenizerSpec:
 
 
 @dataclass(frozen=True)
+class TextShapes:
+    """The ``[batch, length]`` shapes a text model runs its token ids at, checked.
+
+    Attributes:
+      max_length: L, the longest sequence (the tokenizer's max_length).
+      lengths: the fixed lengths offered at batch 1, ascending (L last); empty
+        when the sequence axis is dynamic (any length 2..L runs).
+      batches: fixed ``(batch, length)`` shapes with batch > 1 (TFLite batch
+        signatures), ascending by length.
+      dynamic_length: the sequence axis takes any length (ONNX dynamic axis).
+      dynamic_batch: the batch axis takes any size (ONNX dynamic axis).
+    """
+
+    max_length: int
+    lengths: tuple[int, ...] = ()
+    batches: tuple[tuple[int, int], ...] = ()
+    dynamic_length: bool = False
+    dynamic_batch: bool = False
+
+    def describe(self) -> dict[str, object]:
+        """JSON-able summary (``inspect``)."""
+        return {
+            "lengths": "any 2..%d (dynamic axis)" % self.max_length if self.dynamic_length else list(self.lengths),
+            "batch": "any (dynamic axis)" if self.dynamic_batch else [list(b) for b in self.batches] or 1,
+        }
+
+
+@dataclass(frozen=True)
 class TextModelSpec(_Heads):
     """Everything a text task needs to know about a model, checked."""
 
-    sequence_length: int  # L of the [1, L] input
+    sequence_length: int  # L of the [1, L] input (the longest sequence it runs)
     input_dtype: np.dtype  # int32 or int64
     outputs: tuple[OutputSpec, ...]
     tokenizer: TokenizerSpec
@@ -160,6 +192,13 @@ class TextModelSpec(_Heads):
     embedding_space: Optional[str] = None
     logit_scale: Optional[float] = None
     metadata: Optional[ModelMetadata] = field(default=None, compare=False)
+    #: Every [batch, length] shape the file runs (lengths below L: signatures or a dynamic axis); when not
+    #: given, the one shape [1, sequence_length].
+    shapes: TextShapes = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.shapes is None:
+            object.__setattr__(self, "shapes", TextShapes(self.sequence_length, (self.sequence_length,)))
 
 
 # -- input rules ---------------------------------------------------------------
@@ -325,15 +364,54 @@ def _check_text_input_dtype(t: TensorSpec) -> None:
         raise InputContractError(f"input tensor {t.name!r}: expected dtype int32 or int64 (token ids), got {t.dtype}")
 
 
-def _check_text_input_shape(t: TensorSpec) -> int:
+def _check_text_input_shape(t: TensorSpec) -> Optional[int]:
+    """L of the ``[1, L]`` input; None for a dynamic sequence axis."""
     s = list(t.shape)
     if len(s) != 2:
         raise InputContractError(f"input tensor {t.name!r}: expected shape [1, L] (rank 2, token ids), got {s}")
     if s[0] != 1:
         raise InputContractError(f"input tensor {t.name!r}: expected batch size 1, got {s[0]} (shape {s})")
+    if s[1] == -1:
+        return None
     if s[1] < 2:
         raise InputContractError(f"input tensor {t.name!r}: expected a fixed sequence length L >= 2, got {s}")
     return s[1]
+
+
+def _check_text_shapes(t: TensorSpec, offered: Sequence[Sequence[int]], max_length: int) -> TextShapes:
+    """The shapes ``offered`` (``Backend.input_shapes``; the file's own shape first), each checked."""
+    lengths: set[int] = set()
+    batches: set[tuple[int, int]] = set()
+    dynamic_length = dynamic_batch = False
+    for shape in offered or [t.shape]:
+        s = [int(v) for v in shape]
+        if len(s) != 2:
+            raise InputContractError(f"input tensor {t.name!r}: the file also runs shape {s}; expected [B, l] "
+                                     "(rank 2, token ids)")
+        b, n = s
+        if n != -1 and not 2 <= n <= max_length:
+            raise InputContractError(f"input tensor {t.name!r}: the file also runs shape {s}; expected a sequence "
+                                     f"length 2..{max_length} (the tokenizer's max_length)")
+        if b != -1 and b < 1:
+            raise InputContractError(f"input tensor {t.name!r}: the file also runs shape {s}; expected batch >= 1")
+        dynamic_length |= n == -1
+        dynamic_batch |= b == -1
+        if n != -1 and b == 1:
+            lengths.add(n)
+        elif n != -1 and b > 1:
+            batches.add((b, n))
+        elif n != -1:  # dynamic batch, fixed length
+            lengths.add(n)
+    if not dynamic_length and max_length not in lengths:
+        raise InputContractError(f"input tensor {t.name!r}: expected the full length [1, {max_length}] among the "
+                                 f"shapes the file runs, got {sorted(lengths)}")
+    return TextShapes(
+        max_length=max_length,
+        lengths=() if dynamic_length else tuple(sorted(lengths)),
+        batches=tuple(sorted(batches, key=lambda bn: (bn[1], bn[0]))),
+        dynamic_length=dynamic_length,
+        dynamic_batch=dynamic_batch,
+    )
 
 
 def _check_text_output_shape(t: TensorSpec) -> int:
@@ -346,7 +424,7 @@ def _check_text_output_shape(t: TensorSpec) -> int:
 _TOKENIZER_INTS = ("max_length", "bos_id", "eos_id", "pad_id")
 
 
-def _check_tokenizer(md: Optional[ModelMetadata], length: int) -> tuple[TokenizerSpec, bytes]:
+def _check_tokenizer(md: Optional[ModelMetadata], length: Optional[int]) -> tuple[TokenizerSpec, bytes]:
     if md is None:
         raise MetadataError(
             "a text model needs its tokenizer in the model metadata, got a model without metadata "
@@ -374,7 +452,10 @@ def _check_tokenizer(md: Optional[ModelMetadata], length: int) -> tuple[Tokenize
     pooling = entry.get("pooling")
     if pooling is not None and not isinstance(pooling, str):
         raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected 'pooling' to be a string, got {pooling!r}")
-    if values["max_length"] != length:
+    if length is None and values["max_length"] < 2:
+        raise MetadataError(f"custom metadata {TOKENIZER_KEY!r}: expected 'max_length' >= 2 (room for BOS and EOS), "
+                            f"got {values['max_length']}")
+    if length is not None and values["max_length"] != length:
         raise InputContractError(
             f"tokenizer max_length {values['max_length']} should match the input sequence length {length}"
         )
@@ -389,13 +470,21 @@ def _check_tokenizer(md: Optional[ModelMetadata], length: int) -> tuple[Tokenize
 
 def check_text_embedder(backend: Backend) -> TextModelSpec:
     """The text-embedder contract (token-id input, embedding outputs, tokenizer in the metadata) of a backend."""
-    return check_text_contract(backend.input_specs, backend.output_specs, backend.metadata)
+    return check_text_contract(backend.input_specs, backend.output_specs, backend.metadata,
+                               input_shapes=getattr(backend, "input_shapes", None))
 
 
 def check_text_contract(
-    inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], metadata: Optional[ModelMetadata]
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    metadata: Optional[ModelMetadata],
+    *,
+    input_shapes: Optional[Sequence[Sequence[int]]] = None,
 ) -> TextModelSpec:
     """Check every token-id-input, embedding-output and tokenizer rule; return the model's spec.
+
+    ``input_shapes``: every shape the file runs input 0 at (``Backend.input_shapes``);
+    None: only input 0's own shape.
 
     Raises:
       InputContractError, OutputContractError, MetadataError.
@@ -412,8 +501,11 @@ def check_text_contract(
         name = metadata.outputs[i].name if metadata is not None and i < len(metadata.outputs) else None
         heads.append(OutputSpec(i, name, o.dtype, size, o.scale, o.zero_point))
     tokenizer, data = _check_tokenizer(metadata, length)
+    max_length = tokenizer.max_length if length is None else length
+    shapes = _check_text_shapes(t, list(input_shapes) if input_shapes else [t.shape], max_length)
     return TextModelSpec(
-        sequence_length=length,
+        sequence_length=max_length,
+        shapes=shapes,
         input_dtype=t.dtype,
         outputs=tuple(heads),
         tokenizer=tokenizer,

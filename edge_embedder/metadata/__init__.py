@@ -60,6 +60,7 @@ from .tflite import (
     populate_tflite_metadata,
     read_packed_files,
     read_tflite_metadata,
+    share_quantization_tables,
 )
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "MetadataReader",
     "MetadataWriter",
     "read_tflite_metadata",
+    "share_quantization_tables",
     "read_packed_files",
     "populate_tflite_metadata",
     "build_metadata_buffer",

@@ -563,6 +563,7 @@ def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
         entry.name = METADATA_NAME
         entry.buffer = len(mt.buffers) - 1
         mt.metadata.append(entry)
+    share_quantization_tables(mt)  # several signatures: keep one table per shared weight (as the input had it)
     b = flatbuffers.Builder(len(model) + len(payload) + 1024)
     b.Finish(mt.Pack(b), file_identifier=TFLITE_IDENTIFIER)
     out = bytes(b.Output())  # a fresh flatbuffer: any zip the input carried is gone
@@ -576,6 +577,51 @@ def populate_tflite_metadata(model: bytes, md: ModelMetadata) -> bytes:
                 z.writestr(info, contents[name])
         out = sink.getvalue()
     return seal_checksum(out) if sealed else out
+
+
+def share_quantization_tables(mt: Any) -> int:
+    """Make tensors of different subgraphs that use one weight buffer with equal quantization parameters share one
+    ``QuantizationParameters`` table when ``mt`` (a schema ``ModelT``) is packed; return how many now share.
+
+    A ``.tflite`` with several signatures has one tensor per subgraph for each shared weight; unpacked and packed
+    again with the flatbuffers object API, each gets its own copy of the per-channel scales and (int64) zero points:
+    +15 MB on a 67 MB dynamic-int8 CLIP B/32 text tower with 10 signatures. Flatbuffers may point several tables
+    at one: packed once, the shared object returns the same offset.
+    """
+    import numpy as np
+
+    first: dict[tuple, Any] = {}
+    shared = 0
+    for sg in mt.subgraphs or []:
+        for t in sg.tensors or []:
+            q = t.quantization
+            if q is None or not t.buffer or q.scale is None or len(q.scale) < 2:
+                continue
+            key = (int(t.buffer), np.asarray(q.scale, np.float32).tobytes(),
+                   np.asarray(q.zeroPoint if q.zeroPoint is not None else [], np.int64).tobytes(),
+                   int(q.quantizedDimension or 0))
+            if key in first:
+                t.quantization = first[key]
+                shared += 1
+            else:
+                first[key] = q
+    if shared:
+        for q in first.values():
+            q.Pack = _pack_once(q.Pack)
+    return shared
+
+
+def _pack_once(pack: Any) -> Any:
+    """``pack(builder)`` that returns the first offset again for the same builder."""
+    done: dict[int, int] = {}
+
+    def packed(builder: Any) -> int:
+        if id(builder) not in done:
+            done.clear()
+            done[id(builder)] = pack(builder)
+        return done[id(builder)]
+
+    return packed
 
 
 def _name(v: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Optional, Union
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from ..core.running_mode import RunningMode
 from ..core.task import BaseTask, open_model
 from ..core.timing import Timings
 from ..errors import OptionsError, TextInputError
+from .shapes import plan_calls
 from .tokenizer import ClipTokenizer, Encoding, TokenizerConfig
 
 __all__ = ["TextEmbedder", "TextEmbedderOptions"]
@@ -61,13 +62,17 @@ class TextEmbedder(BaseTask[TextModelSpec]):
       invoke), and the encodings recorded at conversion time
       (``known_encodings``) come out the same; else ``MetadataError``.
 
-    Every text becomes exactly L ids, as transformers' ``CLIPTokenizerFast(text,
-    padding="max_length", truncation=True, max_length=L)`` makes them (with the
+    Every text is tokenized as transformers' ``CLIPTokenizerFast(text,
+    padding="max_length", truncation=True, max_length=L)`` makes it (with the
     file's pad id): start-of-text, the text's tokens, end-of-text, padding.
     Texts longer than L - 2 tokens are cut, keeping end-of-text last, and the
     result says so (``truncated``). No attention mask is fed: CLIP's text
     transformer is causal and pools at the end-of-text token, so the padding
-    after it does not change the vector.
+    after it does not change the vector, and a text runs at the shortest
+    length the file offers that holds its ids (``model_spec.shapes``: the
+    signatures of a ``.tflite``, any length with an ONNX dynamic sequence
+    axis; files with one fixed length run at L), see
+    :mod:`edge_embedder.text.shapes`.
 
     A model that breaks a rule raises a subclass of
     :class:`~edge_embedder.errors.ModelContractError` (or
@@ -92,6 +97,7 @@ class TextEmbedder(BaseTask[TextModelSpec]):
         super().__init__(backend, spec, RunningMode.IMAGE)
         self._options = options
         self._tokenizer = tokenizer
+        self._shapes = spec.shapes
 
     # -- construction ----------------------------------------------------------
     @classmethod
@@ -158,9 +164,11 @@ class TextEmbedder(BaseTask[TextModelSpec]):
     def embed_batch(self, texts: Iterable[str], *, batch_size: int = 8) -> list[TextEmbedderResult]:
         """Embed many texts; results in input order, equal to one-by-one :meth:`embed`.
 
-        Models with a dynamic batch axis (ONNX) run real batches of
-        ``batch_size`` texts in one call; fixed-batch models (TFLite) run one
-        text at a time.
+        Texts run up to ``batch_size`` per call where the file allows it: a
+        dynamic batch axis (ONNX) or batch signatures (``.tflite`` files
+        converted by edge_embedder), each call at the shortest length that holds
+        its texts (:func:`edge_embedder.text.shapes.plan_calls`); otherwise one
+        text per call, each at its own length.
 
         Raises:
           TextInputError: ``texts`` is a single str, or holds something that is not a str.
@@ -172,24 +180,18 @@ class TextEmbedder(BaseTask[TextModelSpec]):
         if isinstance(texts, (str, bytes)):
             raise TextInputError(f"texts must be a sequence of str, got a single {type(texts).__name__}; use embed()")
         texts = list(texts) if isinstance(texts, Iterable) else texts
-        backend = self._require_open()
+        self._require_open()
         t0 = time.perf_counter_ns()
         encodings = self._tokenizer.encode_batch(texts)  # every text is checked before any is embedded
-        if not backend.dynamic_batch or batch_size == 1:
-            per_text = (time.perf_counter_ns() - t0) // max(1, len(encodings))
-            return [self._embed_one(e, per_text) for e in encodings]
-        out: list[TextEmbedderResult] = []
-        for start in range(0, len(encodings), batch_size):
-            group = encodings[start : start + batch_size]
-            t1 = time.perf_counter_ns()
-            batch = np.stack([e.ids for e in group]).astype(self._spec.input_dtype, copy=False)
-            t2 = time.perf_counter_ns()
-            with self._lock:
-                outputs = self._require_open().run_batch(batch)
-            t3 = time.perf_counter_ns()
-            out += [self._result([o[i : i + 1] for o in outputs], e) for i, e in enumerate(group)]
-            self._last_timings = Timings((t1 - t0 if start == 0 else 0) + t2 - t1, t3 - t2, time.perf_counter_ns() - t3)
-        return out
+        tokenize_ns = time.perf_counter_ns() - t0
+        calls = plan_calls([e.length for e in encodings], self._shapes, batch_size)
+        out: list[Optional[TextEmbedderResult]] = [None] * len(encodings)
+        for k, call in enumerate(calls):
+            group = [encodings[i] for i in call.rows]
+            outputs = self._run_ids(self._ids(group, call.shape), tokenize_ns if k == 0 else 0)
+            for row, (i, e) in enumerate(zip(call.rows, group)):
+                out[i] = self._result([o[row : row + 1] for o in outputs], e)
+        return [r for r in out if r is not None]
 
     @staticmethod
     def cosine_similarity(u: VectorLike, v: VectorLike) -> float:
@@ -205,22 +207,38 @@ class TextEmbedder(BaseTask[TextModelSpec]):
         s = self._spec
         state = "closed" if self._backend is None else self._backend.runtime
         return (
-            f"TextEmbedder([1, {s.sequence_length}] {s.input_dtype}, heads="
+            f"TextEmbedder([1, {s.sequence_length}] {s.input_dtype}, lengths={self._shapes.describe()['lengths']}, heads="
             f"{[o.name or o.index for o in s.outputs]}, {state})"
         )
 
     # -- the task's own part -----------------------------------------------------------
     def _embed_one(self, enc: Encoding, tokenize_ns: int) -> TextEmbedderResult:
-        ids = enc.ids
-
-        def write(buf: np.ndarray) -> None:
-            buf[0, :] = ids
-
-        result = self._run_timed(write, lambda raw: self._result(raw, enc))
+        (call,) = plan_calls([enc.length], self._shapes)
+        raw = self._run_ids(self._ids([enc], call.shape), tokenize_ns)
+        t0 = time.perf_counter_ns()
+        result = self._result(raw, enc)
         t = self._last_timings
         if t is not None:
-            self._last_timings = Timings(t.preprocess_ns + tokenize_ns, t.inference_ns, t.postprocess_ns)
+            self._last_timings = Timings(t.preprocess_ns, t.inference_ns, time.perf_counter_ns() - t0)
         return result
+
+    def _ids(self, group: list[Encoding], shape: tuple[int, int]) -> np.ndarray:
+        """The ``shape`` id array of ``group`` (each cut after its padding; padding rows repeat the first text)."""
+        batch, length = shape
+        x = np.empty(shape, self._spec.input_dtype)
+        for row in range(batch):
+            x[row] = group[min(row, len(group) - 1)].ids[:length]
+        return x
+
+    def _run_ids(self, x: np.ndarray, tokenize_ns: int) -> list[np.ndarray]:
+        """Run one id array under the lock; record :class:`Timings` (tokenizing counts as preprocessing)."""
+        with self._lock:
+            backend = self._require_open()
+            t0 = time.perf_counter_ns()
+            raw = backend.run_input(x)
+            t1 = time.perf_counter_ns()
+        self._last_timings = Timings(tokenize_ns, t1 - t0, 0)
+        return raw
 
     def _embeddings(self, raw: list[np.ndarray]) -> list[Embedding]:
         return head_embeddings(raw, self._spec.outputs, self._options.l2_normalize, self._options.quantize)
@@ -235,12 +253,11 @@ def _check_fit(tokenizer: ClipTokenizer, spec: TextModelSpec, backend: Any, base
     from .tokenizer import check_against_model
 
     def run(ids: np.ndarray) -> None:
-        def write(buf: np.ndarray) -> None:
-            n = min(buf.shape[-1], ids.size)  # whatever the input's length: the probe's ids come first
-            buf[0, :n] = ids[:n]
-            buf[0, n:] = ids[-1]
-
-        backend.run(write)
+        length = spec.sequence_length  # [1, L] is offered by every text file (the contract checks it)
+        x = np.full((1, length), ids[-1], spec.input_dtype)
+        n = min(length, ids.size)  # whatever the input's length: the probe's ids come first
+        x[0, :n] = ids[:n]
+        backend.run_input(x)
 
     entry = spec.metadata.custom_json(TOKENIZER_KEY) if spec.metadata is not None else None
     source = str(base.model_asset_path) if base.model_asset_path is not None else "<model_asset_buffer>"

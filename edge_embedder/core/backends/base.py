@@ -9,6 +9,13 @@ raw metadata its file carries. It declares:
   rank-4 tensor). Preprocessing writes this layout; nobody transposes after.
 * ``dynamic_batch``: whether :meth:`Backend.run_batch` runs a real batch in
   one call (ONNX with a dynamic batch axis) or one item at a time.
+* ``input_shapes``: every shape input 0 can be run at with
+  :meth:`Backend.run_input`: the file's own shape (the one ``input_specs``
+  reports) first, then the others the file offers (a ``.tflite`` with several
+  signatures: one shape each); ``-1`` marks an axis of any size (ONNX dynamic
+  axes). A text task picks the smallest shape that holds its tokens; how a
+  runtime offers several shapes (signatures sharing one copy of the weights,
+  dynamic axes) stays inside the backend.
 
 ``run`` takes a *writer*: a function that fills the backend's own input
 buffer in place (for LiteRT that is the interpreter's tensor memory), so
@@ -24,7 +31,7 @@ import numpy as np
 
 from ...metadata import ModelMetadata
 
-__all__ = ["TensorSpec", "Backend", "BackendBase"]
+__all__ = ["TensorSpec", "Backend", "BackendBase", "shape_offered"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,18 @@ class Backend(Protocol):
         """Run ``[B, ...]`` inputs (input-0 layout); return outputs with a leading batch axis."""
         ...
 
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shapes :meth:`run_input` accepts for input 0 (``-1``: any size on that axis); the file's own first."""
+        ...
+
+    def run_input(self, x: np.ndarray) -> list[np.ndarray]:
+        """Run input 0 = ``x`` in one call (its shape one of :attr:`input_shapes`); return copies of the outputs.
+
+        Raises ``ValueError`` for a shape the model does not offer.
+        """
+        ...
+
     def invoke_only(self) -> None:
         """Run once on whatever the input holds (bare-invoke benchmarks)."""
         ...
@@ -116,3 +135,8 @@ class BackendBase:
     @property
     def model_bytes(self) -> bytes:
         return self._model
+
+
+def shape_offered(shape: Sequence[int], offered: Sequence[Sequence[int]]) -> bool:
+    """True when ``shape`` fits one of ``offered`` (``-1`` there: any size on that axis)."""
+    return any(len(o) == len(shape) and all(d == -1 or d == s for d, s in zip(o, shape)) for o in offered)

@@ -4,7 +4,10 @@ Execution providers are passed explicitly and checked against
 ``onnxruntime.get_available_providers()``; ``num_threads`` maps to intra-op
 threads. Metadata comes from the model's ``metadata_props`` as the converters
 write them. A dynamic batch axis is reported as batch 1 to the contract and
-exposed as :attr:`OnnxBackend.dynamic_batch` for real batching. The input
+exposed as :attr:`OnnxBackend.dynamic_batch` for real batching; every
+dynamic axis (text towers also have a dynamic sequence axis) is ``-1`` in
+:attr:`OnnxBackend.input_shapes`, and :meth:`OnnxBackend.run_input` runs any
+size there. The input
 layout (NHWC or NCHW) is read from the graph's input shape.
 """
 
@@ -16,7 +19,7 @@ import numpy as np
 
 from ...errors import BackendUnavailableError, ModelLoadError, OptionsError, first_line
 from ...metadata import from_onnx_props
-from .base import BackendBase, TensorSpec
+from .base import BackendBase, TensorSpec, shape_offered
 
 __all__ = ["OnnxBackend", "DEFAULT_PROVIDERS"]
 
@@ -80,6 +83,8 @@ class OnnxBackend(BackendBase):
         self._metadata = from_onnx_props(self._session.get_modelmeta().custom_metadata_map)
         ins = self._session.get_inputs()
         self._dynamic_batch = bool(ins) and not isinstance(ins[0].shape[0], int)
+        self._input_shapes = tuple(
+            tuple(d if isinstance(d, int) and d > 0 else -1 for d in ins[0].shape) for _ in ins[:1])
         self._inputs = tuple(_spec(i, t) for i, t in enumerate(ins))
         self._outputs = tuple(_spec(i, t) for i, t in enumerate(self._session.get_outputs()))
         self._input_name = ins[0].name if ins else None
@@ -101,9 +106,21 @@ class OnnxBackend(BackendBase):
     def dynamic_batch(self) -> bool:
         return self._dynamic_batch
 
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Input 0's shape with ``-1`` on its dynamic axes (batch, and the sequence axis of text towers)."""
+        return self._input_shapes
+
+    def run_input(self, x: np.ndarray) -> list[np.ndarray]:
+        if not shape_offered(x.shape, self._input_shapes):
+            raise ValueError(f"input shape {list(x.shape)} is not one the model runs ({self._input_shapes})")
+        return list(self._session.run(self._output_names, {self._input_name: x}))
+
     def run(self, write_input: Callable[[np.ndarray], None]) -> list[np.ndarray]:
         buf = self._buffer
-        assert buf is not None  # the contract refuses models without a fixed input shape
+        if buf is None:  # a dynamic axis besides the batch: the caller runs whole arrays (run_input)
+            raise ValueError(f"input shape {list(self._input_shapes[0])} has a dynamic axis besides the batch; "
+                             "use run_input")
         write_input(buf)
         return list(self._session.run(self._output_names, {self._input_name: buf}))
 
