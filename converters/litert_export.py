@@ -640,7 +640,7 @@ def share_quantization_tables(model: ModelSource) -> bytes:
     data = _model_bytes(model)
     from ai_edge_litert import schema_py_generated as schema
 
-    from edge_embedder.metadata.tflite import share_quantization_tables as share
+    from edge_embedder.metadata import share_quantization_tables as share
 
     if schema.Model.GetRootAsModel(data, 0).SubgraphsLength() < 2:
         return data

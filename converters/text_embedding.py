@@ -337,7 +337,7 @@ def text_parity_report(model_path: str | os.PathLike, texts: dict[str, str], ref
     batch_cos = [compare_vectors(b, r)[0] for b, r in zip(batched, reference.vectors)]
     batch_diff = max(float(np.max(np.abs(b - v))) for b, v in zip(batched, singles))
     batch_ok = bool(np.isfinite(batch_cos).all() and min(batch_cos) >= floor)
-    report["shapes"] = shapes.describe() if shapes is not None else None
+    report["shapes"] = shapes.describe()
     report["batch"] = {"min_cosine": float(min(batch_cos)), "max_abs_diff_vs_embed": batch_diff, "passed": batch_ok}
     report["passed"] = bool(report["passed"] and batch_ok)
     return report

@@ -117,7 +117,7 @@ def _text_verdict(backend: Any) -> dict[str, Any]:
         "ok": True,
         "task": "text_embedder",
         "input": {"sequence_length": spec.sequence_length, "dtype": str(spec.input_dtype),
-                  **(spec.shapes.describe() if spec.shapes is not None else {})},
+                  **spec.shapes.describe()},
         "tokenizer": {"file": t.file, "size_bytes": len(spec.tokenizer_json), "max_length": t.max_length,
                       "bos_id": t.bos_id, "eos_id": t.eos_id, "pad_id": t.pad_id, "lowercase": t.lowercase,
                       "pooling": t.pooling, "eos_if_absent": t.eos_if_absent, "padding": t.padding},

@@ -19,6 +19,21 @@ from edge_embedder import (
 
 from .conftest import FP32_MODEL, photo
 
+#: How long a test waits for a result before calling it a hang. Not a speed target: these tests also run under
+#: emulation (tests/arm/check.py), where one float32 inference takes seconds. How fast ``embed_async`` returns
+#: is measured by benchmarks/bench_live_stream.py, not asserted here.
+HANG_GUARD_S = 300
+
+
+def _until(condition) -> bool:
+    """Poll ``condition`` until it holds (True) or the hang guard runs out (False)."""
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
 
 def _live(callback, model=FP32_MODEL):
     return ImageEmbedder.create_from_options(ImageEmbedderOptions(
@@ -40,21 +55,28 @@ def test_video_frames_of_changing_size_and_a_gray_frame(fp32_embedder):
 
 def test_live_stream_delivers_results_in_order_and_never_blocks():
     got = []
-    done = threading.Event()
+    started, release, finished0 = threading.Event(), threading.Event(), threading.Event()
+    delivered = {ts: threading.Event() for ts in range(4)}
 
     def callback(result, image, ts):
         got.append((ts, result.embeddings[0].embedding.copy()))
-        if ts == 3:
-            done.set()
+        if ts == 0:  # hold the worker inside the first callback until the test lets it go
+            started.set()
+            release.wait(HANG_GUARD_S)
+            finished0.set()
+        delivered[ts].set()
 
     with _live(callback) as e:
         frames = [photo(n) for n in ("chelsea", "coffee", "astronaut", "rocket")]
-        for ts, f in enumerate(frames):
-            t0 = time.perf_counter()
-            e.embed_async(f, ts)
-            assert time.perf_counter() - t0 < 0.05  # enqueueing only (a frame copy), no inference
-            done.wait(5) if ts == 3 else time.sleep(0.2)  # slower than inference: nothing dropped
-        assert done.wait(10)
+        e.embed_async(frames[0], 0)
+        assert started.wait(HANG_GUARD_S)
+        e.embed_async(frames[1], 1)  # returns while the worker is busy: enqueueing never waits for it
+        assert not finished0.is_set()
+        release.set()
+        assert delivered[1].wait(HANG_GUARD_S)
+        for ts in (2, 3):  # one frame per result, whatever the machine's speed: nothing is dropped
+            e.embed_async(frames[ts], ts)
+            assert delivered[ts].wait(HANG_GUARD_S)
         stats = e.live_stream_stats
     assert [ts for ts, _ in got] == [0, 1, 2, 3]
     assert stats.submitted == 4 and stats.processed == 4 and stats.dropped == 0
@@ -74,9 +96,7 @@ def test_live_stream_drops_the_older_pending_frame_and_counts_it():
         for ts in range(40):  # one frame every 5 ms, far faster than 50 ms per result
             e.embed_async(frame, ts)
             time.sleep(0.005)
-        deadline = time.time() + 10
-        while e.live_stream_stats.processed + e.live_stream_stats.dropped < 40 and time.time() < deadline:
-            time.sleep(0.01)
+        assert _until(lambda: e.live_stream_stats.processed + e.live_stream_stats.dropped == 40)
         stats = e.live_stream_stats
     assert stats.submitted == 40
     assert stats.dropped > 0 and stats.processed + stats.dropped == 40
@@ -95,7 +115,7 @@ def test_caller_may_reuse_its_frame_buffer():
     with _live(callback) as e:
         e.embed_async(buf, 0)
         buf[:] = 0  # overwritten right after the call, as a camera loop does
-        assert done.wait(10)
+        assert done.wait(HANG_GUARD_S)
     with ImageEmbedder.create_from_model_path(FP32_MODEL) as ref:
         np.testing.assert_array_equal(got[0], ref.embed(photo("chelsea")).embeddings[0].embedding)
 
@@ -112,9 +132,9 @@ def test_a_raising_callback_is_logged_and_the_stream_continues(caplog):
 
     with _live(callback) as e:
         e.embed_async(photo("chelsea"), 0)
-        time.sleep(0.3)
+        assert _until(lambda: e.live_stream_stats.callback_errors == 1)  # frame 0 delivered, not dropped as stale
         e.embed_async(photo("coffee"), 1)
-        assert done.wait(10)
+        assert done.wait(HANG_GUARD_S)
         assert e.live_stream_stats.callback_errors == 1
     assert calls == [0, 1]
     assert "user bug" in caplog.text
@@ -124,9 +144,9 @@ def test_a_bad_frame_is_counted_and_the_stream_continues():
     done = threading.Event()
     with _live(lambda r, img, ts: done.set()) as e:
         e.embed_async("/no/such/frame.jpg", 0)
-        time.sleep(0.2)
+        assert _until(lambda: e.live_stream_stats.failed == 1)  # taken and failed, not dropped as stale
         e.embed_async(photo("coffee"), 1)
-        assert done.wait(10)
+        assert done.wait(HANG_GUARD_S)
         assert e.live_stream_stats.failed == 1
 
 
@@ -160,7 +180,7 @@ def test_close_from_inside_the_callback_does_not_deadlock():
 
     holder["e"] = _live(callback)
     holder["e"].embed_async(photo("chelsea"), 0)
-    assert done.wait(10)
+    assert done.wait(HANG_GUARD_S)
 
 
 def test_wrong_method_for_the_mode():

@@ -204,8 +204,13 @@ class TextModelSpec(_Heads):
     logit_scale: Optional[float] = None
     logit_bias: Optional[float] = None
     metadata: Optional[ModelMetadata] = field(default=None, compare=False)
-    #: Every [batch, length] shape the file runs (lengths below L: signatures or a dynamic axis).
-    shapes: Optional[TextShapes] = None
+    #: Every [batch, length] shape the file runs (lengths below L: signatures or a dynamic axis); when not
+    #: given, the one shape [1, sequence_length].
+    shapes: TextShapes = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.shapes is None:
+            object.__setattr__(self, "shapes", TextShapes(self.sequence_length, (self.sequence_length,)))
 
 
 # -- input rules ---------------------------------------------------------------

@@ -61,6 +61,7 @@ from .tflite import (
     populate_tflite_metadata,
     read_packed_files,
     read_tflite_metadata,
+    share_quantization_tables,
 )
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "MetadataReader",
     "MetadataWriter",
     "read_tflite_metadata",
+    "share_quantization_tables",
     "read_packed_files",
     "populate_tflite_metadata",
     "build_metadata_buffer",

@@ -12,7 +12,7 @@ import numpy as np
 from ..containers import Embedding, TextEmbedderResult, VectorLike, head_embeddings
 from ..containers import cosine_similarity as _cosine_similarity
 from ..core.base_options import BaseOptions
-from ..core.contract import TextModelSpec, TextShapes, check_text_embedder
+from ..core.contract import TextModelSpec, check_text_embedder
 from ..core.running_mode import RunningMode
 from ..core.task import BaseTask, open_model
 from ..core.timing import Timings
@@ -100,7 +100,7 @@ class TextEmbedder(BaseTask[TextModelSpec]):
         super().__init__(backend, spec, RunningMode.IMAGE)
         self._options = options
         self._tokenizer = tokenizer
-        self._shapes = spec.shapes or TextShapes(spec.sequence_length, (spec.sequence_length,))
+        self._shapes = spec.shapes
 
     # -- construction ----------------------------------------------------------
     @classmethod
