@@ -21,10 +21,19 @@ weight cache (CLIP B/32 text tower, fp32, 10 signatures: peak RSS
 docs/text.md). Where ``CompiledModel`` is missing (tflite_runtime, older
 LiteRT), the classic interpreter's signature runners run them, each
 signature packing its own copy the first time it is used.
+
+``CompiledModel`` also makes an environment of its own that lives until the
+process's static objects are destroyed, after Python has finished, and says
+goodbye on stderr then ("INFO: [accelerator_registry.cc:43]
+DestroyAccelerator: ..."). Once a compiled model has been opened, an exit
+hook therefore routes stderr through a small filter process for the last
+moments of the process (POSIX; elsewhere the lines stay): the chatter is
+dropped, every other line is passed through unchanged.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import importlib.util
@@ -52,6 +61,65 @@ _CHATTER = re.compile(
     r"|^(INFO|WARNING|VERBOSE): \[[a-z_]+\.cc:\d+\]"
     r"|^\u2514 Could not load shared library .*(LiteRt|libopenvino|Plugin)"
 )
+
+
+_EXIT_FILTER = {"installed": False}
+
+
+def _filter_stderr_at_exit() -> None:
+    """Route file descriptor 2 through a forked filter for what is written after Python has finished.
+
+    Runs as an ``atexit`` hook (see the module docstring). The child reads the
+    pipe until the parent's last copy of its write end closes (the parent has
+    exited), drops LiteRT's chatter and copies every other byte line to the
+    original stderr.
+    """
+    if not hasattr(os, "fork"):
+        return
+    try:
+        sys.stderr.flush()
+        read_end, write_end = os.pipe()
+    except (OSError, ValueError, AttributeError):
+        return
+    try:
+        with warnings.catch_warnings():  # libraries' fork warnings (JAX, Python 3.12+) concern forks that run Python
+            warnings.simplefilter("ignore")
+            pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return
+    if pid == 0:  # the filter: only os calls, then os._exit (no atexit hooks, no finalization twice)
+        code = 0
+        try:
+            os.close(write_end)
+            os.dup2(read_end, 0)
+            os.closerange(3, 1 << 16)
+            os.close(1)
+            pending = b""
+            while True:
+                chunk = os.read(0, 65536)
+                if not chunk:
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if not _CHATTER.match(line.decode("utf-8", "replace")):
+                        os.write(2, line + b"\n")
+            if pending and not _CHATTER.match(pending.decode("utf-8", "replace")):
+                os.write(2, pending)
+        except BaseException:  # noqa: BLE001 - the filter must never outlive or confuse its parent
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(read_end)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+
+def _install_exit_filter() -> None:
+    if not _EXIT_FILTER["installed"]:
+        _EXIT_FILTER["installed"] = True
+        atexit.register(_filter_stderr_at_exit)
 
 
 class RuntimePerformanceWarning(UserWarning):
@@ -324,6 +392,7 @@ class _CompiledSignatures:
             from ai_edge_litert.options import Options
         except ImportError:
             return None
+        _install_exit_filter()  # the environment CompiledModel makes says goodbye after Python has finished
         try:
             with native_stderr_to_log():
                 opts = Options(cpu_options=CpuOptions(num_threads=num_threads, xnnpack_weight_cache_path=cls._WEIGHT_CACHE))
