@@ -24,7 +24,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Any, Iterator, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 from edge_embedder.exit_codes import ExitCode
 
@@ -173,7 +173,6 @@ def _task(args: argparse.Namespace) -> str:
 def _convert(args: argparse.Namespace) -> int:
     from edge_embedder.errors import MissingDependencyError
 
-    from .architectures import get_config
     from .errors import (
         CalibrationError,
         CheckpointError,
@@ -183,25 +182,8 @@ def _convert(args: argparse.Namespace) -> int:
         ParityError,
         UnknownArchitectureError,
     )
-    from .toolchain import require_toolchain
-
-    try:
-        if not args.output:
-            raise ConversionOptionsError("-o FILE is required: the model file to write")
-        from .pipeline import convert, format_report  # no torch at import
-        from .tasks import get_task
-
-        task = get_task(_task(args)).name
-        cfg = get_config(args.arch, task)  # cheap: fail before importing torch
-        if cfg.requires_checkpoint and not args.model:
-            raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
-        require_toolchain(cfg, args.format or ("onnx" if str(args.output).lower().endswith(".onnx") else "tflite"),
-                          args.quantize)
-    except (UnknownArchitectureError, ConversionOptionsError) as exc:
-        raise _Fail(str(exc), ExitCode.USAGE) from None
-    except MissingDependencyError as exc:
-        raise _Fail(str(exc), ExitCode.MISSING_DEPENDENCY) from None
-
+    task = _checked_before_torch(args)
+    from .pipeline import convert, format_report  # no torch at import either
     log_path = None
     if not args.verbose:
         fd, log_path = tempfile.mkstemp(prefix="edge_embedder_convert_", suffix=".log")
@@ -209,15 +191,6 @@ def _convert(args: argparse.Namespace) -> int:
     keep_log = False
     try:
         with _toolchain_output_to(log_path) as err:
-            step, t0 = [0], time.perf_counter()
-
-            def progress(msg: str) -> None:
-                if msg.startswith("warning:"):
-                    print(f"edge-embedder: {msg}", file=err, flush=True)
-                    return
-                step[0] += 1
-                print(f"[convert {step[0]} | {time.perf_counter() - t0:5.1f} s] {msg}", file=err, flush=True)
-
             try:
                 result = convert(
                     args.arch,
@@ -231,7 +204,7 @@ def _convert(args: argparse.Namespace) -> int:
                     min_cosine=args.min_cosine,
                     min_top1=args.min_top1,
                     labels_locale=args.labels_locale,
-                    progress=progress,
+                    progress=_progress_printer(err),
                     embedding_space=args.embedding_space,
                 )
             except ParityError as exc:
@@ -261,3 +234,42 @@ def _convert(args: argparse.Namespace) -> int:
     print(format_report(result.report))
     print(f"wrote {result.path} ({result.size_bytes / 2**20:.2f} MiB); parity report {result.report_path}")
     return ExitCode.OK
+
+
+def _checked_before_torch(args: argparse.Namespace) -> str:
+    """The task name, once the options and the toolchain they need are checked (before torch is imported)."""
+    from edge_embedder.errors import MissingDependencyError
+
+    from .architectures import get_config
+    from .errors import ConversionOptionsError, UnknownArchitectureError
+    from .tasks import get_task
+    from .toolchain import require_toolchain
+
+    try:
+        if not args.output:
+            raise ConversionOptionsError("-o FILE is required: the model file to write")
+        task = get_task(_task(args)).name
+        cfg = get_config(args.arch, task)  # cheap: fail before importing torch
+        if cfg.requires_checkpoint and not args.model:
+            raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
+        require_toolchain(cfg, args.format or ("onnx" if str(args.output).lower().endswith(".onnx") else "tflite"),
+                          args.quantize)
+    except (UnknownArchitectureError, ConversionOptionsError) as exc:
+        raise _Fail(str(exc), ExitCode.USAGE) from None
+    except MissingDependencyError as exc:
+        raise _Fail(str(exc), ExitCode.MISSING_DEPENDENCY) from None
+    return task
+
+
+def _progress_printer(err: Any) -> Callable[[str], None]:
+    """``[convert N | seconds] message`` lines on ``err``; warnings as ``edge-embedder: warning: ...``."""
+    step, t0 = [0], time.perf_counter()
+
+    def progress(msg: str) -> None:
+        if msg.startswith("warning:"):
+            print(f"edge-embedder: {msg}", file=err, flush=True)
+            return
+        step[0] += 1
+        print(f"[convert {step[0]} | {time.perf_counter() - t0:5.1f} s] {msg}", file=err, flush=True)
+
+    return progress

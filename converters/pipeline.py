@@ -167,47 +167,18 @@ def convert(
       OutputPathError, ExportError, ParityError (all ``ConversionError``).
     """
     t_start = time.perf_counter()
-    hooks = get_task(task)
-    cfg = get_config(arch, task)
-    quant = resolve_quantization(cfg, quantize)
     output = Path(output)
-    if fmt is None:
-        fmt = "onnx" if output.suffix.lower() == ".onnx" else "tflite"
-    if fmt not in FORMATS:
-        raise ConversionOptionsError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    if cfg.requires_checkpoint and not model and loaded is None:
-        raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
-    if calibration_images and quant != "int8":
-        raise ConversionOptionsError(f"--calibration-images is only used with --quantize int8, got --quantize {quant}")
-    hooks.check_options(labels_locale)
-    floor = hooks.floor(cfg, quant, min_cosine, min_top1)
-    if calibration_images and not hooks.calibration_folder:
-        raise ConversionOptionsError(f"--calibration-images is for image towers; {task} calibrates on its own "
-                                     f"{hooks.input_kind}s")
-    if embedding_space is not None and (not isinstance(embedding_space, str) or not embedding_space.strip()):
-        raise ConversionOptionsError(f"--embedding-space: expected a non-empty id, got {embedding_space!r}")
-    _check_output(output)
-
-    if loaded is None:
-        progress(f"loading {cfg.name} checkpoint {model or '(bundled weights)'} ...")
-        loaded = cfg.load(model)
-    lm = loaded
-    if embedding_space is not None:
-        import dataclasses
-
-        lm = dataclasses.replace(lm, embedding_space=embedding_space,
-                                 warnings=[w for w in lm.warnings if "--embedding-space" not in w])
-    for w in lm.warnings:
-        progress(f"warning: {w}")
+    hooks, cfg, quant, fmt, floor = _checked_options(arch, task, quantize, output, fmt, model, loaded,
+                                                     calibration_images, labels_locale, min_cosine, min_top1,
+                                                     embedding_space)
+    lm = _load_checkpoint(cfg, model, loaded, embedding_space, progress)
     calib = hooks.calibration(lm, str(calibration_images) if calibration_images else None) if quant == "int8" else None
-
     inputs = hooks.parity_inputs(lm)
     cache = reference_cache if reference_cache is not None else {}
     if "reference" not in cache:
         progress(f"computing reference outputs ({lm.source.get('reference', 'source model')}) on "
                  f"{len(inputs)} {hooks.input_kind}s ...")
         cache["reference"] = lm.reference(list(inputs.values()))
-    reference = cache["reference"]
 
     try:
         data = hooks.export(cfg, lm, fmt, quant, calib, progress)
@@ -221,7 +192,6 @@ def convert(
     try:
         hooks.check(tmp)
         progress(f"parity: {output.name} through the edge_embedder runtime vs {lm.source.get('reference')} ...")
-        report = hooks.parity(tmp, inputs, reference, floor, lm)
         report = {
             "model": str(output),
             "architecture": cfg.name,
@@ -234,7 +204,7 @@ def convert(
             "embedding_space": getattr(lm, "embedding_space", None),
             "logit_scale": getattr(lm, "logit_scale", None),
             "logit_bias": getattr(lm, "logit_bias", None),
-            **report,
+            **hooks.parity(tmp, inputs, cache["reference"], floor, lm),
             "convert_seconds": round(time.perf_counter() - t_start, 2),
             "platform": platform.platform(),
         }
@@ -252,6 +222,50 @@ def convert(
         discard(tmp)
         raise
     return ConversionResult(output, report_file, report, len(data), list(lm.warnings))
+
+
+def _checked_options(arch: str, task: str, quantize: str, output: Path, fmt: Optional[str], model: Optional[str],
+                     loaded: Optional[LoadedModel], calibration_images: Optional[str | os.PathLike],
+                     labels_locale: Optional[str], min_cosine: Optional[float], min_top1: Optional[float],
+                     embedding_space: Optional[str]) -> tuple[Any, Any, str, str, Any]:
+    """Every option of :func:`convert` checked before any work: (task hooks, recipe, quantization, format, floor)."""
+    hooks = get_task(task)
+    cfg = get_config(arch, task)
+    quant = resolve_quantization(cfg, quantize)
+    if fmt is None:
+        fmt = "onnx" if output.suffix.lower() == ".onnx" else "tflite"
+    if fmt not in FORMATS:
+        raise ConversionOptionsError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if cfg.requires_checkpoint and not model and loaded is None:
+        raise ConversionOptionsError(f"--arch {cfg.name} needs --model HUB_ID_OR_LOCAL_DIR")
+    if calibration_images and quant != "int8":
+        raise ConversionOptionsError(f"--calibration-images is only used with --quantize int8, got --quantize {quant}")
+    hooks.check_options(labels_locale)
+    floor = hooks.floor(cfg, quant, min_cosine, min_top1)
+    if calibration_images and not hooks.calibration_folder:
+        raise ConversionOptionsError(f"--calibration-images is for image towers; {task} calibrates on its own "
+                                     f"{hooks.input_kind}s")
+    if embedding_space is not None and (not isinstance(embedding_space, str) or not embedding_space.strip()):
+        raise ConversionOptionsError(f"--embedding-space: expected a non-empty id, got {embedding_space!r}")
+    _check_output(output)
+    return hooks, cfg, quant, fmt, floor
+
+
+def _load_checkpoint(cfg: Any, model: Optional[str], loaded: Optional[LoadedModel], embedding_space: Optional[str],
+                     progress: Callable[[str], None]) -> LoadedModel:
+    """The checkpoint (``loaded`` when given), under ``embedding_space`` when given; its warnings reported."""
+    if loaded is None:
+        progress(f"loading {cfg.name} checkpoint {model or '(bundled weights)'} ...")
+        loaded = cfg.load(model)
+    lm = loaded
+    if embedding_space is not None:
+        import dataclasses
+
+        lm = dataclasses.replace(lm, embedding_space=embedding_space,
+                                 warnings=[w for w in lm.warnings if "--embedding-space" not in w])
+    for w in lm.warnings:
+        progress(f"warning: {w}")
+    return lm
 
 
 def _with_metadata(data: bytes, fmt: str, md: Any) -> bytes:

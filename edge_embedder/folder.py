@@ -326,54 +326,15 @@ def embed_dir(
     partial = out.with_name(out.name + ".partial.npz")
     report_path = out.with_name(out.name + ".skipped.tsv")
     head_spec = embedder.model_spec.head(head)
-    head_index = head_spec.index
+    head_index, dim = head_spec.index, head_spec.size
     if storage not in STORAGE_DTYPES:
         raise OptionsError(f"storage: expected one of {', '.join(STORAGE_DTYPES)}, got {storage!r}")
-    sha = _sha256(model_path)
-    dim = head_spec.size
-    head_name = head_spec.name or str(head_index)
-    options = getattr(embedder, "options", None)
-    meta = IndexMeta(
-        model_sha256=sha, head_name=head_name, head_index=head_index,
-        embedding_space=embedding_space_id(sha, embedder.model_spec.metadata, head_index),
-        normalized=storage != "float32" or bool(getattr(options, "l2_normalize", False)),
-        model_path=os.path.abspath(os.fspath(model_path)),
-        decode=embedder.decode_tag(shrink_on_load),
-        geometry=_geometry_tag(image_processing_options),
-    )
+    meta = _index_meta(embedder, head_spec, model_path, storage, shrink_on_load, image_processing_options)
 
     files, problems = list_image_files(root)
     stats = {f: _stat(f) for f in files}
-    paths: list[str] = []
-    vecs: list[np.ndarray] = []
-    removed = repaired = 0
-    previously: set[str] = set()
-    if resume:
-        source = partial if partial.exists() else out if out.exists() else None
-        if source is not None:
-            old, damaged = _load(source)
-            _check_resumable(source, old, meta, storage)
-            if damaged:
-                bad_rows = set(range(len(old.paths)))
-                warnings.warn(f"{source} is damaged ({damaged}): none of its {len(bad_rows)} rows is kept, their "
-                              "images are embedded again", stacklevel=2)
-            else:
-                bad_rows = _unusable_rows(old)
-            for i, p in enumerate(old.paths):
-                p = str(p)
-                previously.add(p)
-                if p not in stats:
-                    removed += 1  # deleted since
-                    continue
-                if i in bad_rows:
-                    repaired += 1  # a damaged row: never carried over, its image is embedded again
-                    continue
-                # Older outputs record no size / mtime: their files count as unchanged.
-                known = None if old.sizes is None else (int(old.sizes[i]), int(old.mtimes_ns[i]))
-                if known is not None and known != stats[p]:
-                    continue  # changed since: embedded again below
-                paths.append(p)
-                vecs.append(np.asarray(old.matrix[i]))
+    source = (partial if partial.exists() else out if out.exists() else None) if resume else None
+    paths, vecs, previously, removed, repaired = _carry_over(source, meta, storage, stats)
     report = EmbedDirReport(output=out, resumed=len(paths), removed=removed, repaired=repaired)
     report.skipped.extend(problems)
     done = set(paths)
@@ -414,14 +375,74 @@ def embed_dir(
         raise Interrupted(report) from None
     bar.close()
     _save(out, paths, vecs, dim, storage, meta, stats)
-    if report.skipped:
-        lines = "".join(f"{p}\t{r}\n" for p, r in report.skipped)
-        atomic_write(report_path, ("path\treason\n" + lines).encode("utf-8", "surrogateescape"))
-    elif report_path.exists():
-        report_path.unlink()  # from an earlier run: nothing is skipped any more
+    _write_skipped(report_path, report.skipped)
     if partial.exists():
         partial.unlink()
     report.seconds = time.monotonic() - started
     return report
+
+
+def _index_meta(embedder: Any, head_spec: Any, model_path: str | Path, storage: str, shrink_on_load: bool,
+                image_processing_options: Any) -> IndexMeta:
+    """What an ``embed_dir`` output records about how its vectors were made (checked again on resume)."""
+    sha = _sha256(model_path)
+    options = getattr(embedder, "options", None)
+    return IndexMeta(
+        model_sha256=sha, head_name=head_spec.name or str(head_spec.index), head_index=head_spec.index,
+        embedding_space=embedding_space_id(sha, embedder.model_spec.metadata, head_spec.index),
+        normalized=storage != "float32" or bool(getattr(options, "l2_normalize", False)),
+        model_path=os.path.abspath(os.fspath(model_path)),
+        decode=embedder.decode_tag(shrink_on_load),
+        geometry=_geometry_tag(image_processing_options),
+    )
+
+
+def _carry_over(source: Optional[Path], meta: IndexMeta, storage: str, stats: dict[str, tuple[int, int]],
+                ) -> tuple[list[str], list[np.ndarray], set[str], int, int]:
+    """The rows of a checkpoint or output being resumed that are still good.
+
+    Returns (paths, vectors, every path it held, rows whose file is gone, damaged rows dropped). A row is
+    kept when its file still exists with the recorded size and mtime and its vector is usable; a damaged
+    file keeps nothing (its images are embedded again).
+    """
+    paths: list[str] = []
+    vecs: list[np.ndarray] = []
+    previously: set[str] = set()
+    removed = repaired = 0
+    if source is None:
+        return paths, vecs, previously, removed, repaired
+    old, damaged = _load(source)
+    _check_resumable(source, old, meta, storage)
+    if damaged:
+        bad_rows = set(range(len(old.paths)))
+        warnings.warn(f"{source} is damaged ({damaged}): none of its {len(bad_rows)} rows is kept, their "
+                      "images are embedded again", stacklevel=3)
+    else:
+        bad_rows = _unusable_rows(old)
+    for i, p in enumerate(old.paths):
+        p = str(p)
+        previously.add(p)
+        if p not in stats:
+            removed += 1  # deleted since
+            continue
+        if i in bad_rows:
+            repaired += 1  # a damaged row: never carried over, its image is embedded again
+            continue
+        # Older outputs record no size / mtime: their files count as unchanged.
+        known = None if old.sizes is None else (int(old.sizes[i]), int(old.mtimes_ns[i]))
+        if known is not None and known != stats[p]:
+            continue  # changed since: embedded again below
+        paths.append(p)
+        vecs.append(np.asarray(old.matrix[i]))
+    return paths, vecs, previously, removed, repaired
+
+
+def _write_skipped(report_path: Path, skipped: list[tuple[str, str]]) -> None:
+    """``OUTPUT.skipped.tsv``: one line per skipped file (removed when nothing was skipped)."""
+    if skipped:
+        lines = "".join(f"{p}\t{r}\n" for p, r in skipped)
+        atomic_write(report_path, ("path\treason\n" + lines).encode("utf-8", "surrogateescape"))
+    elif report_path.exists():
+        report_path.unlink()  # from an earlier run: nothing is skipped any more
 
 
