@@ -25,12 +25,11 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from edge_embedder.bench.bench_embed_overhead import sized_photo
 
 from edge_embedder import BaseOptions, ImageClassifier, ImageClassifierOptions
-from edge_embedder.resources import default_classifier_path
+from edge_embedder.resources import default_classifier_path, model_path
 
 
 def main(argv=None) -> int:
@@ -40,7 +39,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     args = ap.parse_args(argv)
-    model = Path(args.model) if args.model else default_classifier_path("fp32")
+    model = model_path(args.model) if args.model else default_classifier_path("fp32")
 
     photos = {f"{w}x{h}": sized_photo("coffee", w, h) for w, h in ((640, 480), (1920, 1080))}
     base = BaseOptions(model_asset_path=model, num_threads=args.threads)

@@ -22,13 +22,12 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge_embedder import BaseOptions, Image, ImageEmbedder, ImageEmbedderOptions
-from edge_embedder.resources import default_model_path, sample_images
+from edge_embedder.resources import default_model_path, model_path, sample_images
 
 
 def sized_photo(name: str, w: int, h: int) -> np.ndarray:
@@ -44,7 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     args = ap.parse_args(argv)
-    model = Path(args.model) if args.model else default_model_path("fp32")
+    model = model_path(args.model) if args.model else default_model_path("fp32")
 
     photos = {f"{w}x{h}": sized_photo("astronaut", w, h) for w, h in ((640, 480), (1920, 1080))}
     ours = ImageEmbedder.create_from_options(

@@ -246,18 +246,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--cache", default=None, help=f"build folder (default {DEFAULT_CACHE})")
     ap.add_argument("--out-dir", default=DEFAULT_OUT,
-                    help=f"writes standard_runs.{{md,json,csv,png}} here (default ./{DEFAULT_OUT}; "
+                    help=f"writes NAME.{{md,json,csv,png}} here (default ./{DEFAULT_OUT}; "
                          "the repository keeps its own in benchmarks/results)")
     ap.add_argument("--groups", type=lambda t: [g.strip() for g in t.split(",") if g.strip()], default=list(GROUP_KEYS),
                     help=f"comma-separated subset of {', '.join(GROUP_KEYS)} (default: all)")
+    ap.add_argument("--name", default="standard_runs", help="file name stem of the outputs (default standard_runs)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)  # its own results folder
-    outputs = [str(out / f"standard_runs.{s}") for s in ("md", "json", "csv")]
+    outputs = [str(out / f"{args.name}.{s}") for s in ("md", "json", "csv")]
     try:
         return run_standard(threads=args.threads, runs=args.runs, warmup=args.warmup, outputs=outputs,
-                            plot=str(out / "standard_runs.png"), progress=not args.no_progress, cache=args.cache,
+                            plot=str(out / f"{args.name}.png"), progress=not args.no_progress, cache=args.cache,
                             groups=args.groups)
     except KeyboardInterrupt:
         print("edge-embedder: interrupted", file=sys.stderr)
