@@ -134,7 +134,9 @@ def _parity(path: Path) -> dict:
 def test_registry_has_a_classifier_for_every_architecture():
     from edge_embedder.convert.architectures import get_config, known_architectures
 
-    assert set(known_architectures("image-classification")) == set(ARCH_TESTS) == set(known_architectures())
+    assert set(known_architectures("image-classification")) == set(ARCH_TESTS)
+    # Every architecture has a classifier except the embedding-only families (no classification head to export).
+    assert set(known_architectures()) - set(ARCH_TESTS) == {"dinov2", "siglip"}
     for name in ARCH_TESTS:
         cfg = get_config(name, "image-classification")
         assert cfg.task == "image-classification" and cfg.head_name == "probability"

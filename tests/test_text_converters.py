@@ -151,8 +151,8 @@ def test_one_tower_checkpoint_warns_about_the_space(clip_pair, tmp_path):
     from transformers import CLIPTextModelWithProjection
 
     text_only = CLIPTextModelWithProjection.from_pretrained(str(clip_pair["checkpoint"]))
-    space, scale, warnings = clip_contrastive(text_only, "clip_text_model", "text")
-    assert space.startswith("weights-sha256:") and scale is None
+    space, scale, bias, warnings = clip_contrastive(text_only, "clip_text_model", "text")
+    assert space.startswith("weights-sha256:") and scale is None and bias is None
     assert len(warnings) == 1 and "--embedding-space" in warnings[0]
 
 

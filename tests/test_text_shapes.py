@@ -196,18 +196,35 @@ def test_interpreter_signature_runners_when_compiled_model_is_missing(clip_pair,
     """Without LiteRT's CompiledModel the classic interpreter runs the signatures (same vectors)."""
     from edge_embedder.core.backends import litert
 
+    lengths = (4, 20, 70, 4)  # the full length (the first signature) between two others: runners never mix
     with _embedder(clip_pair["text"]) as e:
-        want = [e.embed(_text(n)).embeddings[0].embedding for n in (4, 20)]
+        want = [e.embed(_text(n)).embeddings[0].embedding for n in lengths]
         batch_want = [r.embeddings[0].embedding for r in e.embed_batch([_text(10)] * 8)]
     monkeypatch.setattr(litert._CompiledSignatures, "open", classmethod(lambda cls, *a: None))
     with _embedder(clip_pair["text"]) as e:
         assert e.backend.api == "Interpreter" and e.model_spec.shapes == TextShapes(77, LENGTHS, BATCHES)
         used = _spy(e)
-        got = [e.embed(_text(n)).embeddings[0].embedding for n in (4, 20)]
+        got = [e.embed(_text(n)).embeddings[0].embedding for n in lengths]
         batch_got = [r.embeddings[0].embedding for r in e.embed_batch([_text(10)] * 8)]
-        assert used == [(1, 8), (1, 24), (8, 16)]
+        assert used == [(1, 8), (1, 24), (1, 77), (1, 8), (8, 16)]
+        e.backend.invoke_only()  # the benchmark's bare call works on this path too
     np.testing.assert_allclose(np.stack(got), np.stack(want), atol=_SAME)
     np.testing.assert_allclose(np.stack(batch_got), np.stack(batch_want), atol=_SAME)
+
+
+def test_compiled_model_only_on_cpus_it_runs_on():
+    """On aarch64 CompiledModel needs Armv8.2 (atomics, fp16, dot product): a Pi 4's Cortex-A72 gets SIGILL."""
+    from edge_embedder.core.backends.litert import _ARMV82_HWCAPS, compiled_model_supported
+
+    pi5 = 0
+    for bit in _ARMV82_HWCAPS.values():
+        pi5 |= bit
+    pi4 = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 7)  # fp, asimd, aes, crc32: Armv8.0
+    assert compiled_model_supported("aarch64", pi5 | 0b11)
+    assert not compiled_model_supported("aarch64", pi4)
+    for missing in _ARMV82_HWCAPS.values():
+        assert not compiled_model_supported("aarch64", pi5 & ~missing)
+    assert compiled_model_supported("x86_64", 0) and compiled_model_supported("AMD64")
 
 
 def test_compiled_model_is_used_for_several_signatures(clip_pair):

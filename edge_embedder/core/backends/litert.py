@@ -19,8 +19,10 @@ subgraph it prepares; so that the signatures share one packed copy, such
 files run on ai_edge_litert's ``CompiledModel`` with XNNPACK's in-memory
 weight cache (CLIP B/32 text tower, fp32, 10 signatures: peak RSS
 docs/text.md). Where ``CompiledModel`` is missing (tflite_runtime, older
-LiteRT), the classic interpreter's signature runners run them, each
-signature packing its own copy the first time it is used.
+LiteRT) or cannot run (aarch64 CPUs without Armv8.2's atomics, fp16 and dot
+product, such as the Raspberry Pi 4's Cortex-A72: an illegal instruction),
+the classic interpreter's signature runners run them, each signature packing
+its own copy the first time it is used.
 
 ``CompiledModel`` also makes an environment of its own that lives until the
 process's static objects are destroyed, after Python has finished, and says
@@ -217,6 +219,44 @@ def native_stderr_to_log() -> Iterator[None]:
                     print(line, file=sys.stderr)
 
 
+#: Linux AT_HWCAP bits (asm/hwcap.h, arm64) of the Armv8.2 features ai_edge_litert's CompiledModel
+#: runtime executes on aarch64 (measured: SIGILL on a Cortex-A72, the Raspberry Pi 4's core, under QEMU).
+_AT_HWCAP = 16
+_ARMV82_HWCAPS = {"atomics": 1 << 8, "fphp": 1 << 9, "asimdhp": 1 << 10, "asimddp": 1 << 20}
+
+
+def _aarch64_hwcap() -> Optional[int]:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.getauxval.restype = ctypes.c_ulong
+        libc.getauxval.argtypes = [ctypes.c_ulong]
+        return int(libc.getauxval(_AT_HWCAP))
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+def compiled_model_supported(machine: Optional[str] = None, hwcap: Optional[int] = None) -> bool:
+    """Whether files with several signatures may run on ``CompiledModel`` on this CPU.
+
+    On aarch64 only where the kernel reports the Armv8.2 features (LSE atomics, fp16, dot product:
+    Raspberry Pi 5, Cortex-A55/A76 and later); the Raspberry Pi 4's Armv8.0 Cortex-A72 dies with an
+    illegal instruction in it, so there (and where the features cannot be read) the classic
+    interpreter's signature runners run the file. Every other architecture: yes.
+    """
+    import platform
+
+    machine = (machine or platform.machine()).lower()
+    if machine not in ("aarch64", "arm64"):
+        return True
+    if hwcap is None:
+        hwcap = _aarch64_hwcap()
+    if hwcap is None:
+        return False
+    return all(hwcap & bit for bit in _ARMV82_HWCAPS.values())
+
+
 class LiteRTBackend(BackendBase):
     """Runs a ``.tflite`` model with a LiteRT interpreter."""
 
@@ -232,7 +272,8 @@ class LiteRTBackend(BackendBase):
         self._interp: Any = None
         self._compiled: Optional[_CompiledSignatures] = None
         self._signatures: dict[tuple[int, ...], str] = {}  # input shape -> signature key (files with several)
-        if signature_count(model) > 1 and self.runtime_module.startswith("ai_edge_litert"):
+        if (signature_count(model) > 1 and self.runtime_module.startswith("ai_edge_litert")
+                and compiled_model_supported()):
             self._compiled = _CompiledSignatures.open(model, num_threads, source)
         if self._compiled is not None:
             self._metadata = read_tflite_metadata(model)
@@ -268,17 +309,23 @@ class LiteRTBackend(BackendBase):
         self._outputs = tuple(_spec(d) for d in self._interp.get_output_details())
         self._input_index = self._inputs[0].index if self._inputs else None
         self._input_shapes = (self._inputs[0].shape,) if self._inputs else ()
-        if len(self._inputs) == 1:
-            for key, sig in (self._interp.get_signature_list() or {}).items():
+        self._runners: dict[str, Any] = {}
+        signatures = self._interp.get_signature_list() or {}
+        if len(self._inputs) == 1 and len(signatures) > 1:
+            # Several signatures: every shape, the first one's included, runs through its signature
+            # runner. A runner holds a reference to the interpreter's internals, after which the
+            # interpreter refuses invoke() ("at least 1 reference to internal data"): the two never mix.
+            for key, sig in signatures.items():
                 if len(sig.get("inputs", ())) != 1:
                     continue
-                runner = self._interp.get_signature_runner(key)
+                with native_stderr_to_log():
+                    runner = self._interp.get_signature_runner(key)
                 (detail,) = runner.get_input_details().values()
                 shape = tuple(int(v) for v in detail["shape"])
-                if shape != self._inputs[0].shape and shape not in self._signatures:
+                if shape not in self._signatures:
                     self._signatures[shape] = key
-            self._input_shapes += tuple(self._signatures)
-        self._runners: dict[str, Any] = {}
+                    self._runners[key] = runner
+            self._input_shapes += tuple(s for s in self._signatures if s != self._inputs[0].shape)
 
     @property
     def input_layout(self) -> Optional[str]:
@@ -306,19 +353,16 @@ class LiteRTBackend(BackendBase):
             if key is None:
                 raise ValueError(f"input shape {list(shape)} is not one the model runs ({list(self._signatures)})")
             return self._compiled.run(key, x)
-        if self._inputs and shape == self._inputs[0].shape:
-
-            def write(buf: np.ndarray) -> None:
-                buf[...] = x
-
-            return self.run(write)
         key = self._signatures.get(shape)
         if key is None:
+            if self._inputs and shape == self._inputs[0].shape:
+
+                def write(buf: np.ndarray) -> None:
+                    buf[...] = x
+
+                return self.run(write)
             raise ValueError(f"input shape {list(shape)} is not one the model runs ({list(self._input_shapes)})")
-        runner = self._runners.get(key)
-        if runner is None:
-            with native_stderr_to_log():
-                runner = self._runners[key] = self._interp.get_signature_runner(key)
+        runner = self._runners[key]
         (name,) = runner.get_input_details()
         out = runner(**{name: np.ascontiguousarray(x, self._inputs[0].dtype)})
         return [np.array(v) for v in out.values()]
@@ -327,6 +371,10 @@ class LiteRTBackend(BackendBase):
         if self._compiled is not None:
             write_input(self._buffer)
             return self._compiled.run(self._compiled.specs[0][0], self._buffer)
+        if self._signatures:  # several signatures on the interpreter: signature runners only (see __init__)
+            buf = np.zeros(self._inputs[0].shape, self._inputs[0].dtype)
+            write_input(buf)
+            return self.run_input(buf)
         interp = self._interp
         view = interp.tensor(self._input_index)()
         try:
@@ -351,6 +399,9 @@ class LiteRTBackend(BackendBase):
         """Bare ``invoke()`` on whatever the input holds (for benchmarks)."""
         if self._compiled is not None:
             self._compiled.run(self._compiled.specs[0][0], self._buffer)
+            return
+        if self._signatures:
+            self.run(lambda buf: None)
             return
         self._interp.invoke()
 
