@@ -24,7 +24,7 @@ Three measurements, printed as markdown tables:
   importing). ``--open-clip-wheel`` adds open_clip's pure-Python
   ``SimpleTokenizer`` (loaded from the wheel, ftfy stubbed when missing).
 
-    python benchmarks/bench_tokenizer.py [--footprint] [--open-clip-wheel /tmp/oc/open_clip_torch-3.3.0-py3-none-any.whl]
+    python benchmarks/bench_tokenizer.py [--footprint] [--open-clip 3.3.0 | --open-clip-wheel WHEEL]
 """
 
 from __future__ import annotations
@@ -233,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--number", type=int, default=200, help="calls per timing loop")
     parser.add_argument("--repeats", type=int, default=5, help="timing loops per string")
     parser.add_argument("--open-clip-wheel", type=Path, help="also time open_clip's SimpleTokenizer from this wheel")
+    parser.add_argument("--open-clip", metavar="VERSION",
+                        help="the same, from the open-clip-torch wheel of this version (pip download --no-deps)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -245,11 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.footprint:
         with tempfile.TemporaryDirectory() as tmp:
             print(footprint(Path(tmp)) + "\n")
-    print(f"import / load, median of {args.import_runs} fresh processes ({args.python}):\n")
+    print(f"import / load, median of {args.import_runs} fresh processes ({Path(args.python).name}):\n")
     print(import_costs(args.python, args.import_runs) + "\n")
     corpus = json.loads(CORPUS_PATH.read_text(encoding="utf-8"))
     print(f"per caption, {len(corpus)} corpus strings, {args.repeats} x {args.number} calls each:\n")
-    print(caption_costs(corpus, args.number, args.repeats, args.open_clip_wheel))
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = args.open_clip_wheel
+        if args.open_clip:
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                            f"open-clip-torch=={args.open_clip}", "-d", tmp], check=True)
+            (wheel,) = Path(tmp).glob("open_clip_torch-*.whl")
+            print(f"open_clip: {wheel.name} (pip download --no-deps)\n")
+        print(caption_costs(corpus, args.number, args.repeats, wheel))
     return 0
 
 

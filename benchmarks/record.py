@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -65,6 +66,10 @@ RECORDS: tuple[Record, ...] = (
     Record("search_quiet", "bench_search", ("--sizes", "10000,100000", "-o", "{out}"), "self",
            "exact and approximate search at 10k and 100k vectors"),
     Record("ray", "bench_ray", ("--count", "480"), "stdout", "Ray Data vs embed-dir on one machine"),
+    Record("search_uniform", "bench_search", ("--uniform", "--sizes", "100000", "--threshold-sizes", "", "-o", "{out}"),
+           "self", "search on uniform random vectors, the worst case of a graph index"),
+    Record("tokenizer", "bench_tokenizer", ("--footprint", "--open-clip", "3.3.0"), "stdout",
+           "CLIP tokenization: install footprint, import and load, per caption vs transformers and open_clip"),
     Record("standard_runs", "standard_runs", ("--out-dir", "{results}", "--no-progress"), "self",
            "the standard set: EfficientNet-Lite0, ViT-B/16, CLIP B/32 vs MediaPipe, PyTorch eager, ONNX Runtime"),
     Record("standard_runs_classifiers", "standard_runs",
@@ -87,8 +92,8 @@ def command_line(record: Record) -> str:
             .replace("{out_json}", f"benchmarks/results/{record.name}.json")
             .replace("{results}", "benchmarks/results") for a in record.args]
     if record.script == "cli":
-        return " ".join(["edge-embedder", *args])
-    return " ".join(["python", f"benchmarks/{record.script}.py", *args])
+        return shlex.join(["edge-embedder", *args])
+    return shlex.join(["python", f"benchmarks/{record.script}.py", *args])
 
 
 def _argv(record: Record, results: Path) -> list[str]:
