@@ -63,3 +63,13 @@ def test_cli_lists_and_refuses_unknown_names(capsys):
     with pytest.raises(SystemExit) as exc:
         record.main(["no_such_results"])
     assert exc.value.code == 2
+
+
+def test_results_files_hold_no_machine_paths():
+    """Results are read on other machines: no home, checkout or temporary folder of the one that wrote them."""
+    pattern = re.compile(r"(/work/|/root/|/home/|/tmp/|/var/tmp/|C:\\\\Users)")
+    for path in sorted(RESULTS.iterdir()):
+        if path.suffix not in (".md", ".json", ".csv"):
+            continue
+        hits = sorted(set(pattern.findall(path.read_text(encoding="utf-8", errors="replace"))))
+        assert not hits, f"{path.name}: machine paths {hits}"
