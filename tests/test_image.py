@@ -167,6 +167,28 @@ def test_pixel_budget_refuses_before_decoding(tmp_path):
         ImageEmbedderOptions(base_options=BaseOptions(model_asset_path=FP32_MODEL), max_image_pixels=0)
 
 
+@pytest.mark.parametrize("fmt", ["png", "jpg", "webp"])
+def test_over_budget_files_are_refused_without_decoding_a_pixel(tmp_path, monkeypatch, fmt):
+    """The budget is checked from the header: nothing decodes the pixels first (Pillow's getexif() on a PNG
+    does: its EXIF may come after the image data)."""
+    from PIL import ImageFile
+
+    p = tmp_path / f"big.{fmt}"
+    PILImage.new("RGB", (3000, 2000), (90, 120, 150)).save(p)
+    loads = []
+    original = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        loads.append(self.format)
+        return original(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    with pytest.raises(ImageDecodeError, match=r"3000x2000 is 6\.0 megapixels, over the pixel budget"):
+        Image.create_from_file(p, max_pixels=1_000_000)
+    assert loads == []
+    assert Image.create_from_file(p, max_pixels=None).width == 3000 and loads  # the counter sees a real decode
+
+
 def test_no_decompression_bomb_warning_reaches_stderr(tmp_path):
     import subprocess
     import sys

@@ -167,6 +167,13 @@ class FileDecode:
 ScaleChooser = Callable[[tuple[int, int], int, bool], int]
 
 
+def _check_budget(w: int, h: int, max_pixels: Optional[int], fail: Callable[[str], Exception]) -> None:
+    if max_pixels is not None and w * h > max_pixels:
+        raise fail(f"{w}x{h} is {w * h / 1e6:.1f} megapixels, over the pixel budget of "
+                   f"{max_pixels / 1e6:.1f} megapixels (raise it to decode this file: --max-pixels N on the command "
+                   "line, max_image_pixels in Python)")
+
+
 def decode_file(
     path: Union[str, "os.PathLike[str]", bytes, bytearray, memoryview],
     *,
@@ -212,17 +219,18 @@ def decode_file(
             im = _PILImage.open(io.BytesIO(data) if data is not None else p)
         with im:
             w, h = im.size
+            jpeg = im.format in ("JPEG", "MPO")
+            if not jpeg:
+                # Before anything reads past the header: a PNG's EXIF may follow its pixels, and Pillow
+                # decodes the whole image to find it.
+                _check_budget(w, h, max_pixels, fail)
             orientation = _orientation(im)
-            scale = scale_for((w, h), orientation, im.format in ("JPEG", "MPO")) if scale_for is not None else 1
+            scale = scale_for((w, h), orientation, jpeg) if scale_for is not None else 1
             if scale > 1:
                 im.draft("RGB", (w // scale, h // scale))  # libjpeg picks floor(w / requested) as its scale
                 if im.size != (-(-w // scale), -(-h // scale)):
                     scale = 1  # Pillow declined (e.g. a multi-tile JPEG): what it gives is a full decode
-            dw, dh = im.size
-            if max_pixels is not None and dw * dh > max_pixels:
-                raise fail(f"{dw}x{dh} is {dw * dh / 1e6:.1f} megapixels, over the pixel budget of "
-                           f"{max_pixels / 1e6:.1f} megapixels (raise it to decode this file: --max-pixels N on the command "
-                           "line, max_image_pixels in Python)")
+            _check_budget(*im.size, max_pixels, fail)  # a JPEG's budget counts the pixels it decodes to
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", _PILImage.DecompressionBombWarning)
                 im.load()
