@@ -103,7 +103,8 @@ def main(argv=None) -> int:
                       f"{time.perf_counter() - t0:.1f} |")
                 continue
             res = json.loads(lines[-1])
-            result = "ok" if res["status"] == "ok" else f"{res['status']}: {res['error']}"
+            error = (res["error"] or "").replace(str(f), f.name)  # no machine paths in the report
+            result = "ok" if res["status"] == "ok" else f"{res['status']}: {error}"
             warned = " (+ warning on stderr)" if "Warning" in r.stderr else ""
             print(f"| {mp} MP {fmt} | {f.stat().st_size / 1e6:.1f} | {result}{warned} | {res['peak_rss_mb']:.0f} | "
                   f"{res['seconds']:.1f} |")

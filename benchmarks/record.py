@@ -9,7 +9,7 @@ print their report to stdout are run here and their output is written
 verbatim under a generated header (the command, the date, the machine, its
 SIMD flags and the load average before and after: on a shared machine the
 load says which figures to trust). Scripts that write their own file (``-o``)
-are run with that option. Commentary on a file belongs in docs/benchmarks.md
+are run with that option, and the same header goes on top of what they wrote. Commentary on a file belongs in docs/benchmarks.md
 or a ``*_notes.md`` file beside it, never inside it.
 
 Exit codes: 0 every run succeeded, 1 some run failed (its file is left as it
@@ -79,6 +79,11 @@ RECORDS: tuple[Record, ...] = (
 )
 
 
+#: The checkout (record.py runs the scripts from its root, so that the commands they print hold no
+#: machine paths); installed, the current folder.
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
 def _find(name: str) -> Record:
     for r in RECORDS:
         if r.name == name:
@@ -96,10 +101,12 @@ def command_line(record: Record) -> str:
     return shlex.join(["python", f"benchmarks/{record.script}.py", *args])
 
 
-def _argv(record: Record, results: Path) -> list[str]:
-    args = [a.replace("{out}", str(results / f"{record.name}.md"))
-            .replace("{out_json}", str(results / f"{record.name}.json"))
-            .replace("{results}", str(results)) for a in record.args]
+def _argv(record: Record, results: Path, cwd: Path) -> list[str]:
+    """The command to run in ``cwd``; output paths relative to it, as scripts print their own command line."""
+    where = Path(os.path.relpath(results, cwd))
+    args = [a.replace("{out}", str(where / f"{record.name}.md"))
+            .replace("{out_json}", str(where / f"{record.name}.json"))
+            .replace("{results}", str(where)) for a in record.args]
     if record.script == "cli":
         return [sys.executable, "-m", "edge_embedder.cli", *args]
     return [sys.executable, "-m", f"edge_embedder.bench.{record.script}", *args]
@@ -133,17 +140,23 @@ def run(record: Record, results: Path) -> bool:
     load_before, t0 = _loadavg(), time.monotonic()
     print(f"[record] {record.name}: {command_line(record)}", file=sys.stderr, flush=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.run(_argv(record, results), stdout=subprocess.PIPE, env=env)
+    cwd = REPOSITORY if (REPOSITORY / "benchmarks").is_dir() else Path.cwd()
+    proc = subprocess.run(_argv(record, results, cwd), stdout=subprocess.PIPE, env=env, cwd=cwd)
     minutes = (time.monotonic() - t0) / 60
     if proc.returncode != 0:
         print(f"[record] {record.name}: failed (exit {proc.returncode}); {record.name}.md left as it was",
               file=sys.stderr)
         return False
-    if record.kind == "stdout":
-        text = header(record, started, minutes, load_before, _loadavg()) + proc.stdout.decode("utf-8", "replace")
-        tmp = results / f".{record.name}.md.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, results / f"{record.name}.md")
+    # "stdout": the report is the script's output; "self": the file the script wrote. Either way the
+    # header (command, machine, load before and after) goes on top, the script's text below it unchanged.
+    target = results / f"{record.name}.md"
+    if record.kind == "self" and not target.exists():
+        print(f"[record] {record.name}: the command wrote no {target.name}", file=sys.stderr)
+        return False
+    body = proc.stdout.decode("utf-8", "replace") if record.kind == "stdout" else target.read_text(encoding="utf-8")
+    tmp = results / f".{record.name}.md.tmp"
+    tmp.write_text(header(record, started, minutes, load_before, _loadavg()) + body, encoding="utf-8")
+    os.replace(tmp, target)
     print(f"[record] {record.name}: wrote {record.name}.md in {minutes:.1f} min", file=sys.stderr, flush=True)
     return True
 

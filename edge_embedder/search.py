@@ -103,7 +103,7 @@ __all__ = [
 INDEX_FORMAT = "edge_embedder.index/1"
 #: Rows x dimensions from which ``approximate="auto"`` uses the HNSW graph (and
 #: ``edge-embedder index`` builds it): about where exact float32 top-10 passes 10 ms on the 2-core
-#: reference machine with other jobs running (a quiet machine gets about 1.5x further), while HNSW
+#: reference machine (100k x 512: 11-17 ms with other jobs running, 10.2 ms at load 1-2), while HNSW
 #: answers in under 1 ms at recall@10 >= 0.99 (benchmarks/results/search.md, search_quiet.md).
 APPROXIMATE_MIN_ELEMENTS = 50_000_000
 #: Storage types of the ``embeddings`` matrix.

@@ -48,6 +48,16 @@ def test_record_writes_the_scripts_output_under_a_header(tmp_path, monkeypatch):
     assert "| bare invoke() |" in text  # the script's own table, verbatim
 
 
+def test_record_puts_the_header_on_a_file_the_script_wrote(tmp_path):
+    r = record.Record("live_small", "bench_live_stream", ("--threads", "1", "--frames", "5", "--fps", "60",
+                                                          "-o", "{out}"), "self", "live stream, a tiny run")
+    assert record.run(r, tmp_path)
+    text = (tmp_path / "live_small.md").read_text()
+    assert text.startswith("<!-- written by `python benchmarks/record.py live_small`")
+    assert "-o benchmarks/results/live_small.md`" in text  # the command as typed from the repository root
+    assert "| embed_async() return |" in text  # the script's own file, below the header
+
+
 def test_a_failed_run_leaves_the_file_as_it_was(tmp_path):
     (tmp_path / "broken.md").write_text("old figures\n")
     r = record.Record("broken", "bench_embed_overhead", ("--runs", "not-a-number"), "stdout", "fails")
