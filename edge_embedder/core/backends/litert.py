@@ -371,7 +371,7 @@ class LiteRTBackend(BackendBase):
         if self._compiled is not None:
             write_input(self._buffer)
             return self._compiled.run(self._compiled.specs[0][0], self._buffer)
-        if self._signatures:  # several signatures on the interpreter: signature runners only (see __init__)
+        if self._runs_on_runners():  # several signatures on the interpreter: signature runners only (__init__)
             buf = np.zeros(self._inputs[0].shape, self._inputs[0].dtype)
             write_input(buf)
             return self.run_input(buf)
@@ -400,10 +400,14 @@ class LiteRTBackend(BackendBase):
         if self._compiled is not None:
             self._compiled.run(self._compiled.specs[0][0], self._buffer)
             return
-        if self._signatures:
+        if self._runs_on_runners():
             self.run(lambda buf: None)
             return
         self._interp.invoke()
+
+    def _runs_on_runners(self) -> bool:
+        """The first input shape runs through its signature runner (interpreter, several signatures)."""
+        return self._compiled is None and bool(self._inputs) and self._inputs[0].shape in self._signatures
 
     def close(self) -> None:
         self._interp = None
