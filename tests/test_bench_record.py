@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from edge_embedder.bench import record
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
