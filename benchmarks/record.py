@@ -13,7 +13,7 @@ are run with that option, and the same header goes on top of what they wrote. Co
 or a ``*_notes.md`` file beside it, never inside it.
 
 Exit codes: 0 every run succeeded, 1 some run failed (its file is left as it
-was; the others are written), 2 usage.
+was; the others are written), 2 usage, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -144,6 +144,8 @@ def run(record: Record, results: Path) -> bool:
     load_before, t0 = _loadavg(), time.monotonic()
     print(f"[record] {record.name}: {command_line(record)}", file=sys.stderr, flush=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    target = results / f"{record.name}.md"
+    before = target.stat().st_mtime_ns if target.exists() else None
     cwd = REPOSITORY if (REPOSITORY / "benchmarks").is_dir() else Path.cwd()
     proc = subprocess.run(_argv(record, results, cwd), stdout=subprocess.PIPE, env=env, cwd=cwd)
     minutes = (time.monotonic() - t0) / 60
@@ -153,9 +155,8 @@ def run(record: Record, results: Path) -> bool:
         return False
     # "stdout": the report is the script's output; "self": the file the script wrote. Either way the
     # header (command, machine, load before and after) goes on top, the script's text below it unchanged.
-    target = results / f"{record.name}.md"
-    if record.kind == "self" and not target.exists():
-        print(f"[record] {record.name}: the command wrote no {target.name}", file=sys.stderr)
+    if record.kind == "self" and (not target.exists() or target.stat().st_mtime_ns == before):
+        print(f"[record] {record.name}: the command did not write {target.name}; left as it was", file=sys.stderr)
         return False
     body = proc.stdout.decode("utf-8", "replace") if record.kind == "stdout" else target.read_text(encoding="utf-8")
     tmp = results / f".{record.name}.md.tmp"
@@ -182,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown results name {exc.args[0]!r} (see --list)")
     if not todo:
         ap.error("name at least one results file, or pass --all or --list")
-    ok = [run(r, args.results_dir) for r in todo]
+    try:
+        ok = [run(r, args.results_dir) for r in todo]
+    except KeyboardInterrupt:
+        print("[record] interrupted: the file being written is left as it was", file=sys.stderr)
+        return 130
     return 0 if all(ok) else 1
 
 
