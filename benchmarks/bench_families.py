@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import statistics
 import sys
@@ -47,43 +46,15 @@ from typing import Any, Callable
 
 from edge_embedder.bench.bench_image_towers import bench_arch, convert_all
 from edge_embedder.bench.bench_text import CAPTIONS, _cpu, _fmt, _p, _rounds
-from edge_embedder.bench.convert_full_size import TITLES, make_checkpoint
+from edge_embedder.bench.convert_full_size import TITLES
 
-QUANTS = ("none", "fp16", "dynamic-int8", "int8")
-FORMATS = ("tflite", "onnx")
 IMAGE_ARCHS = ("dinov2", "siglip")
 TEXT_TITLE = "SigLIP-B/16 text (64 positions)"
 
 
 def convert_text(work: Path, reuse: bool) -> dict[tuple[str, str], dict[str, Any]]:
     """{(fmt, quant): {"path", "report", "floor"}}: the SigLIP-B/16 text tower in every format and quantization."""
-    from edge_embedder.convert import convert, get_config
-
-    cfg = get_config("siglip", "text-embedding")
-    ckpt = make_checkpoint("siglip", work / "siglip-ckpt")
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    loaded = None
-    cache: dict = {}
-    for fmt in FORMATS:
-        for quant in QUANTS:
-            path = work / f"siglip_text_{quant}.{fmt}"
-            report_path = path.with_name(path.name + ".parity.json")
-            if reuse and path.is_file() and report_path.is_file():
-                out[(fmt, quant)] = {"path": path, "report": json.loads(report_path.read_text()),
-                                     "floor": cfg.floor(quant)}
-                continue
-            if loaded is None:
-                print("loading siglip text tower ...", file=sys.stderr, flush=True)
-                loaded = cfg.load(str(ckpt))
-            res = convert("siglip", None, output=path, task="text-embedding", fmt=fmt, quantize=quant, loaded=loaded,
-                          reference_cache=cache, min_cosine=-1.0,
-                          progress=lambda m, tag=f"siglip text {fmt} {quant}": print(f"  [{tag}] {m}", file=sys.stderr,
-                                                                                   flush=True))
-            out[(fmt, quant)] = {"path": path, "report": res.report, "floor": cfg.floor(quant)}
-            gc.collect()
-    del loaded
-    gc.collect()
-    return out
+    return convert_all("siglip", work, reuse, task="text-embedding", stem="siglip_text")
 
 
 def bench_text(files: dict, ckpt: Path, threads: list[int], runs: int, warmup: int) -> list[dict[str, Any]]:

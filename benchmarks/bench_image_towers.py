@@ -43,28 +43,36 @@ QUANTS = ("none", "fp16", "dynamic-int8", "int8")
 FORMATS = ("tflite", "onnx")
 
 
-def convert_all(arch: str, work: Path, reuse: bool) -> dict[tuple[str, str], dict[str, Any]]:
+def convert_all(arch: str, work: Path, reuse: bool, task: str = "image-embedding",
+                stem: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """{(fmt, quant): {"path", "report", "floor"}}: ``arch``'s ``task`` file in every format and quantization.
+
+    Files are ``WORK/STEM_QUANT.FMT`` (``stem`` defaults to ``arch``); ``reuse`` keeps files an earlier run
+    converted (with their parity reports). One checkpoint load and one reference computation for all of them.
+    """
     from edge_embedder.convert import convert, get_config
 
-    cfg = get_config(arch)
+    stem = stem or arch
+    cfg = get_config(arch, task)
     ckpt = make_checkpoint(arch, work / f"{arch}-ckpt")
     out: dict[tuple[str, str], dict[str, Any]] = {}
     loaded = None
     cache: dict = {}
     for fmt in FORMATS:
         for quant in QUANTS:
-            path = work / f"{arch}_{quant}.{fmt}"
+            path = work / f"{stem}_{quant}.{fmt}"
             report_path = path.with_name(path.name + ".parity.json")
             if reuse and path.is_file() and report_path.is_file():
                 out[(fmt, quant)] = {"path": path, "report": json.loads(report_path.read_text()),
                                      "floor": cfg.floor(quant)}
                 continue
             if loaded is None:
-                print(f"loading {arch} ...", file=sys.stderr, flush=True)
+                print(f"loading {stem} ...", file=sys.stderr, flush=True)
                 loaded = cfg.load(str(ckpt))
-            res = convert(arch, str(ckpt), output=path, fmt=fmt, quantize=quant, min_cosine=-1.0, loaded=loaded,
-                          reference_cache=cache, progress=lambda m, tag=f"{arch} {fmt} {quant}": print(f"  [{tag}] {m}",
-                                                                          file=sys.stderr, flush=True))
+            res = convert(arch, str(ckpt), output=path, task=task, fmt=fmt, quantize=quant, min_cosine=-1.0,
+                          loaded=loaded, reference_cache=cache,
+                          progress=lambda m, tag=f"{stem} {fmt} {quant}": print(f"  [{tag}] {m}", file=sys.stderr,
+                                                                              flush=True))
             out[(fmt, quant)] = {"path": path, "report": res.report, "floor": cfg.floor(quant)}
             gc.collect()
     del loaded
